@@ -1,0 +1,1 @@
+//! Benchmarks for snowflk; see `benches/` and `docs/benchmarks.md`.

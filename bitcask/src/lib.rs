@@ -1,0 +1,1 @@
+//! bitcask (in progress)

@@ -1,0 +1,1 @@
+//! Cross-crate integration tests for snowflk; the tests live in `tests/tests/`.
