@@ -1,0 +1,564 @@
+//! The byte layout of every file the engine writes: the file header and the record.
+//!
+//! This module is the code twin of `docs/format.md`; the two change together.
+//! Everything is little-endian. Nothing here does I/O: it encodes into and
+//! decodes from byte slices, so the parsers can be fuzzed directly.
+//!
+//! ```text
+//! file header (24 bytes)
+//! 0   4  magic            b"SFLK"
+//! 4   2  format version   u16 (currently 1)
+//! 6   1  file kind        u8  (1 data, 2 hint, 3 raft log)
+//! 7   1  reserved         u8  (0)
+//! 8   8  segment id       u64
+//! 16  4  reserved         u32 (0)
+//! 20  4  header crc       u32, CRC32 of bytes 0..20
+//!
+//! record (29-byte header, then key and value)
+//! 0   4  crc              u32, CRC32 of bytes 4..end of record
+//! 4   1  kind             u8  (see RecordKind)
+//! 5   8  seq              u64
+//! 13  8  meta             u64 (expiry for Put, term for RaftEntry, ...)
+//! 21  4  key length       u32
+//! 25  4  value length     u32
+//! 29  .. key, then value
+//! ```
+
+use std::fmt;
+
+/// The four magic bytes every snowflk file starts with.
+pub const MAGIC: [u8; 4] = *b"SFLK";
+/// The format version this code writes, and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Length of the file header in bytes.
+pub const FILE_HEADER_LEN: usize = 24;
+/// Length of a record header (everything before the key) in bytes.
+pub const RECORD_HEADER_LEN: usize = 29;
+/// Longest key a record may carry, in bytes. Longer keys are rejected on write
+/// and treated as corruption when read back.
+pub const MAX_KEY_LEN: usize = 64 * 1024;
+/// Longest value a record may carry, in bytes (512 MiB, Redis's bulk-string limit).
+pub const MAX_VALUE_LEN: usize = 512 * 1024 * 1024;
+
+/// What a file holds; the third field of the file header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FileKind {
+    /// An engine data segment: Put, Tombstone and batch records.
+    Data = 1,
+    /// A hint file: the keydir entries of one sealed data segment.
+    Hint = 2,
+    /// A Raft log segment: RaftEntry and RaftHardState records.
+    RaftLog = 3,
+}
+
+impl FileKind {
+    /// Decodes the kind byte of a file header.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Self::Data),
+            2 => Some(Self::Hint),
+            3 => Some(Self::RaftLog),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Data => "data",
+            Self::Hint => "hint",
+            Self::RaftLog => "raft-log",
+        })
+    }
+}
+
+/// What a record means; the byte after the CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// Sets `key` to `value`; `meta` is the expiry in milliseconds since the
+    /// Unix epoch, or 0 for none.
+    Put = 1,
+    /// Deletes `key`; the value is empty; `meta` is 0.
+    Tombstone = 2,
+    /// Opens an atomic batch: `meta` is the number of Put/Tombstone records
+    /// that follow before the matching [`RecordKind::BatchCommit`]; key and
+    /// value are empty.
+    BatchBegin = 3,
+    /// Closes an atomic batch: `meta` repeats the record count; key and value
+    /// are empty. A batch without its commit record never happened.
+    BatchCommit = 4,
+    /// A Raft log entry: `seq` is the entry index, `meta` the entry term, the
+    /// value the opaque payload; the key is empty.
+    RaftEntry = 5,
+    /// Raft hard state: `seq` is the current term, `meta` the vote (0 for
+    /// none); the value may carry more state, the key is empty.
+    RaftHardState = 6,
+}
+
+impl RecordKind {
+    /// Decodes the kind byte of a record.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Self::Put),
+            2 => Some(Self::Tombstone),
+            3 => Some(Self::BatchBegin),
+            4 => Some(Self::BatchCommit),
+            5 => Some(Self::RaftEntry),
+            6 => Some(Self::RaftHardState),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Put => "put",
+            Self::Tombstone => "tombstone",
+            Self::BatchBegin => "batch-begin",
+            Self::BatchCommit => "batch-commit",
+            Self::RaftEntry => "raft-entry",
+            Self::RaftHardState => "raft-hard-state",
+        })
+    }
+}
+
+/// Why bytes could not be decoded. Callers add the path and offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// The slice ends before the structure does; `needed` is the total length
+    /// the structure claims (or the header length, when even that is missing).
+    #[error("incomplete: {needed} bytes needed, {available} available")]
+    Incomplete {
+        /// Bytes the structure needs in total.
+        needed: u64,
+        /// Bytes that were available.
+        available: u64,
+    },
+    /// The file does not start with [`MAGIC`].
+    #[error("bad magic {found:02x?}, not a snowflk file")]
+    BadMagic {
+        /// The four bytes found.
+        found: [u8; 4],
+    },
+    /// The file was written by a newer (or unknown) format version.
+    #[error("unsupported format version {found} (this build reads up to {FORMAT_VERSION})")]
+    UnsupportedVersion {
+        /// The version found in the header.
+        found: u16,
+    },
+    /// A kind byte that no version of the format defines.
+    #[error("unknown {what} kind byte {byte}")]
+    UnknownKind {
+        /// "file" or "record".
+        what: &'static str,
+        /// The byte found.
+        byte: u8,
+    },
+    /// A length field beyond the documented limits.
+    #[error("{what} length {len} exceeds the limit of {max} bytes")]
+    TooLong {
+        /// "key" or "value".
+        what: &'static str,
+        /// The length found.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The stored checksum does not match the bytes.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch {
+        /// The checksum stored in the bytes.
+        stored: u32,
+        /// The checksum computed over the bytes.
+        computed: u32,
+    },
+    /// A reserved field that must be zero is not.
+    #[error("reserved header field is not zero")]
+    ReservedNotZero,
+}
+
+/// The header at the start of every file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHeader {
+    /// What the file holds.
+    pub kind: FileKind,
+    /// The segment this file belongs to (for a hint file: its data segment).
+    pub segment_id: u64,
+}
+
+impl FileHeader {
+    /// Encodes the header with the current [`FORMAT_VERSION`].
+    pub fn encode(&self) -> [u8; FILE_HEADER_LEN] {
+        let mut out = [0u8; FILE_HEADER_LEN];
+        out[0..4].copy_from_slice(&MAGIC);
+        out[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[6] = self.kind as u8;
+        out[8..16].copy_from_slice(&self.segment_id.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..20]);
+        out[20..24].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes and validates a header from the start of `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        if bytes.len() < FILE_HEADER_LEN {
+            return Err(FormatError::Incomplete {
+                needed: FILE_HEADER_LEN as u64,
+                available: bytes.len() as u64,
+            });
+        }
+        let magic: [u8; 4] = bytes[0..4].try_into().expect("4 bytes");
+        if magic != MAGIC {
+            return Err(FormatError::BadMagic { found: magic });
+        }
+        let stored = read_u32(bytes, 20);
+        let computed = crc32fast::hash(&bytes[0..20]);
+        if stored != computed {
+            return Err(FormatError::ChecksumMismatch { stored, computed });
+        }
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if version == 0 || version > FORMAT_VERSION {
+            return Err(FormatError::UnsupportedVersion { found: version });
+        }
+        let kind = FileKind::from_byte(bytes[6]).ok_or(FormatError::UnknownKind {
+            what: "file",
+            byte: bytes[6],
+        })?;
+        if bytes[7] != 0 || read_u32(bytes, 16) != 0 {
+            return Err(FormatError::ReservedNotZero);
+        }
+        Ok(Self {
+            kind,
+            segment_id: read_u64(bytes, 8),
+        })
+    }
+}
+
+/// A decoded record borrowing its key and value from the input bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// What the record means.
+    pub kind: RecordKind,
+    /// Sequence number (engine) or log index (Raft).
+    pub seq: u64,
+    /// Kind-specific: expiry, term, batch count (see [`RecordKind`]).
+    pub meta: u64,
+    /// The key bytes (empty for non-key records).
+    pub key: &'a [u8],
+    /// The value bytes.
+    pub value: &'a [u8],
+}
+
+impl Record<'_> {
+    /// Total encoded length of this record.
+    pub fn encoded_len(&self) -> usize {
+        record_len(self.key.len(), self.value.len())
+    }
+
+    /// Appends the encoding of this record to `out`.
+    ///
+    /// # Panics
+    /// If the key or value is longer than [`MAX_KEY_LEN`] / [`MAX_VALUE_LEN`];
+    /// callers validate user input first (see [`check_lengths`]).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        assert!(
+            check_lengths(self.key.len(), self.value.len()).is_ok(),
+            "record lengths must be validated before encoding"
+        );
+        let start = out.len();
+        out.reserve(self.encoded_len());
+        out.extend_from_slice(&[0u8; 4]);
+        out.push(self.kind as u8);
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.meta.to_le_bytes());
+        out.extend_from_slice(&(self.key.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.value.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.key);
+        out.extend_from_slice(self.value);
+        let crc = crc32fast::hash(&out[start + 4..]);
+        out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Decodes one record from the start of `bytes`, verifying its checksum.
+    /// Returns the record and its encoded length.
+    pub fn decode(bytes: &[u8]) -> Result<(Record<'_>, usize), FormatError> {
+        let header = RecordHeader::decode(bytes)?;
+        let len = header.record_len();
+        if (bytes.len() as u64) < len as u64 {
+            return Err(FormatError::Incomplete {
+                needed: len as u64,
+                available: bytes.len() as u64,
+            });
+        }
+        let computed = crc32fast::hash(&bytes[4..len]);
+        if computed != header.crc {
+            return Err(FormatError::ChecksumMismatch {
+                stored: header.crc,
+                computed,
+            });
+        }
+        let key_end = RECORD_HEADER_LEN + header.key_len as usize;
+        Ok((
+            Record {
+                kind: header.kind,
+                seq: header.seq,
+                meta: header.meta,
+                key: &bytes[RECORD_HEADER_LEN..key_end],
+                value: &bytes[key_end..len],
+            },
+            len,
+        ))
+    }
+}
+
+/// The fixed-size part of a record, decoded without the key and value, so a
+/// reader can learn the record's length before it has all of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// The stored checksum (not yet verified).
+    pub crc: u32,
+    /// What the record means.
+    pub kind: RecordKind,
+    /// Sequence number or log index.
+    pub seq: u64,
+    /// Kind-specific metadata.
+    pub meta: u64,
+    /// Length of the key in bytes (within [`MAX_KEY_LEN`]).
+    pub key_len: u32,
+    /// Length of the value in bytes (within [`MAX_VALUE_LEN`]).
+    pub value_len: u32,
+}
+
+impl RecordHeader {
+    /// Decodes and sanity-checks a record header (kind byte and length limits);
+    /// the checksum is checked only by [`Record::decode`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        if bytes.len() < RECORD_HEADER_LEN {
+            return Err(FormatError::Incomplete {
+                needed: RECORD_HEADER_LEN as u64,
+                available: bytes.len() as u64,
+            });
+        }
+        let kind = RecordKind::from_byte(bytes[4]).ok_or(FormatError::UnknownKind {
+            what: "record",
+            byte: bytes[4],
+        })?;
+        let key_len = read_u32(bytes, 21);
+        let value_len = read_u32(bytes, 25);
+        check_lengths(key_len as usize, value_len as usize)?;
+        Ok(Self {
+            crc: read_u32(bytes, 0),
+            kind,
+            seq: read_u64(bytes, 5),
+            meta: read_u64(bytes, 13),
+            key_len,
+            value_len,
+        })
+    }
+
+    /// Total encoded length of the record this header starts.
+    pub fn record_len(&self) -> usize {
+        record_len(self.key_len as usize, self.value_len as usize)
+    }
+}
+
+/// Encoded length of a record with the given key and value lengths.
+pub fn record_len(key_len: usize, value_len: usize) -> usize {
+    RECORD_HEADER_LEN + key_len + value_len
+}
+
+/// Checks key and value lengths against [`MAX_KEY_LEN`] and [`MAX_VALUE_LEN`].
+pub fn check_lengths(key_len: usize, value_len: usize) -> Result<(), FormatError> {
+    if key_len > MAX_KEY_LEN {
+        return Err(FormatError::TooLong {
+            what: "key",
+            len: key_len as u64,
+            max: MAX_KEY_LEN as u64,
+        });
+    }
+    if value_len > MAX_VALUE_LEN {
+        return Err(FormatError::TooLong {
+            what: "value",
+            len: value_len as u64,
+            max: MAX_VALUE_LEN as u64,
+        });
+    }
+    Ok(())
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(kind: RecordKind, seq: u64, meta: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        Record {
+            kind,
+            seq,
+            meta,
+            key,
+            value,
+        }
+        .encode_into(&mut out);
+        out
+    }
+
+    #[test]
+    fn file_header_round_trips_and_has_documented_layout() {
+        let header = FileHeader {
+            kind: FileKind::Hint,
+            segment_id: 0x0102_0304_0506_0708,
+        };
+        let bytes = header.encode();
+        assert_eq!(&bytes[0..4], b"SFLK");
+        assert_eq!(&bytes[4..6], &[1, 0]);
+        assert_eq!(bytes[6], 2);
+        assert_eq!(&bytes[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(FileHeader::decode(&bytes), Ok(header));
+    }
+
+    #[test]
+    fn file_header_errors() {
+        let good = FileHeader {
+            kind: FileKind::Data,
+            segment_id: 7,
+        }
+        .encode();
+        assert!(matches!(
+            FileHeader::decode(&good[..23]),
+            Err(FormatError::Incomplete { needed: 24, .. })
+        ));
+        let mut bad = good;
+        bad[0] = b'X';
+        assert!(matches!(
+            FileHeader::decode(&bad),
+            Err(FormatError::BadMagic { .. })
+        ));
+        let mut bad = good;
+        bad[9] ^= 1;
+        assert!(matches!(
+            FileHeader::decode(&bad),
+            Err(FormatError::ChecksumMismatch { .. })
+        ));
+        // A newer version with a valid checksum is reported as such, not as corruption.
+        let mut newer = good;
+        newer[4..6].copy_from_slice(&2u16.to_le_bytes());
+        let crc = crc32fast::hash(&newer[0..20]);
+        newer[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            FileHeader::decode(&newer),
+            Err(FormatError::UnsupportedVersion { found: 2 })
+        );
+        let mut unknown = good;
+        unknown[6] = 9;
+        let crc = crc32fast::hash(&unknown[0..20]);
+        unknown[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            FileHeader::decode(&unknown),
+            Err(FormatError::UnknownKind {
+                what: "file",
+                byte: 9
+            })
+        );
+    }
+
+    #[test]
+    fn record_round_trips_every_kind() {
+        for kind in [
+            RecordKind::Put,
+            RecordKind::Tombstone,
+            RecordKind::BatchBegin,
+            RecordKind::BatchCommit,
+            RecordKind::RaftEntry,
+            RecordKind::RaftHardState,
+        ] {
+            let bytes = encode(kind, u64::MAX - 1, 42, b"key", b"value");
+            assert_eq!(bytes.len(), RECORD_HEADER_LEN + 8);
+            let (record, len) = Record::decode(&bytes).unwrap();
+            assert_eq!(len, bytes.len());
+            assert_eq!(record.kind, kind);
+            assert_eq!(record.seq, u64::MAX - 1);
+            assert_eq!(record.meta, 42);
+            assert_eq!(record.key, b"key");
+            assert_eq!(record.value, b"value");
+        }
+    }
+
+    #[test]
+    fn record_has_documented_layout() {
+        let bytes = encode(RecordKind::Put, 3, 5, b"k", b"vv");
+        assert_eq!(bytes[4], 1);
+        assert_eq!(&bytes[5..13], &3u64.to_le_bytes());
+        assert_eq!(&bytes[13..21], &5u64.to_le_bytes());
+        assert_eq!(&bytes[21..25], &1u32.to_le_bytes());
+        assert_eq!(&bytes[25..29], &2u32.to_le_bytes());
+        assert_eq!(&bytes[29..], b"kvv");
+        assert_eq!(&bytes[0..4], &crc32fast::hash(&bytes[4..]).to_le_bytes());
+    }
+
+    #[test]
+    fn empty_key_and_value_round_trip() {
+        let bytes = encode(RecordKind::Put, 0, 0, b"", b"");
+        let (record, _) = Record::decode(&bytes).unwrap();
+        assert!(record.key.is_empty() && record.value.is_empty());
+    }
+
+    #[test]
+    fn record_errors() {
+        let bytes = encode(RecordKind::Put, 1, 0, b"key", b"value");
+        for cut in 0..bytes.len() {
+            assert!(
+                matches!(
+                    Record::decode(&bytes[..cut]),
+                    Err(FormatError::Incomplete { .. })
+                ),
+                "cut at {cut}"
+            );
+        }
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                Record::decode(&flipped).is_err(),
+                "bit {bit} flip undetected"
+            );
+        }
+        let mut bad_kind = bytes.clone();
+        bad_kind[4] = 0;
+        assert!(matches!(
+            Record::decode(&bad_kind),
+            Err(FormatError::UnknownKind { .. })
+        ));
+        let mut huge = bytes.clone();
+        huge[21..25].copy_from_slice(&(MAX_KEY_LEN as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            RecordHeader::decode(&huge),
+            Err(FormatError::TooLong { what: "key", .. })
+        ));
+        let mut huge = bytes;
+        huge[25..29].copy_from_slice(&(MAX_VALUE_LEN as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            RecordHeader::decode(&huge),
+            Err(FormatError::TooLong { what: "value", .. })
+        ));
+    }
+
+    #[test]
+    fn length_limits_are_inclusive() {
+        assert!(check_lengths(MAX_KEY_LEN, MAX_VALUE_LEN).is_ok());
+        assert!(check_lengths(MAX_KEY_LEN + 1, 0).is_err());
+        assert!(check_lengths(0, MAX_VALUE_LEN + 1).is_err());
+    }
+}

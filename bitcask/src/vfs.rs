@@ -1,0 +1,626 @@
+//! The file-system boundary: every byte the engine reads or writes goes through
+//! the small [`Vfs`] and [`VfsFile`] traits.
+//!
+//! [`OsVfs`] is the real file system. [`MemVfs`] is an in-memory file system
+//! for tests that models what a crash does to files — only bytes that were
+//! `sync_data`-ed survive, and only names whose directory was synced — and can
+//! inject faults: an I/O error after N operations, a full disk, permission
+//! denied. The engine and the Raft log are tested against it (as redb does
+//! with its crash backend).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// How to open a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Existing file, read only.
+    Read,
+    /// Existing file, read and write.
+    ReadWrite,
+    /// A new file, read and write; fails if the name exists.
+    CreateNew,
+}
+
+/// A held directory lock; released when dropped.
+pub trait DirLock: Send + Sync + fmt::Debug {}
+
+/// A file system, as far as the engine needs one.
+pub trait Vfs: Send + Sync + fmt::Debug {
+    /// Opens `path` in `mode`.
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>>;
+    /// Names (not paths) of the regular files in `dir`, sorted.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes creations, renames and removals in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates `dir` and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Takes the exclusive lock on the file `path` (created if missing).
+    /// Fails at once with [`io::ErrorKind::WouldBlock`] if another holder has it.
+    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+}
+
+/// An open file. All methods take `&self` and are safe to call from many
+/// threads at once: reads and writes are positioned (`pread`/`pwrite`).
+pub trait VfsFile: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
+    /// (fewer only at end of file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes the file's data durable (`fdatasync`).
+    fn sync_data(&self) -> io::Result<()>;
+    /// Truncates or extends the file to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// The file's current length.
+    fn len(&self) -> io::Result<u64>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with
+    /// [`io::ErrorKind::UnexpectedEof`].
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file ends before the requested range",
+                    ));
+                }
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The operating system's file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsVfs;
+
+#[derive(Debug)]
+struct OsFile(File);
+
+impl VfsFile for OsFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+}
+
+#[derive(Debug)]
+struct OsLock(#[allow(dead_code)] File);
+impl DirLock for OsLock {}
+
+impl Vfs for OsVfs {
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>> {
+        let mut options = OpenOptions::new();
+        match mode {
+            OpenMode::Read => options.read(true),
+            OpenMode::ReadWrite => options.read(true).write(true),
+            OpenMode::CreateNew => options.read(true).write(true).create_new(true),
+        };
+        Ok(Arc::new(OsFile(options.open(path)?)))
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+
+    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(OsLock(file))),
+            Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "lock is held by another opener",
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// An in-memory file system that models crashes and injects faults.
+///
+/// Cloning shares the same files. A crash ([`MemVfs::crash`]) keeps, for every
+/// name that was durable (its directory synced since it was created or
+/// renamed), the bytes that were synced, plus — if the file only grew since —
+/// a prefix of the unsynced bytes chosen by the caller, as an OS that wrote
+/// back some pages before power loss would.
+#[derive(Debug, Clone, Default)]
+pub struct MemVfs {
+    state: Arc<Mutex<MemState>>,
+}
+
+#[derive(Debug, Default)]
+struct MemState {
+    /// The namespace as the running process sees it.
+    names: BTreeMap<PathBuf, Arc<MemFile>>,
+    /// The namespace as it would be found after a crash.
+    durable_names: BTreeMap<PathBuf, Arc<MemFile>>,
+    dirs: BTreeSet<PathBuf>,
+    locks: BTreeSet<PathBuf>,
+    faults: Faults,
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    /// Mutating operations still allowed before every one fails; `None` = no limit.
+    ops_until_failure: Option<u64>,
+    /// Total bytes all files may hold; writes beyond fail with `StorageFull`.
+    space_limit: Option<u64>,
+    /// Opening for write, creating, renaming and removing fail with `PermissionDenied`.
+    read_only: bool,
+}
+
+#[derive(Debug, Default)]
+struct MemFile {
+    contents: Mutex<MemContents>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct MemContents {
+    data: Vec<u8>,
+    /// The contents as of the last `sync_data`.
+    synced: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct MemHandle {
+    vfs: MemVfs,
+    file: Arc<MemFile>,
+    writable: bool,
+}
+
+#[derive(Debug)]
+struct MemLock {
+    vfs: MemVfs,
+    path: PathBuf,
+}
+impl DirLock for MemLock {}
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        self.vfs.state.lock().locks.remove(&self.path);
+    }
+}
+
+fn injected(kind: io::ErrorKind, what: &str) -> io::Error {
+    io::Error::new(kind, format!("injected fault: {what}"))
+}
+
+impl MemVfs {
+    /// A new, empty file system.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets `n` more mutating operations (write, sync, set_len, create,
+    /// rename, remove, sync_dir) succeed; every one after fails with an I/O
+    /// error until [`MemVfs::clear_faults`]. `fail_after_ops(0)` fails the next.
+    pub fn fail_after_ops(&self, n: u64) {
+        self.state.lock().faults.ops_until_failure = Some(n);
+    }
+
+    /// Limits the total bytes of all files; a write beyond writes what fits
+    /// and then fails with [`io::ErrorKind::StorageFull`] (ENOSPC).
+    pub fn set_space_limit(&self, limit: Option<u64>) {
+        self.state.lock().faults.space_limit = limit;
+    }
+
+    /// Makes every attempt to modify the file system fail with
+    /// [`io::ErrorKind::PermissionDenied`].
+    pub fn set_read_only(&self, read_only: bool) {
+        self.state.lock().faults.read_only = read_only;
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.state.lock().faults = Faults::default();
+    }
+
+    /// Total bytes held by all files.
+    pub fn used_bytes(&self) -> u64 {
+        let state = self.state.lock();
+        state
+            .names
+            .values()
+            .map(|f| f.contents.lock().data.len() as u64)
+            .sum()
+    }
+
+    /// Simulates power loss: the namespace reverts to its durable state and
+    /// each file to its synced contents plus `extra(path, unsynced_len)`
+    /// bytes of what was appended after the last sync (clamped). Locks are
+    /// released, as they would be when the process dies. Open handles from
+    /// before the crash keep working on the old contents and must not be used.
+    pub fn crash(&self, mut extra: impl FnMut(&Path, u64) -> u64) {
+        let mut state = self.state.lock();
+        let mut survivors = BTreeMap::new();
+        for (path, file) in &state.durable_names {
+            let contents = file.contents.lock().clone();
+            let mut data = contents.synced.clone();
+            if contents.data.len() > data.len() && contents.data.starts_with(&data) {
+                let unsynced = (contents.data.len() - data.len()) as u64;
+                let keep = extra(path, unsynced).min(unsynced) as usize;
+                data.extend_from_slice(&contents.data[contents.synced.len()..][..keep]);
+            }
+            let fresh = Arc::new(MemFile {
+                contents: Mutex::new(MemContents {
+                    synced: data.clone(),
+                    data,
+                }),
+            });
+            survivors.insert(path.clone(), fresh);
+        }
+        state.names = survivors.clone();
+        state.durable_names = survivors;
+        state.locks.clear();
+        state.faults = Faults::default();
+    }
+
+    /// Direct access to a file's bytes, for tests that corrupt files.
+    pub fn read_whole(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let state = self.state.lock();
+        let file = state
+            .names
+            .get(path)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
+        Ok(file.contents.lock().data.clone())
+    }
+
+    /// Replaces a file's bytes (synced and unsynced alike), for tests that
+    /// corrupt files.
+    pub fn write_whole(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let state = self.state.lock();
+        let file = state
+            .names
+            .get(path)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
+        let mut contents = file.contents.lock();
+        contents.data = bytes.to_vec();
+        contents.synced = bytes.to_vec();
+        Ok(())
+    }
+
+    fn check_mutation(&self, what: &str) -> io::Result<()> {
+        let mut state = self.state.lock();
+        if state.faults.read_only {
+            return Err(injected(io::ErrorKind::PermissionDenied, what));
+        }
+        match &mut state.faults.ops_until_failure {
+            Some(0) => Err(injected(io::ErrorKind::Other, what)),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn space_left(&self, replacing: &Arc<MemFile>) -> Option<u64> {
+        let state = self.state.lock();
+        let limit = state.faults.space_limit?;
+        let used: u64 = state
+            .names
+            .values()
+            .filter(|f| !Arc::ptr_eq(f, replacing))
+            .map(|f| f.contents.lock().data.len() as u64)
+            .sum();
+        Some(limit.saturating_sub(used))
+    }
+}
+
+impl VfsFile for MemHandle {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let contents = self.file.contents.lock();
+        let Ok(start) = usize::try_from(offset) else {
+            return Ok(0);
+        };
+        if start >= contents.data.len() {
+            return Ok(0);
+        }
+        let n = buf.len().min(contents.data.len() - start);
+        buf[..n].copy_from_slice(&contents.data[start..start + n]);
+        Ok(n)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if !self.writable {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "file opened read-only",
+            ));
+        }
+        self.vfs.check_mutation("write")?;
+        let start = offset as usize;
+        let space = self.vfs.space_left(&self.file);
+        let mut contents = self.file.contents.lock();
+        let end = start + buf.len();
+        let (fits, full) = match space {
+            Some(space) if end as u64 > space => {
+                (space.saturating_sub(start as u64) as usize, true)
+            }
+            _ => (buf.len(), false),
+        };
+        let fits = fits.min(buf.len());
+        if contents.data.len() < start + fits {
+            contents.data.resize(start + fits, 0);
+        }
+        contents.data[start..start + fits].copy_from_slice(&buf[..fits]);
+        if full {
+            return Err(injected(io::ErrorKind::StorageFull, "disk full"));
+        }
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.vfs.check_mutation("sync")?;
+        let mut contents = self.file.contents.lock();
+        contents.synced = contents.data.clone();
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        if !self.writable {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "file opened read-only",
+            ));
+        }
+        self.vfs.check_mutation("set_len")?;
+        self.file.contents.lock().data.resize(len as usize, 0);
+        Ok(())
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.contents.lock().data.len() as u64)
+    }
+}
+
+impl Vfs for MemVfs {
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>> {
+        if mode != OpenMode::Read {
+            self.check_mutation("open for write")?;
+        }
+        let mut state = self.state.lock();
+        let file = match mode {
+            OpenMode::Read | OpenMode::ReadWrite => state
+                .names
+                .get(path)
+                .cloned()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?,
+            OpenMode::CreateNew => {
+                let parent = path.parent().unwrap_or(Path::new(""));
+                if !state.dirs.contains(parent) {
+                    return Err(io::Error::new(io::ErrorKind::NotFound, "no such directory"));
+                }
+                if state.names.contains_key(path) {
+                    return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
+                }
+                let file = Arc::new(MemFile::default());
+                state.names.insert(path.to_path_buf(), file.clone());
+                file
+            }
+        };
+        Ok(Arc::new(MemHandle {
+            vfs: self.clone(),
+            file,
+            writable: mode != OpenMode::Read,
+        }))
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let state = self.state.lock();
+        if !state.dirs.contains(dir) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such directory"));
+        }
+        Ok(state
+            .names
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect())
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.check_mutation("remove")?;
+        let mut state = self.state.lock();
+        state
+            .names
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.check_mutation("rename")?;
+        let mut state = self.state.lock();
+        let file = state
+            .names
+            .remove(from)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
+        state.names.insert(to.to_path_buf(), file);
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.check_mutation("sync_dir")?;
+        let mut state = self.state.lock();
+        state.durable_names.retain(|p, _| p.parent() != Some(dir));
+        let current: Vec<_> = state
+            .names
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir))
+            .map(|(p, f)| (p.clone(), f.clone()))
+            .collect();
+        state.durable_names.extend(current);
+        Ok(())
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state.lock();
+        for ancestor in dir.ancestors() {
+            state.dirs.insert(ancestor.to_path_buf());
+        }
+        Ok(())
+    }
+
+    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        let mut state = self.state.lock();
+        if !state.locks.insert(path.to_path_buf()) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "lock is held by another opener",
+            ));
+        }
+        Ok(Box::new(MemLock {
+            vfs: self.clone(),
+            path: path.to_path_buf(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_keeps_only_synced_bytes_and_durable_names() {
+        let vfs = MemVfs::new();
+        let dir = Path::new("/d");
+        vfs.create_dir_all(dir).unwrap();
+        let a = vfs.open_file(&dir.join("a"), OpenMode::CreateNew).unwrap();
+        a.write_all_at(b"hello", 0).unwrap();
+        a.sync_data().unwrap();
+        vfs.sync_dir(dir).unwrap();
+        a.write_all_at(b" world", 5).unwrap();
+        let b = vfs.open_file(&dir.join("b"), OpenMode::CreateNew).unwrap();
+        b.write_all_at(b"lost", 0).unwrap();
+        b.sync_data().unwrap();
+        vfs.crash(|_, _| 0);
+        assert_eq!(vfs.list_dir(dir).unwrap(), vec!["a".to_string()]);
+        assert_eq!(vfs.read_whole(&dir.join("a")).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn crash_can_keep_a_prefix_of_unsynced_appends() {
+        let vfs = MemVfs::new();
+        let dir = Path::new("/d");
+        vfs.create_dir_all(dir).unwrap();
+        let a = vfs.open_file(&dir.join("a"), OpenMode::CreateNew).unwrap();
+        vfs.sync_dir(dir).unwrap();
+        a.write_all_at(b"abcdef", 0).unwrap();
+        vfs.crash(|_, unsynced| {
+            assert_eq!(unsynced, 6);
+            4
+        });
+        assert_eq!(vfs.read_whole(&dir.join("a")).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn faults_are_injected_and_cleared() {
+        let vfs = MemVfs::new();
+        let dir = Path::new("/d");
+        vfs.create_dir_all(dir).unwrap();
+        let a = vfs.open_file(&dir.join("a"), OpenMode::CreateNew).unwrap();
+        vfs.set_space_limit(Some(4));
+        let err = a.write_all_at(b"abcdef", 0).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(a.len().unwrap(), 4);
+        vfs.clear_faults();
+        a.write_all_at(b"abcdef", 0).unwrap();
+        vfs.fail_after_ops(1);
+        a.sync_data().unwrap();
+        assert!(a.sync_data().is_err());
+        vfs.clear_faults();
+        vfs.set_read_only(true);
+        assert_eq!(
+            vfs.open_file(&dir.join("b"), OpenMode::CreateNew)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn exclusive_lock_is_exclusive_until_dropped() {
+        let vfs = MemVfs::new();
+        let lock = vfs.try_lock_exclusive(Path::new("/d/LOCK")).unwrap();
+        assert_eq!(
+            vfs.try_lock_exclusive(Path::new("/d/LOCK"))
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::WouldBlock
+        );
+        drop(lock);
+        vfs.try_lock_exclusive(Path::new("/d/LOCK")).unwrap();
+    }
+
+    #[test]
+    fn os_lock_is_exclusive_between_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("LOCK");
+        let lock = OsVfs.try_lock_exclusive(&path).unwrap();
+        assert_eq!(
+            OsVfs.try_lock_exclusive(&path).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        drop(lock);
+        OsVfs.try_lock_exclusive(&path).unwrap();
+    }
+}
