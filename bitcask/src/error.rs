@@ -71,6 +71,20 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A write batch whose encoding exceeds [`crate::options::MAX_FILE_SIZE_LIMIT`].
+    #[error("write batch of {len} encoded bytes is larger than the limit of {max} bytes")]
+    BatchTooLarge {
+        /// The batch's encoded length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The 48-bit sequence number space is used up (after 2^48 writes).
+    #[error("sequence numbers exhausted in {path}")]
+    SequenceExhausted {
+        /// The directory.
+        path: PathBuf,
+    },
     /// A write on a store opened with [`crate::Bitcask::open_read_only`].
     #[error("{path} is open read-only")]
     ReadOnly {

@@ -34,9 +34,9 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const FILE_HEADER_LEN: usize = 24;
 /// Length of a record header (everything before the key) in bytes.
 pub const RECORD_HEADER_LEN: usize = 29;
-/// Longest key a record may carry, in bytes. Longer keys are rejected on write
-/// and treated as corruption when read back.
-pub const MAX_KEY_LEN: usize = 64 * 1024;
+/// Longest key a record may carry, in bytes (65,535). Longer keys are rejected
+/// on write and treated as corruption when read back.
+pub const MAX_KEY_LEN: usize = u16::MAX as usize;
 /// Longest value a record may carry, in bytes (512 MiB, Redis's bulk-string limit).
 pub const MAX_VALUE_LEN: usize = 512 * 1024 * 1024;
 

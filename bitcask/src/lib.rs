@@ -1,6 +1,70 @@
-//! bitcask (in progress)
+//! # bitcask — a durable, crash-safe, concurrent log-structured hash table
+//!
+//! The storage engine of snowflk, usable on its own as an embedded key-value
+//! store. It follows the Bitcask design (Sheehy & Smith, 2010): values live in
+//! append-only *segment* files in one directory; an in-memory hash index, the
+//! *keydir*, maps every key to the location of its newest record, so a read
+//! costs one positioned read and a write one append.
+//!
+//! ```
+//! use bitcask::{Bitcask, Options, SyncPolicy};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Bitcask::open(dir.path(), Options::default().sync(SyncPolicy::Always))?;
+//! store.put(b"snow", b"flake")?;
+//! assert_eq!(store.get(b"snow")?.as_deref(), Some(&b"flake"[..]));
+//! assert!(store.delete(b"snow")?);
+//! store.write_batch(&[bitcask::BatchOp::put("a", "1"), bitcask::BatchOp::put("b", "2")])?;
+//! drop(store);
+//!
+//! let store = Bitcask::open(dir.path(), Options::default())?;
+//! assert_eq!(store.len(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How the modules fit
+//! - [`format`]: the byte layout of file headers and records (the code twin of
+//!   `docs/format.md`); pure functions, fuzzed.
+//! - [`vfs`]: the file-system boundary; [`vfs::OsVfs`] for real files,
+//!   [`vfs::MemVfs`] to simulate crashes and inject faults in tests.
+//! - [`segment`]: one segment file — buffered appender, lock-free positioned
+//!   reads, and the recovery scan that tells a torn tail from corruption. It
+//!   knows nothing about keys; the Raft log reuses it.
+//! - [`keydir`]: the compact, sharded in-memory index.
+//! - `recovery`: rebuilding the keydir on open.
+//! - `store`: [`Bitcask`] itself: the write path (group commit), the read path.
+//!
+//! ## Invariants
+//! - Records are only ever appended; a sealed segment never changes.
+//! - Every record carries a CRC32; bytes that fail it are never returned.
+//! - Sequence numbers increase with every record; the keydir holds, for each
+//!   key, the entry with the highest sequence number, so the newest write wins
+//!   no matter in which order segments are read.
+//! - An acknowledged write under [`SyncPolicy::Always`] is on disk; after any
+//!   crash, the store holds a prefix of the writes in order — no holes, and a
+//!   write batch entirely or not at all.
+//! - One read-write opener per directory (the `LOCK` file, `File::try_lock`);
+//!   read-only openers take no lock.
+//!
+//! ## Keys and values
+//! Keys are 0 to 65,535 bytes ([`format::MAX_KEY_LEN`]); the empty key is
+//! allowed (Redis allows it too). Values are 0 bytes to 512 MiB
+//! ([`format::MAX_VALUE_LEN`]).
+//!
+//! ## Not yet
+//! Merge (compaction), hint files and per-segment statistics are not written
+//! yet: space from overwritten and deleted keys is not reclaimed, and open
+//! scans every segment.
+
 pub mod error;
 pub mod format;
+pub mod keydir;
+pub mod options;
+mod recovery;
 pub mod segment;
+mod store;
 pub mod vfs;
+
 pub use error::{Error, Result};
+pub use options::{Options, SyncPolicy};
+pub use store::{BatchOp, Bitcask, Iter, Keys, LOCK_FILE, data_path, now_millis};

@@ -417,6 +417,13 @@ impl Appender {
         Ok(())
     }
 
+    /// Records that everything up to `len` was fsynced by someone else
+    /// (e.g. a group-commit leader that synced the file without this
+    /// appender's lock).
+    pub fn mark_synced(&mut self, len: u64) {
+        self.synced = self.synced.max(len.min(self.flushed));
+    }
+
     /// Drops everything after `len` (buffered or written) and makes the cut
     /// durable. Used to roll back appends whose fsync failed.
     pub fn truncate(&mut self, len: u64) -> Result<()> {

@@ -1,0 +1,108 @@
+//! Options for opening a store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::format::{FILE_HEADER_LEN, MAX_VALUE_LEN};
+use crate::vfs::{OsVfs, Vfs};
+
+/// When writes reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Writes are buffered in the process (up to
+    /// [`Options::write_buffer_size`]) and handed to the OS when the buffer
+    /// fills, on [`crate::Bitcask::sync`], on rotation and on close; the OS
+    /// decides when they reach the disk. A process crash loses at most the
+    /// buffer; a power loss loses whatever the OS had not written. Recovery
+    /// always yields a prefix of the writes.
+    Never,
+    /// A write returns only when it is durable (`fdatasync`). Writers that
+    /// arrive while an fsync runs share the next one (group commit). A write
+    /// becomes visible to readers only once durable.
+    Always,
+    /// Like [`SyncPolicy::Never`], plus a background thread flushes and
+    /// fsyncs every interval: at most one interval of writes is lost on
+    /// power loss.
+    Interval(Duration),
+}
+
+/// Options for [`crate::Bitcask::open`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Durability policy. Default: [`SyncPolicy::Always`].
+    pub sync: SyncPolicy,
+    /// A segment is sealed and a new one started when the next append would
+    /// take it past this size. Default 256 MiB; between 4 KiB and 2 GiB.
+    /// A single record or batch larger than this gets a segment to itself.
+    pub max_file_size: u64,
+    /// Appends are collected in memory up to this many bytes before one
+    /// write system call. Default 64 KiB.
+    pub write_buffer_size: usize,
+    /// The file system. Default: [`OsVfs`]; tests pass a
+    /// [`crate::vfs::MemVfs`] to simulate crashes and faults.
+    pub vfs: Arc<dyn Vfs>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sync: SyncPolicy::Always,
+            max_file_size: 256 * 1024 * 1024,
+            write_buffer_size: 64 * 1024,
+            vfs: Arc::new(OsVfs),
+        }
+    }
+}
+
+/// Largest allowed [`Options::max_file_size`]: record offsets are kept in 32
+/// bits, and a segment may overflow the limit by one maximal record.
+pub const MAX_FILE_SIZE_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+
+impl Options {
+    /// Sets the sync policy.
+    pub fn sync(mut self, sync: SyncPolicy) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// Sets the segment size limit.
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+
+    /// Sets the write buffer size.
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes;
+        self
+    }
+
+    /// Sets the file system.
+    pub fn vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
+        self.vfs = vfs;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(4096..=MAX_FILE_SIZE_LIMIT).contains(&self.max_file_size) {
+            return Err(Error::InvalidOptions(format!(
+                "max_file_size {} is outside 4096..={MAX_FILE_SIZE_LIMIT}",
+                self.max_file_size
+            )));
+        }
+        if let SyncPolicy::Interval(d) = self.sync
+            && d.is_zero()
+        {
+            return Err(Error::InvalidOptions(
+                "SyncPolicy::Interval needs a non-zero interval".into(),
+            ));
+        }
+        // Keep the compiler honest about the offset arithmetic documented above.
+        const _: () = assert!(
+            MAX_FILE_SIZE_LIMIT + MAX_VALUE_LEN as u64 + 2 * 65_536 + FILE_HEADER_LEN as u64
+                <= u32::MAX as u64
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,919 @@
+//! The store: [`Bitcask`], its write path with group commit, and its read path.
+//!
+//! # Concurrency
+//! - One writer at a time holds the writer mutex while it assigns sequence
+//!   numbers and appends records to the active segment's in-memory buffer.
+//!   It never holds it across an `fsync`.
+//! - Under [`SyncPolicy::Always`], writers then wait for a *sync round*: the
+//!   first waiter becomes the leader, writes out everything buffered so far,
+//!   releases the writer mutex, fsyncs, and only then applies the records to
+//!   the keydir (so a reader never sees a write that a crash could still
+//!   lose) and wakes every writer whose records it covered. Writers arriving
+//!   during the fsync are covered by the next round: one fsync for many writes.
+//! - Readers look the key up in the keydir (a shard read lock, no I/O), then
+//!   read the record with one positioned read without any lock. Only a
+//!   record still in the write buffer (never under `Always`) is copied from
+//!   the buffer under the writer mutex.
+//! - If an fsync fails under `Always`, everything not yet durable is rolled
+//!   back (the file is cut to its last durable length) and every waiting
+//!   writer gets the error: an error means the write did not happen.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::format::{
+    self, FILE_HEADER_LEN, FileKind, MAX_KEY_LEN, MAX_VALUE_LEN, Record, RecordKind,
+};
+use crate::keydir::{Entry, Keydir, MAX_SEQ, SHARDS};
+use crate::options::{MAX_FILE_SIZE_LIMIT, Options, SyncPolicy};
+use crate::recovery;
+use crate::segment::{Appender, Segment};
+use crate::vfs::DirLock;
+
+/// One operation of a [`Bitcask::write_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Set `key` to `value`, expiring at `expiry` (milliseconds since the
+    /// Unix epoch; 0 for never).
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+        /// Expiry in ms since the Unix epoch, 0 for none.
+        expiry: u64,
+    },
+    /// Delete `key`.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+impl BatchOp {
+    /// A put without expiry.
+    pub fn put(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Self::Put {
+            key: key.into(),
+            value: value.into(),
+            expiry: 0,
+        }
+    }
+
+    /// A delete.
+    pub fn delete(key: impl Into<Vec<u8>>) -> Self {
+        Self::Delete { key: key.into() }
+    }
+
+    fn encoded_len(&self) -> u64 {
+        match self {
+            Self::Put { key, value, .. } => format::record_len(key.len(), value.len()) as u64,
+            Self::Delete { key } => format::record_len(key.len(), 0) as u64,
+        }
+    }
+}
+
+/// A keydir update waiting for its fsync (under [`SyncPolicy::Always`]).
+#[derive(Debug)]
+struct PendingUpdate {
+    key: Vec<u8>,
+    /// The new entry; a tombstone entry means "remove".
+    entry: Entry,
+}
+
+/// State owned by the single writer.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    appender: Appender,
+    active_id: u32,
+    next_seq: u64,
+    pending: Vec<PendingUpdate>,
+    /// Set when durability can no longer be guaranteed; writes are refused.
+    failed: Option<String>,
+    /// Incremented by every rollback, so a sync round that fsynced bytes
+    /// which were rolled back meanwhile knows not to apply them.
+    rollbacks: u64,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Every sequence number up to this one is durable and applied (or failed).
+    durable_seq: u64,
+    /// A leader is running a sync round.
+    leader_active: bool,
+    /// Ranges of sequence numbers `(first, last, error)` rolled back after a
+    /// failed write or fsync; their writers get the error.
+    failed: Vec<(u64, u64, String)>,
+}
+
+const MAX_REMEMBERED_FAILURES: usize = 1024;
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: Options,
+    pub(crate) keydir: Keydir,
+    pub(crate) segments: RwLock<BTreeMap<u32, Arc<Segment>>>,
+    writer: Option<Mutex<Writer>>,
+    /// `active segment id << 32 | flushed length`: readers of records below
+    /// the flushed length can read the file without the writer mutex.
+    active_flushed: AtomicU64,
+    sync_state: Mutex<SyncState>,
+    sync_done: Condvar,
+    _lock: Option<Box<dyn DirLock>>,
+    interval_stop: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bitcask")
+            .field("dir", &self.dir)
+            .field("read_only", &self.writer.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Bitcask store: a directory of append-only segments and an in-memory
+/// hash index. `Send + Sync`; share it with `Arc` or by reference.
+#[derive(Debug)]
+pub struct Bitcask {
+    inner: Arc<Inner>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The path of data segment `id` in `dir`.
+pub fn data_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:010}.data"))
+}
+
+/// The name of the lock file in every read-write opened directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+impl Bitcask {
+    /// Opens (creating if needed) the store in `dir` for reading and writing.
+    ///
+    /// Takes the directory's exclusive lock (fails at once with
+    /// [`Error::Locked`] if another read-write opener holds it), rebuilds the
+    /// keydir by scanning the segments oldest to newest, and cuts a torn tail
+    /// off the newest segment (logging how many bytes were dropped).
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let vfs = options.vfs.clone();
+        vfs.create_dir_all(&dir)
+            .map_err(|e| Error::io("create directory", &dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = vfs.try_lock_exclusive(&lock_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked { path: dir.clone() }
+            } else {
+                Error::io("lock", &lock_path, e)
+            }
+        })?;
+        let recovered = recovery::recover(&*vfs, &dir, true)?;
+        let keydir = recovered.keydir;
+        let mut segments = recovered.segments;
+        let (active, active_len) = match recovered.newest_writable {
+            Some((segment, len)) if len < options.max_file_size => (segment, len),
+            _ => {
+                let id = segments.keys().next_back().map_or(1, |id| id + 1);
+                let segment = Arc::new(Segment::create(
+                    &*vfs,
+                    &data_path(&dir, id),
+                    FileKind::Data,
+                    u64::from(id),
+                )?);
+                segments.insert(id, segment.clone());
+                (segment, FILE_HEADER_LEN as u64)
+            }
+        };
+        let active_id = active.id() as u32;
+        let writer = Writer {
+            appender: Appender::new(active, active_len),
+            active_id,
+            next_seq: recovered.max_seq + 1,
+            pending: Vec::new(),
+            failed: None,
+            rollbacks: 0,
+        };
+        let inner = Arc::new(Inner {
+            dir,
+            keydir,
+            segments: RwLock::new(segments),
+            active_flushed: AtomicU64::new(pack_flushed(active_id, active_len)),
+            writer: Some(Mutex::new(writer)),
+            sync_state: Mutex::new(SyncState {
+                durable_seq: recovered.max_seq,
+                ..SyncState::default()
+            }),
+            sync_done: Condvar::new(),
+            _lock: Some(lock),
+            interval_stop: Mutex::new(None),
+            options,
+        });
+        if let SyncPolicy::Interval(every) = inner.options.sync {
+            start_interval_syncer(&inner, every);
+        }
+        tracing::debug!(dir = %inner.dir.display(), keys = inner.keydir.len(), "opened store");
+        Ok(Self { inner })
+    }
+
+    /// Opens the store in `dir` read-only, on the real file system.
+    ///
+    /// Takes no lock, so it works while a server has the directory open.
+    /// It sees the records that were on disk when it opened (a torn or
+    /// in-progress tail is ignored, not cut); later writes by a live writer
+    /// are not seen. If the writer merges away a segment while this store is
+    /// open, reads of it still work (the files stay open).
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_read_only_with(dir, Options::default())
+    }
+
+    /// [`Bitcask::open_read_only`] with options (only `vfs` matters).
+    pub fn open_read_only_with(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let recovered = recovery::recover(&*options.vfs, &dir, false)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir,
+                keydir: recovered.keydir,
+                segments: RwLock::new(recovered.segments),
+                writer: None,
+                active_flushed: AtomicU64::new(0),
+                sync_state: Mutex::new(SyncState::default()),
+                sync_done: Condvar::new(),
+                _lock: None,
+                interval_stop: Mutex::new(None),
+                options,
+            }),
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The value of `key`, or `None` if it is absent, deleted or expired.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+
+    /// True if `key` has a live value. Costs no I/O.
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.inner.live_entry(key).is_some()
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put_with_expiry(key, value, 0)
+    }
+
+    /// Sets `key` to `value`, expiring at `expiry` milliseconds since the
+    /// Unix epoch (0 for never). The time is absolute so a replicated state
+    /// machine can pass the leader's clock.
+    pub fn put_with_expiry(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
+        check_key_value(key, value)?;
+        self.inner.write(&[Op::Put { key, value, expiry }], false)
+    }
+
+    /// Deletes `key`; returns whether it had a live value. Deleting an absent
+    /// key writes nothing.
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        check_key_value(key, b"")?;
+        self.inner.delete(key)
+    }
+
+    /// Applies all operations atomically: after a crash, either all of them
+    /// or none are visible. Later operations on the same key win.
+    pub fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut total = 0;
+        for op in ops {
+            match op {
+                BatchOp::Put { key, value, .. } => check_key_value(key, value)?,
+                BatchOp::Delete { key } => check_key_value(key, b"")?,
+            }
+            total += op.encoded_len();
+        }
+        if total > MAX_FILE_SIZE_LIMIT {
+            return Err(Error::BatchTooLarge {
+                len: total,
+                max: MAX_FILE_SIZE_LIMIT,
+            });
+        }
+        let ops: Vec<Op<'_>> = ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { key, value, expiry } => Op::Put {
+                    key,
+                    value,
+                    expiry: *expiry,
+                },
+                BatchOp::Delete { key } => Op::Delete { key },
+            })
+            .collect();
+        self.inner.write(&ops, ops.len() > 1)
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.sync()
+    }
+
+    /// Number of live keys (deleted and expired keys excluded).
+    pub fn len(&self) -> usize {
+        self.inner
+            .keydir
+            .len()
+            .saturating_sub(self.inner.keydir.count_expired(now_millis()))
+    }
+
+    /// True if there are no live keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The live keys, in no particular order. A snapshot is taken one shard
+    /// at a time, so keys written during the iteration may or may not appear.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys {
+            store: self,
+            shard: 0,
+            batch: Vec::new(),
+        }
+    }
+
+    /// The live `(key, value)` pairs, in no particular order, with the same
+    /// snapshot rules as [`Bitcask::keys`]. Each value is read when reached.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter { keys: self.keys() }
+    }
+
+    /// Flushes buffered writes, fsyncs them, and closes the store, reporting
+    /// any error (dropping the store does the same but can only log errors).
+    pub fn close(self) -> Result<()> {
+        self.inner.stop_interval_syncer();
+        if self.inner.writer.is_some() {
+            self.inner.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Heap bytes used by the keydir, from its allocations' capacities.
+    pub fn keydir_heap_bytes(&self) -> usize {
+        self.inner.keydir.heap_bytes()
+    }
+}
+
+impl Drop for Bitcask {
+    fn drop(&mut self) {
+        self.inner.stop_interval_syncer();
+        if self.inner.writer.is_some()
+            && let Err(e) = self.inner.sync()
+        {
+            tracing::error!(dir = %self.inner.dir.display(), error = %e, "sync on close failed");
+        }
+    }
+}
+
+/// Iterator over live keys; see [`Bitcask::keys`].
+#[derive(Debug)]
+pub struct Keys<'a> {
+    store: &'a Bitcask,
+    shard: usize,
+    batch: Vec<Vec<u8>>,
+}
+
+impl Iterator for Keys<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(key) = self.batch.pop() {
+                return Some(key);
+            }
+            if self.shard == SHARDS {
+                return None;
+            }
+            let now = now_millis();
+            let batch = &mut self.batch;
+            self.store
+                .inner
+                .keydir
+                .for_each_in_shard(self.shard, |key, entry| {
+                    if !entry.tombstone && !is_expired(&entry, now) {
+                        batch.push(key.to_vec());
+                    }
+                });
+            self.shard += 1;
+        }
+    }
+}
+
+/// Iterator over live `(key, value)` pairs; see [`Bitcask::iter`].
+#[derive(Debug)]
+pub struct Iter<'a> {
+    keys: Keys<'a>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let key = self.keys.next()?;
+            match self.keys.store.get(&key) {
+                Ok(Some(value)) => return Some(Ok((key, value))),
+                // Deleted since the snapshot: skip.
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op<'a> {
+    Put {
+        key: &'a [u8],
+        value: &'a [u8],
+        expiry: u64,
+    },
+    Delete {
+        key: &'a [u8],
+    },
+}
+
+fn check_key_value(key: &[u8], value: &[u8]) -> Result<()> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(Error::KeyTooLarge {
+            len: key.len(),
+            max: MAX_KEY_LEN,
+        });
+    }
+    if value.len() > MAX_VALUE_LEN {
+        return Err(Error::ValueTooLarge {
+            len: value.len(),
+            max: MAX_VALUE_LEN,
+        });
+    }
+    Ok(())
+}
+
+fn is_expired(entry: &Entry, now: u64) -> bool {
+    entry.expiry != 0 && entry.expiry <= now
+}
+
+fn pack_flushed(segment: u32, flushed: u64) -> u64 {
+    (u64::from(segment) << 32) | flushed.min(u64::from(u32::MAX))
+}
+
+fn start_interval_syncer(inner: &Arc<Inner>, every: Duration) {
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    *inner.interval_stop.lock() = Some(stop_tx);
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let spawned = std::thread::Builder::new()
+        .name("bitcask-sync".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
+                let Some(inner) = weak.upgrade() else { return };
+                if let Err(e) = inner.sync() {
+                    tracing::error!(dir = %inner.dir.display(), error = %e, "interval sync failed");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the interval sync thread; syncing on every write");
+    }
+}
+
+impl Inner {
+    fn writer(&self) -> Result<&Mutex<Writer>> {
+        self.writer.as_ref().ok_or_else(|| Error::ReadOnly {
+            path: self.dir.clone(),
+        })
+    }
+
+    fn stop_interval_syncer(&self) {
+        // Dropping the sender wakes the thread, which then exits.
+        self.interval_stop.lock().take();
+    }
+
+    pub(crate) fn live_entry(&self, key: &[u8]) -> Option<Entry> {
+        let entry = self.keydir.get(key)?;
+        if entry.tombstone || is_expired(&entry, now_millis()) {
+            return None;
+        }
+        Some(entry)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(entry) = self.live_entry(key) else {
+            return Ok(None);
+        };
+        let len = format::record_len(key.len(), entry.value_len as usize);
+        let mut buf = Vec::new();
+        let (path, record_key, kind, seq) = {
+            let record = self.read_record(&entry, len, &mut buf)?;
+            (
+                data_path(&self.dir, entry.segment),
+                record.key == key,
+                record.kind,
+                record.seq,
+            )
+        };
+        if !record_key || kind != RecordKind::Put || seq != entry.seq {
+            return Err(Error::corrupted(
+                path,
+                u64::from(entry.offset),
+                "record at the indexed location belongs to another key or write",
+            ));
+        }
+        buf.drain(..format::RECORD_HEADER_LEN + key.len());
+        Ok(Some(buf))
+    }
+
+    /// Reads the record an entry points to into `buf`.
+    fn read_record<'b>(
+        &self,
+        entry: &Entry,
+        len: usize,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<Record<'b>> {
+        let end = u64::from(entry.offset) + len as u64;
+        let flushed = self.active_flushed.load(Ordering::Acquire);
+        let unflushed = (flushed >> 32) as u32 == entry.segment && end > (flushed & 0xffff_ffff);
+        if unflushed && let Some(writer) = &self.writer {
+            let writer = writer.lock();
+            if writer.active_id == entry.segment
+                && end > writer.appender.flushed_len()
+                && u64::from(entry.offset) >= writer.appender.flushed_len()
+            {
+                let start = (u64::from(entry.offset) - writer.appender.flushed_len()) as usize;
+                let bytes = writer
+                    .appender
+                    .buffered()
+                    .get(start..start + len)
+                    .ok_or_else(|| {
+                        Error::corrupted(
+                            writer.appender.segment().path(),
+                            u64::from(entry.offset),
+                            "indexed record is missing from the write buffer",
+                        )
+                    })?;
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                drop(writer);
+                return Record::decode(buf).map(|(r, _)| r).map_err(|e| {
+                    Error::corrupted(
+                        data_path(&self.dir, entry.segment),
+                        u64::from(entry.offset),
+                        e,
+                    )
+                });
+            }
+        }
+        let segment = self
+            .segments
+            .read()
+            .get(&entry.segment)
+            .cloned()
+            .ok_or_else(|| {
+                Error::corrupted(
+                    data_path(&self.dir, entry.segment),
+                    u64::from(entry.offset),
+                    "indexed segment is not open",
+                )
+            })?;
+        segment.read_record(u64::from(entry.offset), len, buf)
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        // Checked and written under the writer mutex, so no other write to
+        // the key slips in between.
+        let writer = self.writer()?;
+        let guard = writer.lock();
+        let existed = self.live_entry(key).is_some()
+            || guard
+                .pending
+                .iter()
+                .any(|p| p.key == key && !p.entry.tombstone);
+        if !existed {
+            return Ok(false);
+        }
+        self.write_locked(guard, &[Op::Delete { key }], false)?;
+        Ok(true)
+    }
+
+    fn write(&self, ops: &[Op<'_>], batch: bool) -> Result<()> {
+        let writer = self.writer()?;
+        self.write_locked(writer.lock(), ops, batch)
+    }
+
+    fn write_locked(
+        &self,
+        mut w: parking_lot::MutexGuard<'_, Writer>,
+        ops: &[Op<'_>],
+        batch: bool,
+    ) -> Result<()> {
+        if let Some(reason) = &w.failed {
+            return Err(Error::Failed {
+                path: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let marker_len = if batch {
+            2 * format::record_len(0, 0) as u64
+        } else {
+            0
+        };
+        let total: u64 = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { key, value, .. } => format::record_len(key.len(), value.len()) as u64,
+                Op::Delete { key } => format::record_len(key.len(), 0) as u64,
+            })
+            .sum::<u64>()
+            + marker_len;
+        let records = ops.len() as u64 + if batch { 2 } else { 0 };
+        if w.next_seq + records > MAX_SEQ {
+            return Err(Error::SequenceExhausted {
+                path: self.dir.clone(),
+            });
+        }
+        if w.appender.len() + total > self.options.max_file_size && !w.appender.is_empty() {
+            w = self.rotate(w)?;
+        }
+        if w.appender.buffered().len() as u64 + total > self.options.write_buffer_size as u64 {
+            w.appender.flush()?;
+            self.publish_flushed(&w);
+        }
+
+        let always = self.options.sync == SyncPolicy::Always;
+        let segment = w.active_id;
+        let first_seq = w.next_seq;
+        if batch {
+            w.appender.append(&Record {
+                kind: RecordKind::BatchBegin,
+                seq: first_seq,
+                meta: ops.len() as u64,
+                key: b"",
+                value: b"",
+            });
+        }
+        let mut seq = first_seq + u64::from(batch);
+        let mut updates = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (kind, key, value, expiry) = match *op {
+                Op::Put { key, value, expiry } => (RecordKind::Put, key, value, expiry),
+                Op::Delete { key } => (RecordKind::Tombstone, key, &b""[..], 0),
+            };
+            let offset = w.appender.append(&Record {
+                kind,
+                seq,
+                meta: expiry,
+                key,
+                value,
+            });
+            updates.push((
+                key,
+                Entry {
+                    segment,
+                    offset: offset as u32,
+                    value_len: value.len() as u32,
+                    seq,
+                    expiry,
+                    tombstone: kind == RecordKind::Tombstone,
+                },
+            ));
+            seq += 1;
+        }
+        if batch {
+            w.appender.append(&Record {
+                kind: RecordKind::BatchCommit,
+                seq,
+                meta: ops.len() as u64,
+                key: b"",
+                value: b"",
+            });
+            seq += 1;
+        }
+        w.next_seq = seq;
+        let last_seq = seq - 1;
+
+        if !always {
+            for (key, entry) in updates {
+                self.apply(key, entry);
+            }
+            return Ok(());
+        }
+        w.pending
+            .extend(updates.into_iter().map(|(key, entry)| PendingUpdate {
+                key: key.to_vec(),
+                entry,
+            }));
+        drop(w);
+        self.wait_durable(last_seq)
+    }
+
+    fn apply(&self, key: &[u8], entry: Entry) {
+        if entry.tombstone {
+            self.keydir.remove_older(key, entry.seq);
+        } else {
+            self.keydir.apply(key, entry);
+        }
+    }
+
+    fn publish_flushed(&self, w: &Writer) {
+        self.active_flushed.store(
+            pack_flushed(w.active_id, w.appender.flushed_len()),
+            Ordering::Release,
+        );
+    }
+
+    /// Seals the active segment (durably) and starts a new one.
+    fn rotate<'a>(
+        &self,
+        mut w: parking_lot::MutexGuard<'a, Writer>,
+    ) -> Result<parking_lot::MutexGuard<'a, Writer>> {
+        if let Err(e) = w.appender.sync() {
+            return Err(self.fail_unsynced(&mut w, e));
+        }
+        self.publish_flushed(&w);
+        let id = w.active_id + 1;
+        let segment = Arc::new(Segment::create(
+            &*self.options.vfs,
+            &data_path(&self.dir, id),
+            FileKind::Data,
+            u64::from(id),
+        )?);
+        self.segments.write().insert(id, segment.clone());
+        w.appender = Appender::new(segment, FILE_HEADER_LEN as u64);
+        w.active_id = id;
+        self.publish_flushed(&w);
+        tracing::debug!(segment = id, "rotated to a new segment");
+        Ok(w)
+    }
+
+    /// Handles a failed write or fsync of buffered data. Under `Always`,
+    /// nothing unsynced is visible yet: cut the file back to its durable
+    /// length and fail every writer that was waiting. Otherwise the keydir
+    /// already points at the data, so the store must refuse further writes.
+    fn fail_unsynced(&self, w: &mut Writer, error: Error) -> Error {
+        if self.options.sync != SyncPolicy::Always {
+            if matches!(error, Error::Io { op: "sync", .. }) {
+                w.failed = Some(error.to_string());
+            }
+            return error;
+        }
+        let synced = w.appender.synced_len();
+        if let Err(rollback) = w.appender.truncate(synced) {
+            w.failed = Some(format!("{error}; rolling back also failed: {rollback}"));
+        }
+        self.publish_flushed(w);
+        w.pending.clear();
+        w.rollbacks += 1;
+        let last = w.next_seq - 1;
+        let mut state = self.sync_state.lock();
+        let first = state.durable_seq + 1;
+        if first <= last {
+            state.failed.push((first, last, error.to_string()));
+            if state.failed.len() > MAX_REMEMBERED_FAILURES {
+                state.failed.remove(0);
+            }
+            // The rolled-back range is settled: nothing in it will ever apply.
+            state.durable_seq = last;
+        }
+        self.sync_done.notify_all();
+        error
+    }
+
+    /// Waits until `seq` is durable, leading a sync round if nobody is.
+    fn wait_durable(&self, seq: u64) -> Result<()> {
+        let mut state = self.sync_state.lock();
+        loop {
+            if let Some((_, _, reason)) = state
+                .failed
+                .iter()
+                .find(|(first, last, _)| (*first..=*last).contains(&seq))
+            {
+                return Err(Error::Io {
+                    op: "sync",
+                    path: self.dir.clone(),
+                    source: std::io::Error::other(reason.clone()),
+                });
+            }
+            if state.durable_seq >= seq {
+                return Ok(());
+            }
+            if state.leader_active {
+                self.sync_done.wait(&mut state);
+                continue;
+            }
+            state.leader_active = true;
+            drop(state);
+            let round = self.sync_round();
+            state = self.sync_state.lock();
+            state.leader_active = false;
+            if let Ok(through) = round {
+                state.durable_seq = state.durable_seq.max(through);
+            }
+            self.sync_done.notify_all();
+        }
+    }
+
+    /// One group-commit round: write out the buffer, fsync without holding
+    /// the writer mutex, then apply what became durable. Returns the highest
+    /// durable sequence number.
+    fn sync_round(&self) -> Result<u64> {
+        let writer = self.writer()?;
+        let mut w = writer.lock();
+        let through = w.next_seq - 1;
+        if let Err(e) = w.appender.flush() {
+            return Err(self.fail_unsynced(&mut w, e));
+        }
+        self.publish_flushed(&w);
+        let pending = std::mem::take(&mut w.pending);
+        let segment = w.appender.segment().clone();
+        let flushed = w.appender.flushed_len();
+        let rollbacks = w.rollbacks;
+        drop(w);
+
+        let synced = segment.file().sync_data();
+
+        let mut w = writer.lock();
+        if w.rollbacks != rollbacks {
+            // Someone rolled back (and failed) our records while we synced.
+            return Err(Error::Failed {
+                path: self.dir.clone(),
+                reason: "records rolled back during sync".into(),
+            });
+        }
+        let same_segment = Arc::ptr_eq(w.appender.segment(), &segment);
+        match synced {
+            // A rotation in between fsynced this segment itself.
+            Ok(()) | Err(_) if !same_segment => {}
+            Ok(()) => w.appender.mark_synced(flushed),
+            Err(e) => {
+                // The rolled-back records include `pending`: drop them unapplied.
+                return Err(self.fail_unsynced(&mut w, Error::io("sync", segment.path(), e)));
+            }
+        }
+        // Applied in sequence order, under the writer mutex, before any later
+        // round can apply newer writes to the same keys.
+        for update in pending {
+            self.apply(&update.key, update.entry);
+        }
+        Ok(through)
+    }
+
+    fn sync(&self) -> Result<()> {
+        let writer = self.writer()?;
+        if self.options.sync == SyncPolicy::Always {
+            let last = writer.lock().next_seq - 1;
+            return self.wait_durable(last);
+        }
+        let mut w = writer.lock();
+        if let Some(reason) = &w.failed {
+            return Err(Error::Failed {
+                path: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        w.appender.flush()?;
+        self.publish_flushed(&w);
+        let segment = w.appender.segment().clone();
+        let flushed = w.appender.flushed_len();
+        drop(w);
+        let result = segment.file().sync_data();
+        let mut w = writer.lock();
+        match result {
+            Ok(()) => {
+                if Arc::ptr_eq(w.appender.segment(), &segment) {
+                    w.appender.mark_synced(flushed);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let error = Error::io("sync", segment.path(), e);
+                w.failed = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+}
