@@ -1,0 +1,87 @@
+//! Node configuration. All durations are in ticks: the caller decides how long
+//! a tick is (the core has no clock).
+
+use crate::error::ConfigError;
+use crate::types::{Index, NodeId};
+
+/// The smallest allowed ratio `election_tick / heartbeat_tick`. Raft needs
+/// `broadcastTime ≪ electionTimeout` (§5.6); a follower must be able to miss
+/// several heartbeats before it starts an election.
+pub const MIN_ELECTION_TO_HEARTBEAT_RATIO: u32 = 5;
+
+/// Configuration of one Raft node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id; must be one of `voters`.
+    pub id: NodeId,
+    /// Every voting member of the cluster, this node included.
+    pub voters: Vec<NodeId>,
+    /// Minimum election timeout in ticks. The actual timeout is drawn
+    /// uniformly from `[election_tick, 2 * election_tick)` after every reset
+    /// (§5.2: randomized timeouts make split votes rare).
+    pub election_tick: u32,
+    /// Interval between leader heartbeats, in ticks. Must be at most
+    /// `election_tick / MIN_ELECTION_TO_HEARTBEAT_RATIO`.
+    pub heartbeat_tick: u32,
+    /// Maximum number of AppendEntries messages in flight to one follower in
+    /// the replicate state (the pipelining window).
+    pub max_inflight: usize,
+    /// Maximum number of entries in one AppendEntries message.
+    pub max_entries_per_append: usize,
+    /// Run a pre-vote round before bumping the term (thesis §9.6).
+    pub pre_vote: bool,
+    /// A leader steps down when it has not heard from a quorum within an
+    /// election timeout; followers then also refuse votes while they hear
+    /// from a leader (thesis §6.2, §9.6 leader stickiness).
+    pub check_quorum: bool,
+    /// Index of the last entry the application has already applied (e.g. it
+    /// is part of its durable state). Restarting nodes begin applying after it.
+    pub applied: Index,
+}
+
+impl Config {
+    /// A configuration with the defaults used by snowflk: heartbeat every
+    /// tick, election timeout 10–19 ticks, pre-vote and check-quorum on.
+    pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Self {
+        Config {
+            id,
+            voters: voters.into_iter().collect(),
+            election_tick: 10,
+            heartbeat_tick: 1,
+            max_inflight: 64,
+            max_entries_per_append: 64,
+            pre_vote: true,
+            check_quorum: true,
+            applied: 0,
+        }
+    }
+
+    /// Checks the configuration; [`crate::Raft::new`] calls this.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.voters.contains(&self.id) {
+            return Err(ConfigError::NotAVoter(self.id));
+        }
+        let mut sorted = self.voters.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ConfigError::DuplicateVoter);
+        }
+        if self.heartbeat_tick == 0 {
+            return Err(ConfigError::ZeroHeartbeat);
+        }
+        if self.election_tick
+            < self
+                .heartbeat_tick
+                .saturating_mul(MIN_ELECTION_TO_HEARTBEAT_RATIO)
+        {
+            return Err(ConfigError::ElectionTooShort {
+                election_tick: self.election_tick,
+                heartbeat_tick: self.heartbeat_tick,
+            });
+        }
+        if self.max_inflight == 0 || self.max_entries_per_append == 0 {
+            return Err(ConfigError::ZeroWindow);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Error types. Per-request errors ([`ProposeError`], [`StepError`]) tell the
+//! caller that one request had no effect; the node keeps running. Fatal errors
+//! ([`Error`], [`StorageError`]) mean the node must stop: its durable state can
+//! no longer be trusted or written.
+
+use std::path::PathBuf;
+
+use crate::types::{Index, NodeId, Term};
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `id` is not listed in `voters`.
+    #[error("node {0} is not one of the voters")]
+    NotAVoter(NodeId),
+    /// A voter is listed twice.
+    #[error("a voter is listed twice")]
+    DuplicateVoter,
+    /// `heartbeat_tick` is zero.
+    #[error("heartbeat_tick must be at least 1")]
+    ZeroHeartbeat,
+    /// The heartbeat interval is not far enough below the election timeout.
+    #[error(
+        "election_tick ({election_tick}) must be at least {} x heartbeat_tick ({heartbeat_tick})",
+        crate::config::MIN_ELECTION_TO_HEARTBEAT_RATIO
+    )]
+    ElectionTooShort {
+        /// Configured election timeout.
+        election_tick: u32,
+        /// Configured heartbeat interval.
+        heartbeat_tick: u32,
+    },
+    /// `max_inflight` or `max_entries_per_append` is zero.
+    #[error("max_inflight and max_entries_per_append must be at least 1")]
+    ZeroWindow,
+}
+
+/// A fatal error: the node cannot (re)start or continue.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The restored state is inconsistent (e.g. a hole in the log).
+    #[error("inconsistent restored state: {0}")]
+    InvalidState(String),
+    /// The log store failed.
+    #[error("storage failed: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// Why a proposal, read or transfer request was not accepted. The request had
+/// no effect; the caller may retry (possibly on `leader_hint`).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ProposeError {
+    /// This node is not the leader.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader {
+        /// The leader this node knows of, if any; forward the request there.
+        leader_hint: Option<NodeId>,
+    },
+    /// A leadership transfer is in progress; proposals are refused so that
+    /// the target can catch up (thesis §3.10).
+    #[error("leadership transfer to {0} in progress")]
+    TransferInProgress(NodeId),
+    /// The transfer target is not a voter of this cluster.
+    #[error("node {0} is not a voter")]
+    UnknownNode(NodeId),
+}
+
+/// Why an incoming message was dropped. Never fatal: a peer's message can
+/// not stop the node.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum StepError {
+    /// The message is not addressed to this node, comes from itself or from a
+    /// node that is not a member.
+    #[error("message from {from} to {to} is not for node {me}")]
+    Misrouted {
+        /// Sender.
+        from: NodeId,
+        /// Addressee.
+        to: NodeId,
+        /// This node.
+        me: NodeId,
+    },
+    /// The message is malformed (non-contiguous entries, terms out of order,
+    /// an index that overflows, a claim beyond the leader's log...).
+    #[error("malformed message from {from}: {reason}")]
+    Malformed {
+        /// Sender.
+        from: NodeId,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The message would overwrite a committed entry; only a buggy or
+    /// malicious peer (or a node that lost acknowledged data) sends this.
+    #[error("message from {from} conflicts with committed entry {index}@{term}")]
+    ConflictsWithCommitted {
+        /// Sender.
+        from: NodeId,
+        /// The committed index.
+        index: Index,
+        /// Its term.
+        term: Term,
+    },
+}
+
+/// A log store failed. Fatal for the node.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// An I/O operation failed.
+    #[error("I/O error on {path:?}: {source}")]
+    Io {
+        /// File involved, if known.
+        path: Option<PathBuf>,
+        /// The underlying error (its `ErrorKind` is preserved).
+        #[source]
+        source: std::io::Error,
+    },
+    /// Data on disk is corrupt somewhere other than a torn tail.
+    #[error("corrupted log at {path:?} offset {offset}: {reason}")]
+    Corrupted {
+        /// File involved.
+        path: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An append would leave a hole or overlap existing entries.
+    #[error("non-contiguous append: expected index {expected}, got {got}")]
+    NonContiguous {
+        /// The index the next entry must have.
+        expected: Index,
+        /// The index it had.
+        got: Index,
+    },
+    /// Entry terms must never decrease along the log.
+    #[error("entry {index} has term {term}, lower than its predecessor's {prev_term}")]
+    TermRegression {
+        /// Offending index.
+        index: Index,
+        /// Its term.
+        term: Term,
+        /// The previous entry's term.
+        prev_term: Term,
+    },
+    /// The requested index was purged (compacted away).
+    #[error("index {0} was purged")]
+    Compacted(Index),
+    /// An entry or hard state could not be encoded or decoded.
+    #[error("codec error: {0}")]
+    Codec(#[from] postcard::Error),
+    /// Another implementation-specific failure.
+    #[error("{0}")]
+    Other(String),
+}

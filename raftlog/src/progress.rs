@@ -1,0 +1,123 @@
+//! What a leader knows about each follower's log (§5.3 nextIndex/matchIndex),
+//! plus the flow-control state of the replication pipeline.
+
+use std::collections::VecDeque;
+
+use crate::types::Index;
+
+/// Replication mode for one follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProgressState {
+    /// We do not know where the follower's log matches ours: send one
+    /// AppendEntries at a time and wait for the answer (§5.3 backtracking).
+    Probe,
+    /// The follower's log matches up to `match_index`: stream entries
+    /// optimistically, bounded by the in-flight window.
+    Replicate,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    /// Highest index known to be replicated on the follower (§5.3 matchIndex).
+    pub(crate) match_index: Index,
+    /// Next index to send (§5.3 nextIndex).
+    pub(crate) next_index: Index,
+    pub(crate) state: ProgressState,
+    /// Last index of each AppendEntries in flight (replicate state).
+    pub(crate) inflight: VecDeque<Index>,
+    /// A probe is outstanding (probe state).
+    pub(crate) probe_sent: bool,
+    /// We heard from the follower during the current check-quorum period.
+    pub(crate) recent_active: bool,
+    /// Highest ReadIndex round the follower acknowledged.
+    pub(crate) read_ack: u64,
+}
+
+impl Progress {
+    pub(crate) fn new(next_index: Index) -> Self {
+        Progress {
+            match_index: 0,
+            next_index,
+            state: ProgressState::Probe,
+            inflight: VecDeque::new(),
+            probe_sent: false,
+            recent_active: false,
+            read_ack: 0,
+        }
+    }
+
+    pub(crate) fn is_paused(&self, max_inflight: usize) -> bool {
+        match self.state {
+            ProgressState::Probe => self.probe_sent,
+            ProgressState::Replicate => self.inflight.len() >= max_inflight,
+        }
+    }
+
+    pub(crate) fn become_probe(&mut self) {
+        self.state = ProgressState::Probe;
+        self.next_index = self.match_index + 1;
+        self.inflight.clear();
+        self.probe_sent = false;
+    }
+
+    pub(crate) fn become_replicate(&mut self) {
+        self.state = ProgressState::Replicate;
+        self.next_index = self.match_index + 1;
+        self.inflight.clear();
+        self.probe_sent = false;
+    }
+
+    /// Records an acknowledgement; returns true if `match_index` grew.
+    pub(crate) fn maybe_update(&mut self, index: Index) -> bool {
+        let updated = index > self.match_index;
+        if updated {
+            self.match_index = index;
+            self.probe_sent = false;
+        }
+        self.next_index = self.next_index.max(index + 1);
+        while self.inflight.front().is_some_and(|&last| last <= index) {
+            self.inflight.pop_front();
+        }
+        updated
+    }
+
+    /// Handles a rejection of the AppendEntries whose prev index was
+    /// `rejected_prev`; `hint_next` is where the hints say to resume.
+    /// Returns false if the rejection is stale.
+    pub(crate) fn maybe_decrease(&mut self, rejected_prev: Index, hint_next: Index) -> bool {
+        match self.state {
+            ProgressState::Replicate => {
+                // A rejection of something at or below the match point is a
+                // duplicate or reordered answer to an older request.
+                if rejected_prev <= self.match_index {
+                    return false;
+                }
+                self.become_probe();
+                self.next_index = hint_next.min(rejected_prev).max(self.match_index + 1);
+                true
+            }
+            ProgressState::Probe => {
+                // Only the answer to the outstanding probe counts.
+                if self.next_index.checked_sub(1) != Some(rejected_prev) {
+                    return false;
+                }
+                self.next_index = hint_next.min(rejected_prev).max(self.match_index + 1);
+                self.probe_sent = false;
+                true
+            }
+        }
+    }
+
+    /// Records that an AppendEntries ending at `last` (with `count` entries) was sent.
+    pub(crate) fn sent(&mut self, last: Index, count: usize) {
+        match self.state {
+            ProgressState::Replicate => {
+                if count > 0 {
+                    self.next_index = last + 1;
+                    self.inflight.push_back(last);
+                }
+            }
+            ProgressState::Probe => self.probe_sent = true,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The output batch of the core.
+
+use crate::message::Message;
+use crate::types::{Entry, HardState, Index, NodeId, Role};
+
+/// A linearizable read that may now be served: once the application has
+/// applied up to `index`, reading its state is linearizable (thesis §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    /// The read must observe at least the entries up to this index.
+    pub index: Index,
+    /// The caller's context passed to [`crate::Raft::read_index`].
+    pub context: u64,
+}
+
+/// Volatile state worth telling the application about when it changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftState {
+    /// The leader this node knows of.
+    pub leader: Option<NodeId>,
+    /// This node's role.
+    pub role: Role,
+}
+
+/// Everything the caller must do after feeding inputs to the core, in this
+/// order:
+///
+/// 1. send [`Ready::messages`] (they may go out before anything is durable:
+///    a leader's AppendEntries and heartbeats, TimeoutNow, pre-vote
+///    requests — thesis §10.2.1 lets the leader write its log in parallel
+///    with replicating it, because it only counts itself once
+///    [`crate::Raft::advance`] reports the entries durable);
+/// 2. persist [`Ready::hard_state`] and then [`Ready::entries`] durably
+///    ([`crate::storage::persist_ready`] does exactly that; if the first entry's
+///    index is not past the store's last index, the store is first truncated
+///    after `first.index - 1`);
+/// 3. only then send [`Ready::persisted_messages`]: votes, vote requests and
+///    every response promise something about this node's durable state;
+/// 4. apply [`Ready::committed_entries`] in order, serve [`Ready::read_states`]
+///    once applied far enough, and fail the reads in [`Ready::dropped_reads`];
+/// 5. call [`crate::Raft::advance`].
+#[derive(Debug, Default)]
+#[must_use = "a ready batch must be persisted, sent and applied, then advanced"]
+pub struct Ready<C> {
+    /// The new hard state, if it changed. Persist before the entries.
+    pub hard_state: Option<HardState>,
+    /// Entries to persist (contiguous; may replace a suffix of the store).
+    pub entries: Vec<Entry<C>>,
+    /// Messages that may be sent immediately.
+    pub messages: Vec<Message<C>>,
+    /// Messages that may only be sent once `hard_state` and `entries` are durable.
+    pub persisted_messages: Vec<Message<C>>,
+    /// Newly committed entries, to apply in order (including no-op entries,
+    /// which the application skips).
+    pub committed_entries: Vec<Entry<C>>,
+    /// Reads confirmed by a quorum.
+    pub read_states: Vec<ReadState>,
+    /// Contexts of reads that will never complete here (leadership was lost);
+    /// the caller should answer them with a retryable error.
+    pub dropped_reads: Vec<u64>,
+    /// The new soft state, if it changed.
+    pub soft_state: Option<SoftState>,
+    /// The commit index after this batch (informational).
+    pub commit_index: Index,
+}
+
+impl<C> Ready<C> {
+    /// True if the batch carries nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.messages.is_empty()
+            && self.persisted_messages.is_empty()
+            && self.committed_entries.is_empty()
+            && self.read_states.is_empty()
+            && self.dropped_reads.is_empty()
+            && self.soft_state.is_none()
+    }
+}
