@@ -53,6 +53,8 @@ pub trait Vfs: Send + Sync + fmt::Debug {
 
 /// An open file. All methods take `&self` and are safe to call from many
 /// threads at once: reads and writes are positioned (`pread`/`pwrite`).
+// `is_empty` would be noise on a file handle; the engine asks for lengths.
+#[allow(clippy::len_without_is_empty)]
 pub trait VfsFile: Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
     /// (fewer only at end of file).
@@ -202,6 +204,8 @@ struct MemState {
 struct Faults {
     /// Mutating operations still allowed before every one fails; `None` = no limit.
     ops_until_failure: Option<u64>,
+    /// Fail only the one operation `ops_until_failure` points at.
+    fail_once: bool,
     /// Total bytes all files may hold; writes beyond fail with `StorageFull`.
     space_limit: Option<u64>,
     /// Opening for write, creating, renaming and removing fail with `PermissionDenied`.
@@ -254,6 +258,14 @@ impl MemVfs {
     /// error until [`MemVfs::clear_faults`]. `fail_after_ops(0)` fails the next.
     pub fn fail_after_ops(&self, n: u64) {
         self.state.lock().faults.ops_until_failure = Some(n);
+    }
+
+    /// Lets `n` more mutating operations succeed, fails the next one, and
+    /// lets every later one succeed again: a transient fault.
+    pub fn fail_once_after_ops(&self, n: u64) {
+        let mut state = self.state.lock();
+        state.faults.ops_until_failure = Some(n);
+        state.faults.fail_once = true;
     }
 
     /// Limits the total bytes of all files; a write beyond writes what fits
@@ -343,7 +355,12 @@ impl MemVfs {
             return Err(injected(io::ErrorKind::PermissionDenied, what));
         }
         match &mut state.faults.ops_until_failure {
-            Some(0) => Err(injected(io::ErrorKind::Other, what)),
+            Some(0) => {
+                if state.faults.fail_once {
+                    state.faults.ops_until_failure = None;
+                }
+                Err(injected(io::ErrorKind::Other, what))
+            }
             Some(n) => {
                 *n -= 1;
                 Ok(())
