@@ -18,12 +18,21 @@ use crate::types::{Entry, EntryPayload, HardState, Index, NodeId, Role, Term};
 
 /// Durable state a node restarts from: the hard state and the whole log, as
 /// read back from a [`crate::LogStore`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RestoredState<C> {
     /// Last persisted term and vote.
     pub hard_state: HardState,
     /// Every entry in the store, contiguous from index 1.
     pub entries: Vec<Entry<C>>,
+}
+
+impl<C> Default for RestoredState<C> {
+    fn default() -> Self {
+        RestoredState {
+            hard_state: HardState::default(),
+            entries: Vec::new(),
+        }
+    }
 }
 
 /// Where a proposal landed in the log. The proposal succeeded if and only if

@@ -39,7 +39,7 @@ pub struct SoftState {
 /// 4. apply [`Ready::committed_entries`] in order, serve [`Ready::read_states`]
 ///    once applied far enough, and fail the reads in [`Ready::dropped_reads`];
 /// 5. call [`crate::Raft::advance`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[must_use = "a ready batch must be persisted, sent and applied, then advanced"]
 pub struct Ready<C> {
     /// The new hard state, if it changed. Persist before the entries.
@@ -62,6 +62,22 @@ pub struct Ready<C> {
     pub soft_state: Option<SoftState>,
     /// The commit index after this batch (informational).
     pub commit_index: Index,
+}
+
+impl<C> Default for Ready<C> {
+    fn default() -> Self {
+        Ready {
+            hard_state: None,
+            entries: Vec::new(),
+            messages: Vec::new(),
+            persisted_messages: Vec::new(),
+            committed_entries: Vec::new(),
+            read_states: Vec::new(),
+            dropped_reads: Vec::new(),
+            soft_state: None,
+            commit_index: 0,
+        }
+    }
 }
 
 impl<C> Ready<C> {

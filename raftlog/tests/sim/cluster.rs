@@ -1,0 +1,415 @@
+//! A cluster of simulated nodes: each node is a `Raft` driven through the
+//! `Ready` contract exactly as a real server would drive it, persisting into
+//! a `MemLogStore` that survives crashes while everything else is lost.
+
+use std::collections::BTreeMap;
+
+use raftlog::storage::{persist_ready, restore};
+use raftlog::{
+    Config, Entry, EntryPayload, Index, LogStore, MemLogStore, Message, NodeId, ProposeError,
+    Proposed, Raft, ReadState, Role, Term,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::invariants::Invariants;
+use super::kv::{Cmd, Kv};
+use super::network::{Faults, Network};
+
+/// Something observable a node did, for clients and scenario output.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// `node` applied `entry`.
+    Applied {
+        node: NodeId,
+        index: Index,
+        term: Term,
+        cmd: Option<Cmd>,
+    },
+    /// `node` served the read `context` with `value`.
+    ReadServed {
+        node: NodeId,
+        context: u64,
+        key: u8,
+        value: Option<u64>,
+    },
+    /// `node` will never serve the read `context`.
+    ReadDropped { node: NodeId, context: u64 },
+}
+
+pub struct SimNode {
+    pub id: NodeId,
+    /// `None` while crashed.
+    pub raft: Option<Raft<Cmd>>,
+    /// Survives crashes: the "disk".
+    pub store: MemLogStore<Cmd>,
+    /// Volatile state machine, rebuilt from the log after a restart.
+    pub kv: Kv,
+    pub applied: Index,
+    /// Confirmed reads waiting for the state machine to catch up: (state, key).
+    pub reads: Vec<(ReadState, u8)>,
+    /// Keys of reads asked but not yet confirmed, by context.
+    pub read_keys: BTreeMap<u64, u8>,
+    /// When set, this node does not process its ready batches (scenarios:
+    /// "the disk is slow"); a crash then loses them.
+    pub hold: bool,
+}
+
+/// Crash injection while a node persists a ready batch.
+#[derive(Clone, Copy, Debug)]
+pub struct CrashFaults {
+    /// Probability, per ready batch, of crashing somewhere during its handling.
+    pub during_persist: f64,
+}
+
+pub struct Cluster {
+    pub ids: Vec<NodeId>,
+    pub nodes: BTreeMap<NodeId, SimNode>,
+    pub net: Network,
+    pub rng: StdRng,
+    pub faults: Faults,
+    pub crash_faults: CrashFaults,
+    pub invariants: Invariants,
+    pub config: Config,
+    /// Ticks elapsed.
+    pub now: u64,
+    pub events: Vec<Event>,
+    /// Every message handed to the network, for scenario output.
+    pub sent_log: Vec<Message<Cmd>>,
+    pub record_sent: bool,
+    /// Print every delivered message (SIMULATION_TRACE).
+    pub trace: bool,
+}
+
+pub type SimResult<T = ()> = Result<T, String>;
+
+impl Cluster {
+    pub fn new(n: u64, seed: u64, config: impl Fn(NodeId, Vec<NodeId>) -> Config) -> Self {
+        let ids: Vec<NodeId> = (1..=n).collect();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut nodes = BTreeMap::new();
+        for &id in &ids {
+            let cfg = config(id, ids.clone());
+            let raft = Raft::new(cfg, rng.random(), Default::default()).expect("valid config");
+            nodes.insert(
+                id,
+                SimNode {
+                    id,
+                    raft: Some(raft),
+                    store: MemLogStore::new(),
+                    kv: Kv::default(),
+                    applied: 0,
+                    reads: Vec::new(),
+                    read_keys: BTreeMap::new(),
+                    hold: false,
+                },
+            );
+        }
+        Cluster {
+            config: config(1, ids.clone()),
+            ids,
+            nodes,
+            net: Network::default(),
+            rng,
+            faults: Faults::NONE,
+            crash_faults: CrashFaults {
+                during_persist: 0.0,
+            },
+            invariants: Invariants::default(),
+            now: 0,
+            events: Vec::new(),
+            sent_log: Vec::new(),
+            record_sent: false,
+            trace: false,
+        }
+    }
+
+    pub fn raft(&self, id: NodeId) -> Option<&Raft<Cmd>> {
+        self.nodes.get(&id).and_then(|n| n.raft.as_ref())
+    }
+
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.raft(id).is_some()
+    }
+
+    /// The leader with the highest term among live nodes, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .values()
+            .filter_map(|n| n.raft.as_ref())
+            .filter(|r| r.status().role == Role::Leader)
+            .max_by_key(|r| r.status().term)
+            .map(|r| r.id())
+    }
+
+    /// Runs the invariant checks over all live nodes.
+    pub fn check(&mut self) -> SimResult {
+        let rafts: Vec<&Raft<Cmd>> = self
+            .nodes
+            .values()
+            .filter_map(|n| n.raft.as_ref())
+            .collect();
+        self.invariants.check(&rafts)
+    }
+
+    // ---- inputs -------------------------------------------------------
+
+    pub fn tick(&mut self, id: NodeId) -> SimResult {
+        let Some(r) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) else {
+            return Ok(());
+        };
+        r.tick();
+        self.process(id)
+    }
+
+    pub fn campaign(&mut self, id: NodeId) -> SimResult {
+        let Some(r) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) else {
+            return Ok(());
+        };
+        r.campaign();
+        self.process(id)
+    }
+
+    /// Delivers a message (dropped if the recipient is down or the link is cut).
+    pub fn deliver(&mut self, m: Message<Cmd>) -> SimResult<bool> {
+        let to = m.to;
+        if self.net.is_blocked(m.from, m.to) {
+            return Ok(false);
+        }
+        let Some(r) = self.nodes.get_mut(&to).and_then(|n| n.raft.as_mut()) else {
+            return Ok(false);
+        };
+        if self.trace {
+            eprintln!("[t{}] {m}", self.now);
+        }
+        // A correct peer's messages are never refused; any error is a bug.
+        r.step(m.clone())
+            .map_err(|e| format!("node {to} refused {m}: {e}"))?;
+        self.process(to)?;
+        Ok(true)
+    }
+
+    pub fn propose(&mut self, id: NodeId, cmd: Cmd) -> SimResult<Result<Proposed, ProposeError>> {
+        let Some(r) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) else {
+            return Ok(Err(ProposeError::NotLeader { leader_hint: None }));
+        };
+        let res = r.propose(cmd);
+        self.process(id)?;
+        Ok(res)
+    }
+
+    pub fn read(
+        &mut self,
+        id: NodeId,
+        context: u64,
+        key: u8,
+    ) -> SimResult<Result<(), ProposeError>> {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return Ok(Err(ProposeError::NotLeader { leader_hint: None }));
+        };
+        let Some(r) = node.raft.as_mut() else {
+            return Ok(Err(ProposeError::NotLeader { leader_hint: None }));
+        };
+        let res = r.read_index(context);
+        if res.is_ok() {
+            node.read_keys.insert(context, key);
+        }
+        self.process(id)?;
+        Ok(res)
+    }
+
+    pub fn transfer(&mut self, id: NodeId, to: NodeId) -> SimResult<Result<(), ProposeError>> {
+        let Some(r) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) else {
+            return Ok(Err(ProposeError::NotLeader { leader_hint: None }));
+        };
+        let res = r.transfer_leadership(to);
+        self.process(id)?;
+        Ok(res)
+    }
+
+    /// Crash: everything not in the store is lost.
+    pub fn crash(&mut self, id: NodeId) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            // The client connections break: pending reads fail (no effect).
+            for &context in n.read_keys.keys() {
+                self.events.push(Event::ReadDropped { node: id, context });
+            }
+            for (rs, _) in &n.reads {
+                self.events.push(Event::ReadDropped {
+                    node: id,
+                    context: rs.context,
+                });
+            }
+            n.raft = None;
+            n.kv = Kv::default();
+            n.applied = 0;
+            n.reads.clear();
+            n.read_keys.clear();
+            n.hold = false;
+        }
+        self.invariants.on_restart(id);
+        self.invariants.log_matching.forget(id);
+        self.invariants.leader_completeness.forget(id);
+    }
+
+    /// Restart from the store.
+    pub fn restart(&mut self, id: NodeId) -> SimResult {
+        let seed = self.rng.random();
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return Ok(());
+        };
+        if n.raft.is_some() {
+            return Ok(());
+        }
+        let restored =
+            restore(&n.store).map_err(|e| format!("restore of node {id} failed: {e}"))?;
+        let mut cfg = self.config.clone();
+        cfg.id = id;
+        n.raft = Some(
+            Raft::new(cfg, seed, restored)
+                .map_err(|e| format!("restart of node {id} failed: {e}"))?,
+        );
+        self.invariants.on_restart(id);
+        Ok(())
+    }
+
+    // ---- the driver: what a server does with a ready batch ---------------
+
+    /// Handles every pending ready batch of `id`, then checks the invariants.
+    pub fn process(&mut self, id: NodeId) -> SimResult {
+        loop {
+            let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+            if node.hold {
+                break;
+            }
+            let Some(r) = node.raft.as_mut() else { break };
+            if !r.has_ready() {
+                break;
+            }
+            let rd = r.ready();
+            // 1. Messages that may precede persistence.
+            for m in rd.messages {
+                self.send(m);
+            }
+            // Crash injection: before, inside or after persisting the batch.
+            let crash_at = if self.crash_faults.during_persist > 0.0
+                && self.rng.random_bool(self.crash_faults.during_persist)
+            {
+                Some(self.rng.random_range(0..3))
+            } else {
+                None
+            };
+            if crash_at == Some(0) {
+                self.crash(id);
+                break;
+            }
+            // 2. Persist: hard state, then entries (persist_ready), optionally
+            // crashing between the two.
+            let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+            if crash_at == Some(1) {
+                if let Some(hs) = rd.hard_state {
+                    node.store.save_hard_state(hs).map_err(|e| e.to_string())?;
+                }
+                self.crash(id);
+                break;
+            }
+            let partial = raftlog::Ready {
+                hard_state: rd.hard_state,
+                entries: rd.entries,
+                ..Default::default()
+            };
+            persist_ready(&mut node.store, &partial)
+                .map_err(|e| format!("node {id} persist: {e}"))?;
+            self.invariants
+                .on_persisted(id, &node.store, &partial.entries)?;
+            if crash_at == Some(2) {
+                self.crash(id);
+                break;
+            }
+            // 3. Messages that needed the batch durable.
+            for m in rd.persisted_messages {
+                self.send(m);
+            }
+            // 4. Apply, then serve reads.
+            let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+            for e in &rd.committed_entries {
+                self.invariants.on_apply(id, e)?;
+                let cmd = match &e.payload {
+                    EntryPayload::Command(c) => {
+                        node.kv.apply(c);
+                        Some(c.clone())
+                    }
+                    EntryPayload::Noop => None,
+                };
+                node.applied = e.index;
+                self.events.push(Event::Applied {
+                    node: id,
+                    index: e.index,
+                    term: e.term,
+                    cmd,
+                });
+            }
+            for rs in rd.read_states {
+                let key = node.read_keys.remove(&rs.context).unwrap_or(0);
+                node.reads.push((rs, key));
+            }
+            for ctx in rd.dropped_reads {
+                node.read_keys.remove(&ctx);
+                self.events.push(Event::ReadDropped {
+                    node: id,
+                    context: ctx,
+                });
+            }
+            let applied = node.applied;
+            let kv = &node.kv;
+            let (ready_reads, waiting): (Vec<_>, Vec<_>) = node
+                .reads
+                .drain(..)
+                .partition(|(rs, _)| rs.index <= applied);
+            for (rs, key) in ready_reads {
+                self.events.push(Event::ReadServed {
+                    node: id,
+                    context: rs.context,
+                    key,
+                    value: kv.get(key),
+                });
+            }
+            node.reads = waiting;
+            // 5. Acknowledge.
+            if let Some(r) = node.raft.as_mut() {
+                r.advance();
+            }
+        }
+        self.check()
+    }
+
+    fn send(&mut self, m: Message<Cmd>) {
+        if self.record_sent {
+            self.sent_log.push(m.clone());
+        }
+        self.net.send(m, self.now, self.faults, &mut self.rng);
+    }
+
+    /// Delivers every message due now, in random order, including those sent
+    /// while delivering (bounded, in case of a message storm bug).
+    pub fn deliver_due(&mut self) -> SimResult {
+        for _ in 0..100_000 {
+            let Some(m) = self.net.take_due(self.now, &mut self.rng) else {
+                return Ok(());
+            };
+            self.deliver(m)?;
+        }
+        Err("message storm: more than 100000 deliveries in one tick".into())
+    }
+
+    /// The entries of `id`'s log, for scenario output.
+    pub fn log_of(&self, id: NodeId) -> Vec<Entry<Cmd>> {
+        match self.raft(id) {
+            Some(r) => r.log_entries().to_vec(),
+            None => self.nodes[&id]
+                .store
+                .entries(1, self.nodes[&id].store.last_index() + 1, None)
+                .unwrap_or_default(),
+        }
+    }
+}

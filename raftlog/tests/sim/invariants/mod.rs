@@ -1,0 +1,64 @@
+//! The Raft safety properties (Figure 3 of the Raft paper), one file each,
+//! checked by the simulator after every step. A violation is returned as a
+//! message; the simulator prints it with the seed and fails.
+
+mod election_safety;
+mod leader_completeness;
+mod log_matching;
+mod monotonic;
+mod state_machine_safety;
+
+use raftlog::{Entry, MemLogStore, NodeId, Raft};
+
+use super::kv::Cmd;
+
+pub use election_safety::ElectionSafety;
+pub use leader_completeness::LeaderCompleteness;
+pub use log_matching::LogMatching;
+pub use monotonic::Monotonic;
+pub use state_machine_safety::StateMachineSafety;
+
+#[derive(Default)]
+pub struct Invariants {
+    pub election_safety: ElectionSafety,
+    pub log_matching: LogMatching,
+    pub leader_completeness: LeaderCompleteness,
+    pub state_machine_safety: StateMachineSafety,
+    pub monotonic: Monotonic,
+}
+
+impl Invariants {
+    /// After a node persisted `entries` to `store` (log matching is checked
+    /// incrementally on what each node writes).
+    pub fn on_persisted(
+        &mut self,
+        node: NodeId,
+        store: &MemLogStore<Cmd>,
+        entries: &[Entry<Cmd>],
+    ) -> Result<(), String> {
+        self.log_matching.on_persisted(node, store, entries)
+    }
+
+    /// After a node applied `entry` to its state machine.
+    pub fn on_apply(&mut self, node: NodeId, entry: &Entry<Cmd>) -> Result<(), String> {
+        self.state_machine_safety.on_apply(node, entry)?;
+        self.monotonic.on_apply(node, entry.index)
+    }
+
+    /// A node restarted: its volatile indexes start again from zero.
+    pub fn on_restart(&mut self, node: NodeId) {
+        self.monotonic.on_restart(node);
+    }
+
+    /// The whole-cluster checks, run after every step.
+    pub fn check(&mut self, nodes: &[&Raft<Cmd>]) -> Result<(), String> {
+        for r in nodes {
+            self.election_safety.check(r)?;
+            self.monotonic.check(r)?;
+            // The in-memory log (including not-yet-persisted entries) also
+            // obeys log matching.
+            self.log_matching.check_in_memory(r)?;
+        }
+        self.leader_completeness.check(nodes)
+    }
+}
