@@ -82,6 +82,7 @@ impl Clients {
                 self.next_id += 1;
                 let invoke = self.tick_clock();
                 self.history.push(Op {
+                    id,
                     key,
                     kind: if is_put {
                         OpKind::Put(id)
@@ -228,10 +229,10 @@ impl Clients {
         }
         // A read waiting on a crashed node will never be answered: retry.
         for c in self.clients.iter_mut().flatten() {
-            if let Waiting::Get { node } = c.waiting {
-                if !cluster.is_up(node) {
-                    c.waiting = Waiting::Submit;
-                }
+            if let Waiting::Get { node } = c.waiting
+                && !cluster.is_up(node)
+            {
+                c.waiting = Waiting::Submit;
             }
         }
     }

@@ -367,6 +367,15 @@ impl Cluster {
                 .drain(..)
                 .partition(|(rs, _)| rs.index <= applied);
             for (rs, key) in ready_reads {
+                if self.trace {
+                    eprintln!(
+                        "[t{}] node {id} serves read {} at index {} (applied {applied}): {:?}",
+                        self.now,
+                        rs.context,
+                        rs.index,
+                        kv.get(key)
+                    );
+                }
                 self.events.push(Event::ReadServed {
                     node: id,
                     context: rs.context,

@@ -23,6 +23,8 @@ pub enum OpKind {
 /// One client operation.
 #[derive(Clone, Debug)]
 pub struct Op {
+    /// Client operation id (for reports only).
+    pub id: u64,
     pub key: u8,
     pub kind: OpKind,
     /// Logical time of the invocation.
@@ -42,8 +44,8 @@ pub fn check_history(ops: &[Op]) -> Result<(), String> {
             let mut lines = String::new();
             for op in &ops {
                 lines.push_str(&format!(
-                    "\n  {:?} invoke={} ret={:?}",
-                    op.kind, op.invoke, op.ret
+                    "\n  #{} {:?} invoke={} ret={:?}",
+                    op.id, op.kind, op.invoke, op.ret
                 ));
             }
             return Err(format!("history of key {key} is not linearizable:{lines}"));
