@@ -48,7 +48,16 @@ struct BufferedOp {
     entry: Entry,
 }
 
-pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result<Recovered> {
+/// Recovers `dir`. `active_map_len` is how much of the newest segment a
+/// read-write opener maps (its maximum size; 0 = map nothing); sealed
+/// segments are mapped whole; a read-only opener does not map the newest
+/// segment, which a live writer may still cut.
+pub(crate) fn recover(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    writable: bool,
+    active_map_len: u64,
+) -> Result<Recovered> {
     let names = vfs
         .list_dir(dir)
         .map_err(|e| Error::io("list directory", dir, e))?;
@@ -198,6 +207,14 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result<Recov
                     "ignoring an incomplete tail (torn, or being written)"
                 );
             }
+        }
+        let mut segment = segment;
+        if active_map_len == 0 {
+            // Memory-mapped reads are off.
+        } else if !is_newest {
+            segment.map_for_reading(valid_len);
+        } else if writable {
+            segment.map_for_reading(active_map_len.max(valid_len));
         }
         let segment = Arc::new(segment);
         if writable && is_newest {

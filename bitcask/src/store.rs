@@ -182,19 +182,17 @@ impl Bitcask {
                 Error::io("lock", &lock_path, e)
             }
         })?;
-        let recovered = recovery::recover(&*vfs, &dir, true)?;
+        let recovered = recovery::recover(&*vfs, &dir, true, options.active_map_len())?;
         let keydir = recovered.keydir;
         let mut segments = recovered.segments;
         let (active, active_len) = match recovered.newest_writable {
             Some((segment, len)) if len < options.max_file_size => (segment, len),
             _ => {
                 let id = segments.keys().next_back().map_or(1, |id| id + 1);
-                let segment = Arc::new(Segment::create(
-                    &*vfs,
-                    &data_path(&dir, id),
-                    FileKind::Data,
-                    u64::from(id),
-                )?);
+                let mut segment =
+                    Segment::create(&*vfs, &data_path(&dir, id), FileKind::Data, u64::from(id))?;
+                segment.map_for_reading(options.active_map_len());
+                let segment = Arc::new(segment);
                 segments.insert(id, segment.clone());
                 (segment, FILE_HEADER_LEN as u64)
             }
@@ -244,7 +242,7 @@ impl Bitcask {
     /// [`Bitcask::open_read_only`] with options (only `vfs` matters).
     pub fn open_read_only_with(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let recovered = recovery::recover(&*options.vfs, &dir, false)?;
+        let recovered = recovery::recover(&*options.vfs, &dir, false, options.active_map_len())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 dir,
@@ -516,7 +514,8 @@ impl Inner {
 
     pub(crate) fn live_entry(&self, key: &[u8]) -> Option<Entry> {
         let entry = self.keydir.get(key)?;
-        if entry.tombstone || is_expired(&entry, now_millis()) {
+        // Reading the clock costs as much as the hash lookup: only when needed.
+        if entry.tombstone || (entry.expiry != 0 && is_expired(&entry, now_millis())) {
             return None;
         }
         Some(entry)
@@ -527,19 +526,14 @@ impl Inner {
             return Ok(None);
         };
         let len = format::record_len(key.len(), entry.value_len as usize);
-        let mut buf = Vec::new();
-        let (path, record_key, kind, seq) = {
+        let mut buf = Vec::with_capacity(len);
+        let matches = {
             let record = self.read_record(&entry, len, &mut buf)?;
-            (
-                data_path(&self.dir, entry.segment),
-                record.key == key,
-                record.kind,
-                record.seq,
-            )
+            record.key == key && record.kind == RecordKind::Put && record.seq == entry.seq
         };
-        if !record_key || kind != RecordKind::Put || seq != entry.seq {
+        if !matches {
             return Err(Error::corrupted(
-                path,
+                data_path(&self.dir, entry.segment),
                 u64::from(entry.offset),
                 "record at the indexed location belongs to another key or write",
             ));
@@ -756,12 +750,14 @@ impl Inner {
         }
         self.publish_flushed(&w);
         let id = w.active_id + 1;
-        let segment = Arc::new(Segment::create(
+        let mut segment = Segment::create(
             &*self.options.vfs,
             &data_path(&self.dir, id),
             FileKind::Data,
             u64::from(id),
-        )?);
+        )?;
+        segment.map_for_reading(self.options.active_map_len());
+        let segment = Arc::new(segment);
         self.segments.write().insert(id, segment.clone());
         w.appender = Appender::new(segment, FILE_HEADER_LEN as u64);
         w.active_id = id;
