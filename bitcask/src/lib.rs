@@ -58,6 +58,8 @@
 
 pub mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keydir;
 pub mod options;
 mod recovery;
