@@ -191,28 +191,34 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                         reason: "acknowledged an index beyond the leader's log",
                     });
                 }
-                if pr.maybe_update(match_index) {
-                    if pr.state == ProgressState::Probe {
-                        pr.become_replicate();
-                    }
-                    if self.maybe_commit() {
-                        self.broadcast_append();
-                    }
-                    if self.transferee == Some(from)
-                        && self
-                            .progress
-                            .get(&from)
-                            .is_some_and(|p| p.match_index == self.log.last_index())
-                    {
-                        debug!(
-                            id = self.id,
-                            to = from,
-                            "transfer target caught up, sending TimeoutNow"
-                        );
-                        self.send(from, MessageBody::TimeoutNow);
-                    }
+                let was_paused = pr.is_paused(self.config.max_inflight);
+                if !pr.maybe_update(match_index) {
+                    return Ok(()); // a duplicate or reordered acknowledgement
                 }
-                self.send_append_if_behind(from);
+                if pr.state == ProgressState::Probe {
+                    pr.become_replicate();
+                }
+                let has_unsent = pr.next_index <= last;
+                if self.maybe_commit() {
+                    self.broadcast_append();
+                } else if was_paused || has_unsent {
+                    // Resume the pipeline; a follower that was paused also
+                    // missed the latest commit index.
+                    self.send_append(from);
+                }
+                if self.transferee == Some(from)
+                    && self
+                        .progress
+                        .get(&from)
+                        .is_some_and(|p| p.match_index == self.log.last_index())
+                {
+                    debug!(
+                        id = self.id,
+                        to = from,
+                        "transfer target caught up, sending TimeoutNow"
+                    );
+                    self.send(from, MessageBody::TimeoutNow);
+                }
             }
             AppendResult::Conflict {
                 rejected_prev,
@@ -246,17 +252,6 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             }
         }
         Ok(())
-    }
-
-    fn send_append_if_behind(&mut self, to: NodeId) {
-        let last = self.log.last_index();
-        if self
-            .progress
-            .get(&to)
-            .is_some_and(|p| p.next_index <= last || p.match_index < last)
-        {
-            self.send_append(to);
-        }
     }
 
     pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_seq: u64) {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A put, identified by a unique id (also its value) so that the client can
 /// recognise its own entry when it is applied.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cmd {
     /// Unique operation id.
     pub id: u64,
@@ -14,6 +14,12 @@ pub struct Cmd {
     pub key: u8,
     /// Value written.
     pub value: u64,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "k{}={}", self.key, self.value)
+    }
 }
 
 /// The state machine: key -> last written value.
