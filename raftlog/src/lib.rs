@@ -140,7 +140,7 @@ pub mod types;
 pub use config::Config;
 pub use error::{ConfigError, Error, ProposeError, StepError, StorageError};
 pub use message::{AppendResult, Message, MessageBody};
-pub use raft::{Proposed, Raft, RestoredState, Status};
+pub use raft::{MAX_TERM, Proposed, Raft, RestoredState, Status};
 pub use ready::{ReadState, Ready, SoftState};
 pub use storage::{LogStore, MemLogStore};
 pub use types::{Entry, EntryPayload, HardState, Index, NodeId, Role, Term};

@@ -16,6 +16,10 @@ use crate::progress::Progress;
 use crate::ready::{ReadState, Ready, SoftState};
 use crate::types::{Entry, EntryPayload, HardState, Index, NodeId, Role, Term};
 
+/// The highest term a node accepts (2^63). Real clusters never get near it;
+/// the bound only keeps term arithmetic from overflowing on hostile input.
+pub const MAX_TERM: Term = 1 << 63;
+
 /// Durable state a node restarts from: the hard state and the whole log, as
 /// read back from a [`crate::LogStore`].
 #[derive(Clone, Debug)]
@@ -121,6 +125,12 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         let log =
             RaftLog::restore(restored.entries, config.applied).map_err(Error::InvalidState)?;
         let hs = restored.hard_state;
+        if hs.term > MAX_TERM {
+            return Err(Error::InvalidState(format!(
+                "term {} is out of range",
+                hs.term
+            )));
+        }
         if log.last_term() > hs.term {
             return Err(Error::InvalidState(format!(
                 "last entry term {} is above the hard state term {}",
@@ -383,6 +393,13 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 from: m.from,
                 to: m.to,
                 me: self.id,
+            });
+        }
+        if m.term > MAX_TERM {
+            // Keeps `term + 1` from ever overflowing, whatever a peer sends.
+            return Err(StepError::Malformed {
+                from: m.from,
+                reason: "term out of range",
             });
         }
         if let MessageBody::Append {
