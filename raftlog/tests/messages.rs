@@ -130,7 +130,7 @@ fn decoding_random_bytes_never_panics() {
 }
 
 fn random_message(rng: &mut StdRng, base_term: u64) -> Message<Cmd> {
-    let mut pick = |rng: &mut StdRng| -> u64 {
+    let pick = |rng: &mut StdRng| -> u64 {
         match rng.random_range(0..10) {
             0 => u64::MAX,
             1 => rng.random(),
