@@ -96,6 +96,11 @@ pub enum RecordKind {
     /// Raft hard state: `seq` is the current term, `meta` the vote (0 for
     /// none); the value may carry more state, the key is empty.
     RaftHardState = 6,
+    /// Describes the segment; only ever the first record of a data segment.
+    /// `seq` is 0, `meta` holds flags (bit 0: written complete by a merge),
+    /// the key is empty, and the value lists the ids of the segments this one
+    /// replaces (u32 little-endian each).
+    SegmentInfo = 7,
 }
 
 impl RecordKind {
@@ -108,6 +113,7 @@ impl RecordKind {
             4 => Some(Self::BatchCommit),
             5 => Some(Self::RaftEntry),
             6 => Some(Self::RaftHardState),
+            7 => Some(Self::SegmentInfo),
             _ => None,
         }
     }
@@ -122,6 +128,7 @@ impl fmt::Display for RecordKind {
             Self::BatchCommit => "batch-commit",
             Self::RaftEntry => "raft-entry",
             Self::RaftHardState => "raft-hard-state",
+            Self::SegmentInfo => "segment-info",
         })
     }
 }
@@ -390,6 +397,171 @@ pub fn check_lengths(key_len: usize, value_len: usize) -> Result<(), FormatError
     Ok(())
 }
 
+/// `SegmentInfo` flag: the segment was written complete by a merge.
+pub const SEGMENT_FLAG_MERGED: u64 = 1;
+
+/// Length of a hint entry header (everything before the key).
+pub const HINT_ENTRY_HEADER_LEN: usize = 31;
+/// Length of the hint trailer.
+pub const HINT_TRAILER_LEN: usize = 21;
+/// The kind byte that marks the hint trailer.
+pub const HINT_TRAILER_KIND: u8 = 0xFF;
+
+/// One entry of a hint file: where a Put or Tombstone record sits in the
+/// data segment, without its value.
+///
+/// ```text
+/// 0   4  crc           CRC32 of bytes 4..end of entry
+/// 4   1  kind          1 put, 2 tombstone (as RecordKind)
+/// 5   8  seq
+/// 13  8  expiry        ms since the Unix epoch, 0 = none
+/// 21  4  offset        of the record in the data segment
+/// 25  4  value length
+/// 29  2  key length
+/// 31  .. key
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintEntry<'a> {
+    /// [`RecordKind::Put`] or [`RecordKind::Tombstone`].
+    pub kind: RecordKind,
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The record's expiry (0 for none).
+    pub expiry: u64,
+    /// Offset of the record in its data segment.
+    pub offset: u32,
+    /// Length of the record's value.
+    pub value_len: u32,
+    /// The key.
+    pub key: &'a [u8],
+}
+
+/// What a hint file holds after its header: entries, then this trailer.
+///
+/// ```text
+/// 0   4  crc           CRC32 of bytes 4..21
+/// 4   1  kind          0xFF
+/// 5   8  entry count
+/// 13  8  data length   length of the data segment the hint describes
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintTrailer {
+    /// Number of entries before the trailer.
+    pub entries: u64,
+    /// Length in bytes of the data segment the hint describes.
+    pub data_len: u64,
+}
+
+/// A decoded item of a hint file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HintItem<'a> {
+    /// An entry.
+    Entry(HintEntry<'a>),
+    /// The trailer (the last item).
+    Trailer(HintTrailer),
+}
+
+impl HintEntry<'_> {
+    /// Appends the encoding of this entry to `out`. The key must be at most
+    /// [`MAX_KEY_LEN`] bytes.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0u8; 4]);
+        out.push(self.kind as u8);
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.expiry.to_le_bytes());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.value_len.to_le_bytes());
+        out.extend_from_slice(&(self.key.len() as u16).to_le_bytes());
+        out.extend_from_slice(self.key);
+        let crc = crc32fast::hash(&out[start + 4..]);
+        out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+impl HintTrailer {
+    /// Appends the encoding of the trailer to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0u8; 4]);
+        out.push(HINT_TRAILER_KIND);
+        out.extend_from_slice(&self.entries.to_le_bytes());
+        out.extend_from_slice(&self.data_len.to_le_bytes());
+        let crc = crc32fast::hash(&out[start + 4..]);
+        out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// How many bytes the hint item starting at `bytes` occupies, judging by its
+/// fixed-size part (at least 5 bytes needed: CRC and kind; then the header).
+pub fn hint_item_len(bytes: &[u8]) -> Result<usize, FormatError> {
+    if bytes.len() < 5 {
+        return Err(FormatError::Incomplete {
+            needed: 5,
+            available: bytes.len() as u64,
+        });
+    }
+    if bytes[4] == HINT_TRAILER_KIND {
+        return Ok(HINT_TRAILER_LEN);
+    }
+    if bytes.len() < HINT_ENTRY_HEADER_LEN {
+        return Err(FormatError::Incomplete {
+            needed: HINT_ENTRY_HEADER_LEN as u64,
+            available: bytes.len() as u64,
+        });
+    }
+    let key_len = u16::from_le_bytes([bytes[29], bytes[30]]) as usize;
+    Ok(HINT_ENTRY_HEADER_LEN + key_len)
+}
+
+/// Decodes one hint item (entry or trailer) from the start of `bytes`,
+/// verifying its checksum. Returns the item and its length.
+pub fn decode_hint_item(bytes: &[u8]) -> Result<(HintItem<'_>, usize), FormatError> {
+    let len = hint_item_len(bytes)?;
+    if bytes.len() < len {
+        return Err(FormatError::Incomplete {
+            needed: len as u64,
+            available: bytes.len() as u64,
+        });
+    }
+    let stored = read_u32(bytes, 0);
+    let computed = crc32fast::hash(&bytes[4..len]);
+    if stored != computed {
+        return Err(FormatError::ChecksumMismatch { stored, computed });
+    }
+    if bytes[4] == HINT_TRAILER_KIND {
+        return Ok((
+            HintItem::Trailer(HintTrailer {
+                entries: read_u64(bytes, 5),
+                data_len: read_u64(bytes, 13),
+            }),
+            len,
+        ));
+    }
+    let kind = match RecordKind::from_byte(bytes[4]) {
+        Some(kind @ (RecordKind::Put | RecordKind::Tombstone)) => kind,
+        _ => {
+            return Err(FormatError::UnknownKind {
+                what: "hint entry",
+                byte: bytes[4],
+            });
+        }
+    };
+    let value_len = read_u32(bytes, 25);
+    check_lengths(0, value_len as usize)?;
+    Ok((
+        HintItem::Entry(HintEntry {
+            kind,
+            seq: read_u64(bytes, 5),
+            expiry: read_u64(bytes, 13),
+            offset: read_u32(bytes, 21),
+            value_len,
+            key: &bytes[HINT_ENTRY_HEADER_LEN..len],
+        }),
+        len,
+    ))
+}
+
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
@@ -483,6 +655,7 @@ mod tests {
             RecordKind::BatchCommit,
             RecordKind::RaftEntry,
             RecordKind::RaftHardState,
+            RecordKind::SegmentInfo,
         ] {
             let bytes = encode(kind, u64::MAX - 1, 42, b"key", b"value");
             assert_eq!(bytes.len(), RECORD_HEADER_LEN + 8);
@@ -553,6 +726,43 @@ mod tests {
             RecordHeader::decode(&huge),
             Err(FormatError::TooLong { what: "value", .. })
         ));
+    }
+
+    #[test]
+    fn hint_items_round_trip_and_detect_damage() {
+        let mut bytes = Vec::new();
+        let entry = HintEntry {
+            kind: RecordKind::Tombstone,
+            seq: 9,
+            expiry: 77,
+            offset: 1234,
+            value_len: 0,
+            key: b"gone",
+        };
+        entry.encode_into(&mut bytes);
+        let trailer = HintTrailer {
+            entries: 1,
+            data_len: 4096,
+        };
+        trailer.encode_into(&mut bytes);
+        let (item, len) = decode_hint_item(&bytes).unwrap();
+        assert_eq!(item, HintItem::Entry(entry));
+        assert_eq!(len, HINT_ENTRY_HEADER_LEN + 4);
+        let (item, tlen) = decode_hint_item(&bytes[len..]).unwrap();
+        assert_eq!(item, HintItem::Trailer(trailer));
+        assert_eq!(tlen, HINT_TRAILER_LEN);
+        for bit in 0..bytes.len() * 8 {
+            let mut bad = bytes.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            let first = decode_hint_item(&bad);
+            let both_ok = first.is_ok_and(|(item, l)| {
+                item == HintItem::Entry(entry) && decode_hint_item(&bad[l..]).is_ok()
+            });
+            assert!(!both_ok, "bit {bit} flip undetected");
+        }
+        for cut in 0..len {
+            assert!(decode_hint_item(&bytes[..cut]).is_err());
+        }
     }
 
     #[test]

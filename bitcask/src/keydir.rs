@@ -331,6 +331,40 @@ impl Keydir {
         true
     }
 
+    /// Removes the key only if its entry is still exactly at `expected`
+    /// (segment, offset); returns the removed entry.
+    pub fn remove_if_unchanged(&self, key: &[u8], expected: (u32, u32)) -> Option<Entry> {
+        let (hash, shard) = self.locate(key);
+        let mut shard = shard.write();
+        let slot = shard.find(hash, key)?;
+        let current = shard.entry(slot);
+        if (current.segment, current.offset) != expected {
+            return None;
+        }
+        shard.remove_slot(hash, slot);
+        Some(current)
+    }
+
+    /// `(segment, encoded record length)` of every live entry whose expiry
+    /// is at or before `now`.
+    pub fn expired_entries(&self, now: u64) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            for (&slot, &at) in &shard.expiries {
+                let s = &shard.slots[slot as usize];
+                if at <= now && !s.is_tombstone() && s.segment != FREE_SEGMENT {
+                    let value_len = (s.value_len_flags & VALUE_LEN_MASK) as usize;
+                    out.push((
+                        s.segment,
+                        crate::format::record_len(s.key_len as usize, value_len) as u64,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Drops every tombstone entry (the end of recovery).
     pub fn purge_tombstones(&self) {
         for shard in self.shards.iter() {

@@ -60,13 +60,20 @@ pub mod error;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+mod hint;
 pub mod keydir;
+mod merge;
 pub mod options;
 mod recovery;
 pub mod segment;
+pub mod stats;
 mod store;
 pub mod vfs;
 
 pub use error::{Error, Result};
-pub use options::{Options, SyncPolicy};
+pub use hint::hint_path;
+pub use merge::MergeOutcome;
+pub use options::{MergePolicy, Options, SyncPolicy};
+pub use recovery::{parse_data_name, parse_hint_name};
+pub use stats::{SegmentStats, StoreStats};
 pub use store::{BatchOp, Bitcask, Iter, Keys, LOCK_FILE, data_path, now_millis};

@@ -27,6 +27,52 @@ pub enum SyncPolicy {
     Interval(Duration),
 }
 
+/// When and what to merge, modelled on Basho Bitcask's knobs.
+///
+/// A merge is *triggered* when any sealed segment reaches a trigger
+/// threshold. It then *includes* every sealed segment that reaches the
+/// (lower) inclusion thresholds, plus small segments, up to
+/// [`MergePolicy::max_merge_bytes`] of live data per merge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergePolicy {
+    /// Trigger: a segment with at least this fragmentation (dead bytes as a
+    /// percentage of the file). Default 60.
+    pub trigger_fragmentation: f64,
+    /// Trigger: a segment with at least this many dead bytes. Default 512 MiB.
+    pub trigger_dead_bytes: u64,
+    /// Include: segments with at least this fragmentation. Default 40.
+    pub include_fragmentation: f64,
+    /// Include: segments with at least this many dead bytes. Default 128 MiB.
+    pub include_dead_bytes: u64,
+    /// Include: segments smaller than this, so small files get combined.
+    /// Default 10 MiB.
+    pub small_file_bytes: u64,
+    /// Most live bytes one merge copies (its output is one segment).
+    /// Default 1 GiB; at most 2 GiB.
+    pub max_merge_bytes: u64,
+    /// Run a merger thread that checks the policy this often. Default `None`
+    /// (off): call [`crate::Bitcask::merge`] yourself.
+    pub background_interval: Option<Duration>,
+    /// Limit merge output to this many bytes per second, so a merge does not
+    /// starve foreground writes of disk bandwidth. Default `None` (no limit).
+    pub rate_limit_bytes_per_sec: Option<u64>,
+}
+
+impl Default for MergePolicy {
+    fn default() -> Self {
+        Self {
+            trigger_fragmentation: 60.0,
+            trigger_dead_bytes: 512 * 1024 * 1024,
+            include_fragmentation: 40.0,
+            include_dead_bytes: 128 * 1024 * 1024,
+            small_file_bytes: 10 * 1024 * 1024,
+            max_merge_bytes: 1024 * 1024 * 1024,
+            background_interval: None,
+            rate_limit_bytes_per_sec: None,
+        }
+    }
+}
+
 /// Options for [`crate::Bitcask::open`].
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -43,6 +89,8 @@ pub struct Options {
     /// `pread` (default `true`; about 3x faster warm `get`s, see
     /// `docs/benchmarks.md`). Backends without mmap always use `pread`.
     pub mmap_reads: bool,
+    /// Merge policy (compaction). See [`MergePolicy`].
+    pub merge: MergePolicy,
     /// The file system. Default: [`OsVfs`]; tests pass a
     /// [`crate::vfs::MemVfs`] to simulate crashes and faults.
     pub vfs: Arc<dyn Vfs>,
@@ -55,6 +103,7 @@ impl Default for Options {
             max_file_size: 256 * 1024 * 1024,
             write_buffer_size: 64 * 1024,
             mmap_reads: true,
+            merge: MergePolicy::default(),
             vfs: Arc::new(OsVfs),
         }
     }
@@ -89,6 +138,12 @@ impl Options {
         self
     }
 
+    /// Sets the merge policy.
+    pub fn merge(mut self, merge: MergePolicy) -> Self {
+        self.merge = merge;
+        self
+    }
+
     /// Sets the file system.
     pub fn vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
         self.vfs = vfs;
@@ -116,6 +171,22 @@ impl Options {
         {
             return Err(Error::InvalidOptions(
                 "SyncPolicy::Interval needs a non-zero interval".into(),
+            ));
+        }
+        if self.merge.max_merge_bytes == 0 || self.merge.max_merge_bytes > MAX_FILE_SIZE_LIMIT {
+            return Err(Error::InvalidOptions(format!(
+                "merge.max_merge_bytes {} is outside 1..={MAX_FILE_SIZE_LIMIT}",
+                self.merge.max_merge_bytes
+            )));
+        }
+        if self.merge.rate_limit_bytes_per_sec == Some(0) {
+            return Err(Error::InvalidOptions(
+                "merge.rate_limit_bytes_per_sec must be positive".into(),
+            ));
+        }
+        if matches!(self.merge.background_interval, Some(d) if d.is_zero()) {
+            return Err(Error::InvalidOptions(
+                "merge.background_interval must be positive".into(),
             ));
         }
         // Keep the compiler honest about the offset arithmetic documented above.

@@ -1,25 +1,35 @@
-//! Opening a directory: find the segments, scan them oldest to newest, and
-//! rebuild the keydir.
+//! Opening a directory: find the segments, load each from its hint file or
+//! by scanning it, oldest to newest, and rebuild the keydir and statistics.
 //!
 //! Rules (see `docs/format.md`, "Recovery"):
-//! - Only the newest segment may end in a torn tail: a crash can only
-//!   interrupt appends to the active segment, because a segment is fsynced
-//!   before the next one is created. The torn tail — including a write batch
-//!   whose commit record is missing — is cut off (read-write) or ignored
-//!   (read-only), and the number of bytes dropped is logged.
+//! - Leftover `*.tmp` files (a hint or merge output a crash interrupted) are
+//!   removed; so are hint files without a data file.
+//! - A segment written by a merge lists the segments it replaces in its
+//!   first record; if any of those still exist (a crash came between the
+//!   merge's commit and the removal of its inputs), they are removed now.
+//! - Only the *active* segment — the newest segment not written by a merge —
+//!   may end in a torn tail: a crash can only interrupt appends to it,
+//!   because a segment is fsynced before the next one is created, and merge
+//!   outputs are complete before they are renamed into place. The torn tail
+//!   (including a write batch whose commit record is missing) is cut off
+//!   (read-write) or ignored (read-only), and the bytes dropped are logged.
 //! - An unreadable record anywhere else, or one followed by valid records,
 //!   is [`Error::Corrupted`] naming the file and offset.
 //! - A newest segment shorter than its header was torn right after it was
 //!   created; it holds no record and is removed.
+//! - A valid hint file replaces the scan of its (sealed) data segment; a
+//!   missing, truncated or corrupt one is logged and the data file scanned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::{FileKind, RecordKind};
+use crate::format::{self, FileKind, RecordKind, SEGMENT_FLAG_MERGED};
+use crate::hint::{self, TMP_SUFFIX};
 use crate::keydir::{Entry, Keydir, MAX_SEQ};
 use crate::segment::{self, ScanEnd, Segment};
+use crate::stats::Tracker;
 use crate::store::{LOCK_FILE, data_path};
 use crate::vfs::Vfs;
 
@@ -27,19 +37,78 @@ use crate::vfs::Vfs;
 pub(crate) struct Recovered {
     pub keydir: Keydir,
     pub segments: BTreeMap<u32, Arc<Segment>>,
-    /// The newest segment and its valid length, opened for writing (read-write only).
+    pub stats: Tracker,
+    /// The active segment and its valid length, opened for writing
+    /// (read-write only, and only if it can still be appended to).
     pub newest_writable: Option<(Arc<Segment>, u64)>,
     /// The highest sequence number in any record.
     pub max_seq: u64,
+    /// The highest segment id in the directory (0 if none).
+    pub max_id: u32,
+    /// Sealed segments without a valid hint file.
+    pub missing_hints: Vec<u32>,
 }
 
 /// Parses a data segment file name (`0000000042.data`) into its id.
 pub fn parse_data_name(name: &str) -> Option<u32> {
-    let stem = name.strip_suffix(".data")?;
+    parse_name(name, ".data")
+}
+
+/// Parses a hint file name (`0000000042.hint`) into its id.
+pub fn parse_hint_name(name: &str) -> Option<u32> {
+    parse_name(name, ".hint")
+}
+
+fn parse_name(name: &str, suffix: &str) -> Option<u32> {
+    let stem = name.strip_suffix(suffix)?;
     if stem.len() != 10 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     stem.parse().ok()
+}
+
+/// What the first record of a segment says about it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SegmentInfo {
+    pub merged: bool,
+    pub replaces: Vec<u32>,
+}
+
+/// Reads the optional `SegmentInfo` record at the start of a data segment.
+pub(crate) fn read_segment_info(segment: &Segment) -> Result<SegmentInfo> {
+    let len = segment.len()?;
+    let start = format::FILE_HEADER_LEN as u64;
+    if len < start + format::RECORD_HEADER_LEN as u64 {
+        return Ok(SegmentInfo::default());
+    }
+    let mut head = [0u8; format::RECORD_HEADER_LEN];
+    segment
+        .file()
+        .read_exact_at(&mut head, start)
+        .map_err(|e| Error::io("read", segment.path(), e))?;
+    let Ok(header) = format::RecordHeader::decode(&head) else {
+        return Ok(SegmentInfo::default());
+    };
+    if header.kind != RecordKind::SegmentInfo {
+        return Ok(SegmentInfo::default());
+    }
+    let mut buf = Vec::new();
+    let record = segment.read_record(start, header.record_len(), &mut buf)?;
+    if record.value.len() % 4 != 0 {
+        return Err(Error::corrupted(
+            segment.path(),
+            start,
+            "segment info lists a partial segment id",
+        ));
+    }
+    Ok(SegmentInfo {
+        merged: record.meta & SEGMENT_FLAG_MERGED != 0,
+        replaces: record
+            .value
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect(),
+    })
 }
 
 /// A key-changing record inside an unfinished batch.
@@ -48,9 +117,28 @@ struct BufferedOp {
     entry: Entry,
 }
 
-/// Recovers `dir`. `active_map_len` is how much of the newest segment a
+/// A batch being read: where it began, how many records it announced, its
+/// key-changing records, and `(kind, seq, len)` of every record for the
+/// statistics. Applied only when its commit record is read.
+struct OpenBatch {
+    begin: u64,
+    count: u64,
+    ops: Vec<BufferedOp>,
+    records: Vec<(RecordKind, u64, u64)>,
+}
+
+fn remove_logged(vfs: &dyn Vfs, path: &Path, why: &str) -> Result<()> {
+    tracing::info!(file = %path.display(), "removing: {why}");
+    match vfs.remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+/// Recovers `dir`. `active_map_len` is how much of the active segment a
 /// read-write opener maps (its maximum size; 0 = map nothing); sealed
-/// segments are mapped whole; a read-only opener does not map the newest
+/// segments are mapped whole; a read-only opener does not map the active
 /// segment, which a live writer may still cut.
 pub(crate) fn recover(
     vfs: &dyn Vfs,
@@ -61,174 +149,377 @@ pub(crate) fn recover(
     let names = vfs
         .list_dir(dir)
         .map_err(|e| Error::io("list directory", dir, e))?;
-    let mut ids = Vec::new();
+    let mut data_ids = BTreeSet::new();
+    let mut hint_ids = BTreeSet::new();
+    let mut changed_dir = false;
     for name in &names {
-        match parse_data_name(name) {
-            Some(id) => ids.push(id),
-            None if name == LOCK_FILE => {}
-            None => tracing::warn!(dir = %dir.display(), file = %name, "ignoring unknown file"),
+        if let Some(id) = parse_data_name(name) {
+            data_ids.insert(id);
+        } else if let Some(id) = parse_hint_name(name) {
+            hint_ids.insert(id);
+        } else if name.ends_with(TMP_SUFFIX) {
+            if writable {
+                remove_logged(vfs, &dir.join(name), "unfinished file left by a crash")?;
+                changed_dir = true;
+            }
+        } else if name != LOCK_FILE {
+            tracing::warn!(dir = %dir.display(), file = %name, "ignoring unknown file");
         }
     }
-    ids.sort_unstable();
 
-    let keydir = Keydir::new();
-    let mut segments = BTreeMap::new();
-    let mut newest_writable = None;
-    let mut max_seq = 0;
-    let newest = ids.last().copied();
-    for id in ids {
+    // Pass 1: open every segment and learn which are merge outputs.
+    let mut opened: BTreeMap<u32, (Segment, SegmentInfo)> = BTreeMap::new();
+    let mut torn_at_creation = Vec::new();
+    for &id in &data_ids {
         let path = data_path(dir, id);
-        let is_newest = Some(id) == newest;
-        let segment = match Segment::open(vfs, &path, writable && is_newest) {
-            Ok(segment) => segment,
-            Err(Error::Corrupted { reason, .. })
-                if is_newest && reason.starts_with("incomplete header") =>
-            {
-                tracing::warn!(file = %path.display(), "newest segment was torn while being created; removing it");
-                if writable {
-                    vfs.remove_file(&path)
-                        .map_err(|e| Error::io("remove", &path, e))?;
-                    segment::sync_parent(vfs, &path)?;
+        match Segment::open(vfs, &path, false) {
+            Ok(segment) => {
+                if segment.kind() != FileKind::Data {
+                    return Err(Error::WrongFileKind {
+                        path,
+                        expected: FileKind::Data,
+                        found: segment.kind(),
+                    });
                 }
-                continue;
+                if segment.id() != u64::from(id) {
+                    return Err(Error::corrupted(
+                        &path,
+                        0,
+                        format!("header says segment {}, file name says {id}", segment.id()),
+                    ));
+                }
+                let info = read_segment_info(&segment)?;
+                opened.insert(id, (segment, info));
+            }
+            Err(Error::Corrupted { reason, .. }) if reason.starts_with("incomplete header") => {
+                torn_at_creation.push(id);
             }
             Err(e) => return Err(e),
-        };
-        if segment.kind() != FileKind::Data {
-            return Err(Error::WrongFileKind {
-                path,
-                expected: FileKind::Data,
-                found: segment.kind(),
-            });
         }
-        if segment.id() != u64::from(id) {
+    }
+    let replaced: BTreeSet<u32> = opened
+        .values()
+        .filter(|(_, info)| info.merged)
+        .flat_map(|(_, info)| info.replaces.iter().copied())
+        .filter(|id| opened.contains_key(id))
+        .collect();
+    for id in &replaced {
+        opened.remove(id);
+        if writable {
+            remove_logged(vfs, &data_path(dir, *id), "replaced by a completed merge")?;
+            remove_logged(
+                vfs,
+                &hint::hint_path(dir, *id),
+                "replaced by a completed merge",
+            )?;
+            hint_ids.remove(id);
+            changed_dir = true;
+        }
+    }
+    let active_id = opened
+        .iter()
+        .filter(|(_, (_, info))| !info.merged)
+        .map(|(&id, _)| id)
+        .next_back();
+    for id in torn_at_creation {
+        // Creating a segment writes its header first: a file holding a prefix
+        // of the right header never held a record. Anything else lost data.
+        let path = data_path(dir, id);
+        let bytes = vfs
+            .open_file(&path, crate::vfs::OpenMode::Read)
+            .and_then(|f| {
+                let mut buf = vec![0u8; format::FILE_HEADER_LEN];
+                let n = f.read_at(&mut buf, 0)?;
+                buf.truncate(n);
+                Ok(buf)
+            })
+            .map_err(|e| Error::io("read", &path, e))?;
+        let expected = format::FileHeader {
+            kind: FileKind::Data,
+            segment_id: u64::from(id),
+        }
+        .encode();
+        if !expected.starts_with(&bytes) {
             return Err(Error::corrupted(
                 &path,
                 0,
-                format!("header says segment {}, file name says {id}", segment.id()),
+                format!(
+                    "file of {} bytes is shorter than a header and not a torn one",
+                    bytes.len()
+                ),
             ));
         }
+        let _ = active_id;
+        tracing::warn!(file = %data_path(dir, id).display(), "segment was torn while being created; removing it");
+        if writable {
+            remove_logged(vfs, &data_path(dir, id), "torn at creation")?;
+            changed_dir = true;
+        }
+    }
+    for &id in &hint_ids {
+        if !opened.contains_key(&id) && writable {
+            remove_logged(vfs, &hint::hint_path(dir, id), "hint without a data file")?;
+            changed_dir = true;
+        }
+    }
+    if changed_dir {
+        vfs.sync_dir(dir)
+            .map_err(|e| Error::io("sync directory", dir, e))?;
+    }
 
-        let mut batch: Option<(u64, u64, Vec<BufferedOp>)> = None;
-        let end = segment::scan(&segment, |offset, record| {
-            let bad = |reason: String| Error::corrupted(&path, offset, reason);
-            max_seq = max_seq.max(record.seq);
-            if record.seq > MAX_SEQ {
-                return Err(bad(format!("sequence number {} out of range", record.seq)));
-            }
-            match record.kind {
-                RecordKind::Put | RecordKind::Tombstone => {
-                    let entry = Entry {
+    // Pass 2: load every segment, oldest to newest.
+    let keydir = Keydir::new();
+    let mut stats = Tracker::default();
+    let mut segments = BTreeMap::new();
+    let mut newest_writable = None;
+    let mut missing_hints = Vec::new();
+    let mut max_seq = 0;
+    let max_id = data_ids.iter().copied().max().unwrap_or(0);
+    for (id, (segment, info)) in opened {
+        let is_active = Some(id) == active_id;
+        let data_len = segment.len()?;
+        let mut loaded_from_hint = false;
+        if hint_ids.contains(&id) {
+            let mut hint_max_seq = 0;
+            let counters = stats.segments.entry(id).or_default();
+            let loaded = hint::load_hint(vfs, &hint::hint_path(dir, id), id, data_len, |e| {
+                hint_max_seq = hint_max_seq.max(e.seq);
+                counters.saw_seq(e.seq);
+                match e.kind {
+                    RecordKind::Put => counters.puts += 1,
+                    _ => counters.tombstones += 1,
+                }
+                keydir.apply(
+                    e.key,
+                    Entry {
                         segment: id,
-                        offset: u32::try_from(offset)
-                            .map_err(|_| bad("record offset beyond 4 GiB".into()))?,
-                        value_len: record.value.len() as u32,
-                        seq: record.seq,
-                        expiry: if record.kind == RecordKind::Put {
-                            record.meta
-                        } else {
-                            0
-                        },
-                        tombstone: record.kind == RecordKind::Tombstone,
-                    };
-                    match &mut batch {
-                        Some((_, _, ops)) => ops.push(BufferedOp {
-                            key: record.key.to_vec(),
-                            entry,
-                        }),
-                        None => {
-                            keydir.apply(record.key, entry);
-                        }
-                    }
-                }
-                RecordKind::BatchBegin => {
-                    if batch.is_some() {
-                        return Err(bad("batch begins inside another batch".into()));
-                    }
-                    batch = Some((offset, record.meta, Vec::new()));
-                }
-                RecordKind::BatchCommit => {
-                    let Some((_, count, ops)) = batch.take() else {
-                        return Err(bad("batch commit without a batch".into()));
-                    };
-                    if count != record.meta || ops.len() as u64 != count {
-                        return Err(bad(format!(
-                            "batch announced {count} records, holds {}, commit says {}",
-                            ops.len(),
-                            record.meta
-                        )));
-                    }
-                    for op in ops {
-                        keydir.apply(&op.key, op.entry);
-                    }
-                }
-                RecordKind::RaftEntry | RecordKind::RaftHardState => {
-                    return Err(bad(format!("{} record in a data segment", record.kind)));
-                }
-            }
-            Ok(())
-        })?;
-
-        let mut valid_len = end.valid_len();
-        if let Some((begin, _, _)) = batch {
-            valid_len = begin;
-        }
-        let file_len = match end {
-            ScanEnd::Clean { len } => len,
-            ScanEnd::Torn { file_len, .. } => file_len,
-        };
-        if valid_len < file_len {
-            if !is_newest {
-                return Err(Error::corrupted(
-                    &path,
-                    valid_len,
-                    match batch {
-                        Some(_) => "write batch without its commit record in a sealed segment",
-                        None => "unreadable tail in a sealed segment",
+                        offset: e.offset,
+                        value_len: e.value_len,
+                        seq: e.seq.min(MAX_SEQ),
+                        expiry: e.expiry,
+                        tombstone: e.kind == RecordKind::Tombstone,
                     },
-                ));
-            }
-            if writable {
-                let file = segment.file();
-                file.set_len(valid_len)
-                    .and_then(|()| file.sync_data())
-                    .map_err(|e| Error::io("truncate torn tail of", &path, e))?;
-                tracing::warn!(
-                    file = %path.display(),
-                    offset = valid_len,
-                    dropped_bytes = file_len - valid_len,
-                    "cut a torn tail off the newest segment (a crash interrupted a write)"
                 );
-            } else {
-                tracing::info!(
-                    file = %path.display(),
-                    offset = valid_len,
-                    ignored_bytes = file_len - valid_len,
-                    "ignoring an incomplete tail (torn, or being written)"
-                );
+            });
+            match loaded {
+                Ok(()) => {
+                    loaded_from_hint = true;
+                    counters.file_bytes = data_len;
+                    counters.has_hint = true;
+                    max_seq = max_seq.max(hint_max_seq);
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        hint = %hint::hint_path(dir, id).display(),
+                        %reason,
+                        "hint file unusable; scanning the data file instead"
+                    );
+                    // Entries applied so far were verified and are re-applied
+                    // by the scan; only the counters start over.
+                    stats.segments.remove(&id);
+                }
             }
         }
+        let (segment, valid_len) = if loaded_from_hint {
+            (segment, data_len)
+        } else {
+            let segment = if is_active && writable {
+                drop(segment);
+                Segment::open(vfs, &data_path(dir, id), true)?
+            } else {
+                segment
+            };
+            let valid_len = load_by_scan(
+                &segment,
+                id,
+                is_active,
+                writable,
+                &keydir,
+                &mut stats,
+                &mut max_seq,
+            )?;
+            if !is_active {
+                missing_hints.push(id);
+            }
+            (segment, valid_len)
+        };
+        let counters = stats.segments.entry(id).or_default();
+        counters.merged = info.merged;
         let mut segment = segment;
         if active_map_len == 0 {
             // Memory-mapped reads are off.
-        } else if !is_newest {
+        } else if !is_active {
             segment.map_for_reading(valid_len);
         } else if writable {
             segment.map_for_reading(active_map_len.max(valid_len));
         }
         let segment = Arc::new(segment);
-        if writable && is_newest {
+        // An active segment that already has a hint was sealed before a
+        // crash: it is not appended to again.
+        if is_active && writable && !loaded_from_hint {
             newest_writable = Some((segment.clone(), valid_len));
         }
         segments.insert(id, segment);
     }
     keydir.purge_tombstones();
+    for shard in 0..crate::keydir::SHARDS {
+        keydir.for_each_in_shard(shard, |key, entry| {
+            stats.live_added(&entry, key.len());
+        });
+    }
     Ok(Recovered {
         keydir,
         segments,
+        stats,
         newest_writable,
         max_seq,
+        max_id,
+        missing_hints,
     })
+}
+
+/// Scans one data segment into the keydir and statistics; returns its valid
+/// length (after cutting a torn tail off the active segment).
+fn load_by_scan(
+    segment: &Segment,
+    id: u32,
+    is_active: bool,
+    writable: bool,
+    keydir: &Keydir,
+    stats: &mut Tracker,
+    max_seq: &mut u64,
+) -> Result<u64> {
+    let path = segment.path().to_path_buf();
+    stats.segments.insert(id, Default::default());
+    let mut batch: Option<OpenBatch> = None;
+    let end = segment::scan(segment, |offset, record| {
+        let bad = |reason: String| Error::corrupted(&path, offset, reason);
+        if record.seq > MAX_SEQ {
+            return Err(bad(format!("sequence number {} out of range", record.seq)));
+        }
+        let len = record.encoded_len() as u64;
+        match record.kind {
+            RecordKind::Put | RecordKind::Tombstone => {
+                let entry = Entry {
+                    segment: id,
+                    offset: u32::try_from(offset)
+                        .map_err(|_| bad("record offset beyond 4 GiB".into()))?,
+                    value_len: record.value.len() as u32,
+                    seq: record.seq,
+                    expiry: if record.kind == RecordKind::Put {
+                        record.meta
+                    } else {
+                        0
+                    },
+                    tombstone: record.kind == RecordKind::Tombstone,
+                };
+                match &mut batch {
+                    Some(open) => {
+                        open.ops.push(BufferedOp {
+                            key: record.key.to_vec(),
+                            entry,
+                        });
+                        open.records.push((record.kind, record.seq, len));
+                    }
+                    None => {
+                        *max_seq = (*max_seq).max(record.seq);
+                        stats.appended(id, record.kind, record.seq, len);
+                        keydir.apply(record.key, entry);
+                    }
+                }
+            }
+            RecordKind::BatchBegin => {
+                if batch.is_some() {
+                    return Err(bad("batch begins inside another batch".into()));
+                }
+                batch = Some(OpenBatch {
+                    begin: offset,
+                    count: record.meta,
+                    ops: Vec::new(),
+                    records: vec![(record.kind, record.seq, len)],
+                });
+            }
+            RecordKind::BatchCommit => {
+                let Some(OpenBatch {
+                    count,
+                    ops,
+                    records: counted,
+                    ..
+                }) = batch.take()
+                else {
+                    return Err(bad("batch commit without a batch".into()));
+                };
+                if count != record.meta || ops.len() as u64 != count {
+                    return Err(bad(format!(
+                        "batch announced {count} records, holds {}, commit says {}",
+                        ops.len(),
+                        record.meta
+                    )));
+                }
+                for (kind, seq, len) in counted {
+                    *max_seq = (*max_seq).max(seq);
+                    stats.appended(id, kind, seq, len);
+                }
+                *max_seq = (*max_seq).max(record.seq);
+                stats.appended(id, record.kind, record.seq, len);
+                for op in ops {
+                    keydir.apply(&op.key, op.entry);
+                }
+            }
+            RecordKind::SegmentInfo => {
+                if offset != format::FILE_HEADER_LEN as u64 {
+                    return Err(bad("segment info record after the first record".into()));
+                }
+                stats.appended(id, record.kind, 0, len);
+            }
+            RecordKind::RaftEntry | RecordKind::RaftHardState => {
+                return Err(bad(format!("{} record in a data segment", record.kind)));
+            }
+        }
+        Ok(())
+    })?;
+
+    let mut valid_len = end.valid_len();
+    if let Some(open) = &batch {
+        valid_len = open.begin;
+    }
+    let file_len = match end {
+        ScanEnd::Clean { len } => len,
+        ScanEnd::Torn { file_len, .. } => file_len,
+    };
+    if valid_len < file_len {
+        if !is_active {
+            return Err(Error::corrupted(
+                &path,
+                valid_len,
+                match batch {
+                    Some(_) => "write batch without its commit record in a sealed segment",
+                    None => "unreadable tail in a sealed segment",
+                },
+            ));
+        }
+        if writable {
+            let file = segment.file();
+            file.set_len(valid_len)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| Error::io("truncate torn tail of", &path, e))?;
+            tracing::warn!(
+                file = %path.display(),
+                offset = valid_len,
+                dropped_bytes = file_len - valid_len,
+                "cut a torn tail off the active segment (a crash interrupted a write)"
+            );
+        } else {
+            tracing::info!(
+                file = %path.display(),
+                offset = valid_len,
+                ignored_bytes = file_len - valid_len,
+                "ignoring an incomplete tail (torn, or being written)"
+            );
+        }
+    }
+    stats.segments.entry(id).or_default().file_bytes += format::FILE_HEADER_LEN as u64;
+    Ok(valid_len)
 }
 
 #[cfg(test)]
@@ -236,10 +527,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn data_names_parse_strictly() {
+    fn names_parse_strictly() {
         assert_eq!(parse_data_name("0000000042.data"), Some(42));
         assert_eq!(parse_data_name("42.data"), None);
         assert_eq!(parse_data_name("0000000042.hint"), None);
+        assert_eq!(parse_hint_name("0000000042.hint"), Some(42));
         assert_eq!(parse_data_name("000000004x.data"), None);
+        assert_eq!(parse_data_name("0000000042.data.tmp"), None);
     }
 }

@@ -44,6 +44,30 @@ pub struct Segment {
     header: FileHeader,
     file: Arc<dyn VfsFile>,
     map: Option<memmap2::Mmap>,
+    /// Files to remove when the last handle to this segment is dropped.
+    remove_on_drop: parking_lot::Mutex<Option<RemoveOnDrop>>,
+}
+
+/// The file system and the files a retired segment removes when dropped.
+type RemoveOnDrop = (Arc<dyn Vfs>, Vec<PathBuf>);
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let Some((vfs, paths)) = self.remove_on_drop.get_mut().take() else {
+            return;
+        };
+        // Unmap before unlinking, so the space is really freed.
+        self.map = None;
+        for path in paths {
+            match vfs.remove_file(&path) {
+                Ok(()) => tracing::debug!(file = %path.display(), "removed retired file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "could not remove retired file")
+                }
+            }
+        }
+    }
 }
 
 impl Segment {
@@ -54,15 +78,22 @@ impl Segment {
             .open_file(path, OpenMode::CreateNew)
             .map_err(|e| Error::io("create", path, e))?;
         let header = FileHeader { kind, segment_id };
-        file.write_all_at(&header.encode(), 0)
-            .map_err(|e| Error::io("write header of", path, e))?;
-        file.sync_data().map_err(|e| Error::io("sync", path, e))?;
-        sync_parent(vfs, path)?;
+        let written = file
+            .write_all_at(&header.encode(), 0)
+            .map_err(|e| Error::io("write header of", path, e))
+            .and_then(|()| file.sync_data().map_err(|e| Error::io("sync", path, e)))
+            .and_then(|()| sync_parent(vfs, path));
+        if let Err(e) = written {
+            // Best effort; recovery also recognises a torn new file.
+            let _ = vfs.remove_file(path);
+            return Err(e);
+        }
         Ok(Self {
             path: path.to_path_buf(),
             header,
             file,
             map: None,
+            remove_on_drop: parking_lot::Mutex::new(None),
         })
     }
 
@@ -104,6 +135,7 @@ impl Segment {
             header,
             file,
             map: None,
+            remove_on_drop: parking_lot::Mutex::new(None),
         })
     }
 
@@ -116,6 +148,13 @@ impl Segment {
                 tracing::warn!(file = %self.path.display(), error = %e, "cannot memory-map segment; using pread")
             }
         }
+    }
+
+    /// Arranges for `paths` (this file, and e.g. its hint) to be removed
+    /// once the last handle to this segment is dropped, so that readers that
+    /// still hold it finish undisturbed.
+    pub fn remove_when_unused(&self, vfs: Arc<dyn Vfs>, paths: Vec<PathBuf>) {
+        *self.remove_on_drop.lock() = Some((vfs, paths));
     }
 
     /// The file's path.
@@ -256,7 +295,7 @@ pub fn scan(
 }
 
 /// A sliding window over a file for sequential scanning with large reads.
-struct ChunkReader<'s> {
+pub(crate) struct ChunkReader<'s> {
     segment: &'s Segment,
     file_len: u64,
     window: Vec<u8>,
@@ -264,7 +303,7 @@ struct ChunkReader<'s> {
 }
 
 impl<'s> ChunkReader<'s> {
-    fn new(segment: &'s Segment, file_len: u64) -> Self {
+    pub(crate) fn new(segment: &'s Segment, file_len: u64) -> Self {
         Self {
             segment,
             file_len,
@@ -274,7 +313,7 @@ impl<'s> ChunkReader<'s> {
     }
 
     /// Makes `[offset, offset + len)` (clamped to the file) available in the window.
-    fn fill(&mut self, offset: u64, len: usize) -> Result<&[u8]> {
+    pub(crate) fn fill(&mut self, offset: u64, len: usize) -> Result<&[u8]> {
         let end = (offset + len as u64).min(self.file_len);
         let have_end = self.window_start + self.window.len() as u64;
         if offset < self.window_start || end > have_end {
@@ -406,6 +445,13 @@ impl Appender {
     /// The buffered, not yet written bytes; they start at [`Appender::flushed_len`].
     pub fn buffered(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// Appends already-encoded bytes; returns their offset in the file.
+    pub fn append_raw(&mut self, bytes: &[u8]) -> u64 {
+        let offset = self.len();
+        self.buf.extend_from_slice(bytes);
+        offset
     }
 
     /// Appends one record to the buffer; returns its offset in the file.

@@ -20,8 +20,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -31,9 +32,11 @@ use crate::format::{
     self, FILE_HEADER_LEN, FileKind, MAX_KEY_LEN, MAX_VALUE_LEN, Record, RecordKind,
 };
 use crate::keydir::{Entry, Keydir, MAX_SEQ, SHARDS};
+use crate::merge::MergeOutcome;
 use crate::options::{MAX_FILE_SIZE_LIMIT, Options, SyncPolicy};
 use crate::recovery;
 use crate::segment::{Appender, Segment};
+use crate::stats::{StoreStats, Tracker};
 use crate::vfs::DirLock;
 
 /// One operation of a [`Bitcask::write_batch`].
@@ -79,19 +82,25 @@ impl BatchOp {
     }
 }
 
-/// A keydir update waiting for its fsync (under [`SyncPolicy::Always`]).
+/// A written record whose effect on the keydir and statistics is applied
+/// once it may become visible (at once, or after its fsync under
+/// [`SyncPolicy::Always`]).
 #[derive(Debug)]
-struct PendingUpdate {
-    key: Vec<u8>,
-    /// The new entry; a tombstone entry means "remove".
-    entry: Entry,
+pub(crate) struct PendingUpdate {
+    pub key: Vec<u8>,
+    /// The new entry; a tombstone entry means "remove". For batch markers
+    /// only `segment` and `seq` matter.
+    pub entry: Entry,
+    pub kind: RecordKind,
+    /// Encoded length of the record.
+    pub len: u64,
 }
 
 /// State owned by the single writer.
 #[derive(Debug)]
 pub(crate) struct Writer {
     appender: Appender,
-    active_id: u32,
+    pub(crate) active_id: u32,
     next_seq: u64,
     pending: Vec<PendingUpdate>,
     /// Set when durability can no longer be guaranteed; writes are refused.
@@ -119,7 +128,7 @@ pub(crate) struct Inner {
     pub(crate) options: Options,
     pub(crate) keydir: Keydir,
     pub(crate) segments: RwLock<BTreeMap<u32, Arc<Segment>>>,
-    writer: Option<Mutex<Writer>>,
+    pub(crate) writer: Option<Mutex<Writer>>,
     /// `active segment id << 32 | flushed length`: readers of records below
     /// the flushed length can read the file without the writer mutex.
     active_flushed: AtomicU64,
@@ -127,6 +136,18 @@ pub(crate) struct Inner {
     sync_done: Condvar,
     _lock: Option<Box<dyn DirLock>>,
     interval_stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// Per-segment statistics; lock order: writer, then stats, then keydir shards.
+    pub(crate) stats: Mutex<Tracker>,
+    /// The next segment id to hand out (rotation and merge outputs).
+    pub(crate) next_segment_id: AtomicU32,
+    /// Held by a running merge: one at a time.
+    pub(crate) merge_lock: Mutex<()>,
+    /// Background hint writers, joined on close.
+    pub(crate) background: Mutex<Vec<JoinHandle<()>>>,
+    /// Stops the background merger thread when dropped.
+    pub(crate) merger_stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// This store itself, for handing to background threads.
+    pub(crate) me: Weak<Inner>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -158,6 +179,8 @@ pub fn data_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{id:010}.data"))
 }
 
+const SEGMENT_GONE: &str = "indexed segment is not open";
+
 /// The name of the lock file in every read-write opened directory.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -185,15 +208,24 @@ impl Bitcask {
         let recovered = recovery::recover(&*vfs, &dir, true, options.active_map_len())?;
         let keydir = recovered.keydir;
         let mut segments = recovered.segments;
+        let mut stats = recovered.stats;
+        let mut next_id = recovered.max_id + 1;
+        let mut sealed_on_open = Vec::new();
         let (active, active_len) = match recovered.newest_writable {
             Some((segment, len)) if len < options.max_file_size => (segment, len),
-            _ => {
-                let id = segments.keys().next_back().map_or(1, |id| id + 1);
+            previous => {
+                if let Some((segment, _)) = previous {
+                    // Full: it is sealed now and gets its hint like any other.
+                    sealed_on_open.push(segment.id() as u32);
+                }
+                let id = next_id;
+                next_id += 1;
                 let mut segment =
                     Segment::create(&*vfs, &data_path(&dir, id), FileKind::Data, u64::from(id))?;
                 segment.map_for_reading(options.active_map_len());
                 let segment = Arc::new(segment);
                 segments.insert(id, segment.clone());
+                stats.segments.entry(id).or_default().file_bytes = FILE_HEADER_LEN as u64;
                 (segment, FILE_HEADER_LEN as u64)
             }
         };
@@ -206,7 +238,8 @@ impl Bitcask {
             failed: None,
             rollbacks: 0,
         };
-        let inner = Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
             dir,
             keydir,
             segments: RwLock::new(segments),
@@ -219,10 +252,21 @@ impl Bitcask {
             sync_done: Condvar::new(),
             _lock: Some(lock),
             interval_stop: Mutex::new(None),
+            stats: Mutex::new(stats),
+            next_segment_id: AtomicU32::new(next_id),
+            merge_lock: Mutex::new(()),
+            background: Mutex::new(Vec::new()),
+            merger_stop: Mutex::new(None),
             options,
         });
         if let SyncPolicy::Interval(every) = inner.options.sync {
             start_interval_syncer(&inner, every);
+        }
+        for id in recovered.missing_hints.into_iter().chain(sealed_on_open) {
+            inner.spawn_hint_writer(id);
+        }
+        if let Some(every) = inner.options.merge.background_interval {
+            crate::merge::start_background_merger(&inner, every);
         }
         tracing::debug!(dir = %inner.dir.display(), keys = inner.keydir.len(), "opened store");
         Ok(Self { inner })
@@ -244,7 +288,8 @@ impl Bitcask {
         let dir = dir.as_ref().to_path_buf();
         let recovered = recovery::recover(&*options.vfs, &dir, false, options.active_map_len())?;
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
+                me: me.clone(),
                 dir,
                 keydir: recovered.keydir,
                 segments: RwLock::new(recovered.segments),
@@ -254,6 +299,11 @@ impl Bitcask {
                 sync_done: Condvar::new(),
                 _lock: None,
                 interval_stop: Mutex::new(None),
+                stats: Mutex::new(recovered.stats),
+                next_segment_id: AtomicU32::new(recovered.max_id + 1),
+                merge_lock: Mutex::new(()),
+                background: Mutex::new(Vec::new()),
+                merger_stop: Mutex::new(None),
                 options,
             }),
         })
@@ -365,11 +415,53 @@ impl Bitcask {
     /// Flushes buffered writes, fsyncs them, and closes the store, reporting
     /// any error (dropping the store does the same but can only log errors).
     pub fn close(self) -> Result<()> {
-        self.inner.stop_interval_syncer();
+        self.inner.stop_background();
         if self.inner.writer.is_some() {
             self.inner.sync()?;
         }
         Ok(())
+    }
+
+    /// Statistics per segment and in total; see [`StoreStats`].
+    pub fn stats(&self) -> StoreStats {
+        self.inner.stats()
+    }
+
+    /// Merges the segments the merge policy ([`crate::MergePolicy`]) selects,
+    /// until it selects none; returns what each merge did (empty if nothing
+    /// was worth merging). Reads and writes continue meanwhile.
+    pub fn merge(&self) -> Result<Vec<MergeOutcome>> {
+        self.inner.merge_by_policy()
+    }
+
+    /// Seals the active segment and merges every sealed segment, whatever
+    /// the policy says: the most space back, at the cost of rewriting all
+    /// live data.
+    pub fn merge_all(&self) -> Result<Vec<MergeOutcome>> {
+        self.inner.merge_all()
+    }
+
+    /// Merges exactly the given sealed segments into one new segment.
+    pub fn merge_segments(&self, ids: &[u32]) -> Result<MergeOutcome> {
+        self.inner.merge_segments(ids)
+    }
+
+    /// Seals the active segment (if it holds any record) and starts a new one.
+    pub fn rotate(&self) -> Result<()> {
+        self.inner.rotate_now()
+    }
+
+    /// Changes `key`'s expiry to `expiry` ms since the Unix epoch (0 clears
+    /// it) by rewriting its value; returns false if the key has no live value.
+    pub fn set_expiry(&self, key: &[u8], expiry: u64) -> Result<bool> {
+        check_key_value(key, b"")?;
+        self.inner.set_expiry(key, expiry)
+    }
+
+    /// The key's expiry: `None` if it has no live value, `Some(0)` if it
+    /// never expires, else ms since the Unix epoch.
+    pub fn expiry(&self, key: &[u8]) -> Option<u64> {
+        self.inner.live_entry(key).map(|e| e.expiry)
     }
 
     /// Heap bytes used by the keydir, from its allocations' capacities.
@@ -380,7 +472,7 @@ impl Bitcask {
 
 impl Drop for Bitcask {
     fn drop(&mut self) {
-        self.inner.stop_interval_syncer();
+        self.inner.stop_background();
         if self.inner.writer.is_some()
             && let Err(e) = self.inner.sync()
         {
@@ -507,9 +599,47 @@ impl Inner {
         })
     }
 
-    fn stop_interval_syncer(&self) {
-        // Dropping the sender wakes the thread, which then exits.
+    /// Stops the interval syncer and the merger, and waits for hint writers.
+    fn stop_background(&self) {
+        // Dropping a sender wakes its thread, which then exits.
         self.interval_stop.lock().take();
+        self.merger_stop.lock().take();
+        let handles: Vec<_> = std::mem::take(&mut *self.background.lock());
+        for handle in handles {
+            if handle.join().is_err() {
+                tracing::error!(dir = %self.dir.display(), "a background hint writer panicked");
+            }
+        }
+    }
+
+    /// Writes the hint file of sealed segment `id` on a background thread.
+    pub(crate) fn spawn_hint_writer(&self, id: u32) {
+        let weak = self.me.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("bitcask-hint-{id}"))
+            .spawn(move || {
+                let Some(inner) = weak.upgrade() else { return };
+                let Some(segment) = inner.segments.read().get(&id).cloned() else {
+                    return; // merged away meanwhile
+                };
+                match crate::hint::write_hint_for(&*inner.options.vfs, &inner.dir, &segment) {
+                    Ok(path) => {
+                        if let Some(c) = inner.stats.lock().segments.get_mut(&id) {
+                            c.has_hint = true;
+                        }
+                        tracing::debug!(hint = %path.display(), "wrote hint file");
+                    }
+                    Err(e) => tracing::warn!(segment = id, error = %e, "could not write hint file"),
+                }
+            });
+        match spawned {
+            Ok(handle) => {
+                let mut background = self.background.lock();
+                background.retain(|h| !h.is_finished());
+                background.push(handle);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not start a hint writer thread"),
+        }
     }
 
     pub(crate) fn live_entry(&self, key: &[u8]) -> Option<Entry> {
@@ -522,6 +652,20 @@ impl Inner {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        // A merge may retire the segment between the keydir lookup and the
+        // read; the keydir then already points at the merged copy: look again.
+        let mut attempts = 0;
+        loop {
+            match self.get_once(key) {
+                Err(Error::Corrupted { reason, .. }) if reason == SEGMENT_GONE && attempts < 16 => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn get_once(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(entry) = self.live_entry(key) else {
             return Ok(None);
         };
@@ -591,7 +735,7 @@ impl Inner {
                 Error::corrupted(
                     data_path(&self.dir, entry.segment),
                     u64::from(entry.offset),
-                    "indexed segment is not open",
+                    SEGMENT_GONE,
                 )
             })?;
         segment.read_record(u64::from(entry.offset), len, buf)
@@ -661,6 +805,20 @@ impl Inner {
         let always = self.options.sync == SyncPolicy::Always;
         let segment = w.active_id;
         let first_seq = w.next_seq;
+        let marker = |seq: u64| PendingUpdate {
+            key: Vec::new(),
+            entry: Entry {
+                segment,
+                offset: 0,
+                value_len: 0,
+                seq,
+                expiry: 0,
+                tombstone: true,
+            },
+            kind: RecordKind::BatchBegin,
+            len: format::record_len(0, 0) as u64,
+        };
+        let mut updates = Vec::with_capacity(ops.len() + 2);
         if batch {
             w.appender.append(&Record {
                 kind: RecordKind::BatchBegin,
@@ -669,9 +827,9 @@ impl Inner {
                 key: b"",
                 value: b"",
             });
+            updates.push(marker(first_seq));
         }
         let mut seq = first_seq + u64::from(batch);
-        let mut updates = Vec::with_capacity(ops.len());
         for op in ops {
             let (kind, key, value, expiry) = match *op {
                 Op::Put { key, value, expiry } => (RecordKind::Put, key, value, expiry),
@@ -684,9 +842,9 @@ impl Inner {
                 key,
                 value,
             });
-            updates.push((
-                key,
-                Entry {
+            updates.push(PendingUpdate {
+                key: key.to_vec(),
+                entry: Entry {
                     segment,
                     offset: offset as u32,
                     value_len: value.len() as u32,
@@ -694,7 +852,9 @@ impl Inner {
                     expiry,
                     tombstone: kind == RecordKind::Tombstone,
                 },
-            ));
+                kind,
+                len: format::record_len(key.len(), value.len()) as u64,
+            });
             seq += 1;
         }
         if batch {
@@ -705,31 +865,54 @@ impl Inner {
                 key: b"",
                 value: b"",
             });
+            updates.push(PendingUpdate {
+                kind: RecordKind::BatchCommit,
+                ..marker(seq)
+            });
             seq += 1;
         }
         w.next_seq = seq;
         let last_seq = seq - 1;
 
         if !always {
-            for (key, entry) in updates {
-                self.apply(key, entry);
-            }
+            self.apply_updates(updates);
             return Ok(());
         }
-        w.pending
-            .extend(updates.into_iter().map(|(key, entry)| PendingUpdate {
-                key: key.to_vec(),
-                entry,
-            }));
+        w.pending.extend(updates);
         drop(w);
         self.wait_durable(last_seq)
     }
 
-    fn apply(&self, key: &[u8], entry: Entry) {
-        if entry.tombstone {
-            self.keydir.remove_older(key, entry.seq);
-        } else {
-            self.keydir.apply(key, entry);
+    /// Makes written records visible: keydir and statistics change together
+    /// under the statistics mutex. Called in sequence order.
+    pub(crate) fn apply_updates(&self, updates: impl IntoIterator<Item = PendingUpdate>) {
+        let mut stats = self.stats.lock();
+        for update in updates {
+            let PendingUpdate {
+                key,
+                entry,
+                kind,
+                len,
+            } = update;
+            stats.appended(entry.segment, kind, entry.seq, len);
+            match kind {
+                RecordKind::Put => {
+                    if let crate::keydir::Applied::Replaced { previous } =
+                        self.keydir.apply(&key, entry)
+                    {
+                        if let Some(previous) = previous {
+                            stats.live_removed(&previous, key.len());
+                        }
+                        stats.live_added(&entry, key.len());
+                    }
+                }
+                RecordKind::Tombstone => {
+                    if let Some(previous) = self.keydir.remove_older(&key, entry.seq) {
+                        stats.live_removed(&previous, key.len());
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -749,7 +932,8 @@ impl Inner {
             return Err(self.fail_unsynced(&mut w, e));
         }
         self.publish_flushed(&w);
-        let id = w.active_id + 1;
+        let sealed = w.active_id;
+        let id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
         let mut segment = Segment::create(
             &*self.options.vfs,
             &data_path(&self.dir, id),
@@ -759,10 +943,12 @@ impl Inner {
         segment.map_for_reading(self.options.active_map_len());
         let segment = Arc::new(segment);
         self.segments.write().insert(id, segment.clone());
+        self.stats.lock().segments.entry(id).or_default().file_bytes = FILE_HEADER_LEN as u64;
         w.appender = Appender::new(segment, FILE_HEADER_LEN as u64);
         w.active_id = id;
         self.publish_flushed(&w);
-        tracing::debug!(segment = id, "rotated to a new segment");
+        tracing::debug!(sealed, segment = id, "rotated to a new segment");
+        self.spawn_hint_writer(sealed);
         Ok(w)
     }
 
@@ -797,6 +983,49 @@ impl Inner {
         }
         self.sync_done.notify_all();
         error
+    }
+
+    /// Seals the active segment if it holds any record.
+    pub(crate) fn rotate_now(&self) -> Result<()> {
+        let writer = self.writer()?;
+        let w = writer.lock();
+        if w.appender.is_empty() {
+            return Ok(());
+        }
+        drop(self.rotate(w)?);
+        Ok(())
+    }
+
+    /// Current statistics, with expired keys counted as dead.
+    pub(crate) fn stats(&self) -> StoreStats {
+        let expired = self.keydir.expired_entries(now_millis());
+        let active = self
+            .writer
+            .as_ref()
+            .map_or(u32::MAX, |w| w.lock().active_id);
+        self.stats.lock().snapshot(&expired, active)
+    }
+
+    /// Rewrites `key`'s value with a new expiry (0: none); returns false if
+    /// the key has no live value.
+    fn set_expiry(&self, key: &[u8], expiry: u64) -> Result<bool> {
+        let writer = self.writer()?;
+        // Read and rewrite under the writer mutex, so no write to the key
+        // slips in between. Readers are not blocked.
+        let guard = writer.lock();
+        let Some(value) = self.get(key)? else {
+            return Ok(false);
+        };
+        self.write_locked(
+            guard,
+            &[Op::Put {
+                key,
+                value: &value,
+                expiry,
+            }],
+            false,
+        )?;
+        Ok(true)
     }
 
     /// Waits until `seq` is durable, leading a sync round if nobody is.
@@ -872,13 +1101,11 @@ impl Inner {
         }
         // Applied in sequence order, under the writer mutex, before any later
         // round can apply newer writes to the same keys.
-        for update in pending {
-            self.apply(&update.key, update.entry);
-        }
+        self.apply_updates(pending);
         Ok(through)
     }
 
-    fn sync(&self) -> Result<()> {
+    pub(crate) fn sync(&self) -> Result<()> {
         let writer = self.writer()?;
         if self.options.sync == SyncPolicy::Always {
             let last = writer.lock().next_seq - 1;
