@@ -40,7 +40,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Writes a hint file entry by entry.
-pub(crate) struct HintWriter {
+pub struct HintWriter {
     appender: Appender,
     entries: u64,
     final_path: PathBuf,
@@ -94,7 +94,7 @@ impl HintWriter {
 }
 
 /// Scans sealed data segment `data` and writes its hint file.
-pub(crate) fn write_hint_for(vfs: &dyn Vfs, dir: &Path, data: &Segment) -> Result<PathBuf> {
+pub fn write_hint_for(vfs: &dyn Vfs, dir: &Path, data: &Segment) -> Result<PathBuf> {
     let id = data.id() as u32;
     let mut writer = HintWriter::create(vfs, dir, id)?;
     let mut failed = None;
@@ -131,9 +131,10 @@ pub(crate) fn write_hint_for(vfs: &dyn Vfs, dir: &Path, data: &Segment) -> Resul
 }
 
 /// Reads the hint of data segment `id` (of length `data_len`), calling
-/// `visit` with each verified entry. Returns `Err(reason)` if the hint is
-/// unusable from some point on; the caller then scans the data file.
-pub(crate) fn load_hint(
+/// `visit` with each verified entry. Returns `Err(reason)` — naming the
+/// offset — if the hint is unusable from some point on; the engine then
+/// scans the data file.
+pub fn load_hint(
     vfs: &dyn Vfs,
     path: &Path,
     id: u32,

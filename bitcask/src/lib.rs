@@ -56,11 +56,12 @@
 //! yet: space from overwritten and deleted keys is not reclaimed, and open
 //! scans every segment.
 
+pub mod describe;
 pub mod error;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
-mod hint;
+pub mod hint;
 pub mod keydir;
 mod merge;
 pub mod options;
@@ -74,6 +75,6 @@ pub use error::{Error, Result};
 pub use hint::hint_path;
 pub use merge::MergeOutcome;
 pub use options::{MergePolicy, Options, SyncPolicy};
-pub use recovery::{parse_data_name, parse_hint_name};
+pub use recovery::{SegmentInfo, parse_data_name, parse_hint_name, read_segment_info};
 pub use stats::{SegmentStats, StoreStats};
 pub use store::{BatchOp, Bitcask, Iter, Keys, LOCK_FILE, data_path, now_millis};

@@ -67,15 +67,18 @@ fn parse_name(name: &str, suffix: &str) -> Option<u32> {
     stem.parse().ok()
 }
 
-/// What the first record of a segment says about it.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct SegmentInfo {
+/// What the optional first record of a data segment says about it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Written complete by a merge.
     pub merged: bool,
+    /// Ids of the segments this one replaces.
     pub replaces: Vec<u32>,
 }
 
-/// Reads the optional `SegmentInfo` record at the start of a data segment.
-pub(crate) fn read_segment_info(segment: &Segment) -> Result<SegmentInfo> {
+/// Reads the optional `SegmentInfo` record at the start of a data segment
+/// (defaults when there is none).
+pub fn read_segment_info(segment: &Segment) -> Result<SegmentInfo> {
     let len = segment.len()?;
     let start = format::FILE_HEADER_LEN as u64;
     if len < start + format::RECORD_HEADER_LEN as u64 {

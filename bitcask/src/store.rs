@@ -464,6 +464,20 @@ impl Bitcask {
         self.inner.live_entry(key).map(|e| e.expiry)
     }
 
+    /// Where the key's newest live record is (segment, offset, value length,
+    /// sequence number, expiry); `None` if it has no live value. For tools
+    /// that need to tell live records from dead ones.
+    pub fn location(&self, key: &[u8]) -> Option<Entry> {
+        self.inner.live_entry(key)
+    }
+
+    /// Ids of the segments, oldest first, and which one is active (`None`
+    /// for a read-only store).
+    pub fn segment_ids(&self) -> (Vec<u32>, Option<u32>) {
+        let ids = self.inner.segments.read().keys().copied().collect();
+        (ids, self.inner.writer.as_ref().map(|w| w.lock().active_id))
+    }
+
     /// Heap bytes used by the keydir, from its allocations' capacities.
     pub fn keydir_heap_bytes(&self) -> usize {
         self.inner.keydir.heap_bytes()
