@@ -9,7 +9,7 @@
 //!   cannot pile into one bucket chain.
 //! - Each shard keeps every key's bytes back to back in one arena
 //!   (`Vec<u8>`) — no allocation and no pointer per key.
-//! - Each key's metadata is a 24-byte [`Slot`] in a dense `Vec`.
+//! - Each key's metadata is a 24-byte `Slot` in a dense `Vec`.
 //! - The hash table holds only 4-byte slot numbers (plus hashbrown's one
 //!   control byte), so its empty buckets cost 5 bytes, not a whole entry.
 //!

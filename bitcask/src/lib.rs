@@ -23,7 +23,7 @@
 //! ```
 //!
 //! ## How the modules fit
-//! - [`format`]: the byte layout of file headers and records (the code twin of
+//! - [`format`](mod@format): the byte layout of file headers and records (the code twin of
 //!   `docs/format.md`); pure functions, fuzzed.
 //! - [`vfs`]: the file-system boundary; [`vfs::OsVfs`] for real files,
 //!   [`vfs::MemVfs`] to simulate crashes and inject faults in tests.
