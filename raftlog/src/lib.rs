@@ -73,9 +73,16 @@
 //! ## Storage
 //!
 //! [`LogStore`] is the durable log: its correctness rules are in its docs,
-//! [`storage::conformance`] checks them, and [`MemLogStore`] is the in-memory
-//! implementation. The core keeps the whole log in memory as well (no I/O on
-//! the hot path); restart with [`storage::restore`].
+//! [`storage::conformance`] checks them against every implementation.
+//! [`MemLogStore`] keeps everything in memory (tests, simulation);
+//! [`SegmentLogStore`] writes the bitcask segment format (`docs/format.md`,
+//! file kind `raft-log`: one `RaftEntry` record per entry with `seq` = index,
+//! `meta` = term and the postcard-encoded payload as value; hard state in
+//! `RaftHardState` records), with one fsync per appended batch, physical
+//! truncation, whole-segment purge, and the engine's recovery scan (a torn
+//! tail is cut, corruption elsewhere is an error naming file and offset).
+//! The core keeps the whole log in memory as well (no I/O on the hot path);
+//! restart a node with [`storage::restore`].
 //!
 //! ## Not done yet
 //!
@@ -83,8 +90,11 @@
 //!   [`LogStore::purge_up_to`] exists, but [`storage::restore`] refuses a
 //!   purged store).
 //! - Membership changes and learners: the voter set is fixed by [`Config`].
-//! - The persistent log store on the bitcask segment format.
 //! - Lease-based reads (only ReadIndex).
+//! - Reads on followers (they answer [`ProposeError::NotLeader`]; forward
+//!   reads to the leader).
+//! - Bounding the in-memory log: the core holds every entry since index 1
+//!   until snapshots exist.
 //!
 //! ## The driver loop
 //!
@@ -142,5 +152,5 @@ pub use error::{ConfigError, Error, ProposeError, StepError, StorageError};
 pub use message::{AppendResult, Message, MessageBody};
 pub use raft::{MAX_TERM, Proposed, Raft, RestoredState, Status};
 pub use ready::{ReadState, Ready, SoftState};
-pub use storage::{LogStore, MemLogStore};
+pub use storage::{LogStore, MemLogStore, SegmentLogOptions, SegmentLogStore};
 pub use types::{Entry, EntryPayload, HardState, Index, NodeId, Role, Term};

@@ -311,7 +311,7 @@ impl Runner {
             }
             "crash" => {
                 for id in node_ids(args) {
-                    self.c()?.crash(id);
+                    self.c()?.crash(id)?;
                 }
                 self.report_changes();
             }

@@ -61,6 +61,12 @@ fn run(seed: u64) -> SimResult<Stats> {
         c
     });
     cluster.trace = std::env::var("SIMULATION_TRACE").is_ok();
+    // Both log stores: the in-memory one, and the segment store on a
+    // simulated file system whose crashes lose unsynced bytes.
+    let segment_stores = rng.random_bool(0.25);
+    if segment_stores {
+        cluster.use_segment_stores()?;
+    }
     cluster.faults = Faults {
         drop: rng.random_range(0.0..0.15),
         duplicate: rng.random_range(0.0..0.05),
@@ -99,7 +105,7 @@ fn run(seed: u64) -> SimResult<Stats> {
         }
         if cluster.rng.random_bool(crash_rate) {
             let id = ids[cluster.rng.random_range(0..ids.len())];
-            cluster.crash(id);
+            cluster.crash(id)?;
         }
         for &id in &ids {
             if !cluster.is_up(id) && cluster.rng.random_bool(0.05) {

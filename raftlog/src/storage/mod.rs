@@ -5,8 +5,10 @@
 
 pub mod conformance;
 mod memory;
+pub mod segment;
 
 pub use memory::MemLogStore;
+pub use segment::{SegmentLogOptions, SegmentLogStore};
 
 use crate::error::StorageError;
 use crate::raft::RestoredState;
@@ -47,8 +49,10 @@ pub trait LogStore<C> {
     fn append(&mut self, entries: &[Entry<C>]) -> Result<(), StorageError>;
     /// Durably removes every entry after `index`.
     fn truncate_after(&mut self, index: Index) -> Result<(), StorageError>;
-    /// Durably removes every entry up to and including `index` (after a
-    /// snapshot covers them). `first_index()` becomes `index + 1`.
+    /// Durably drops entries up to `index` once a snapshot covers them.
+    /// Implementations may keep some of them (e.g. drop whole segments only):
+    /// afterwards `first_index() <= index + 1` and every entry after `index`
+    /// is still there.
     fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError>;
     /// Index of the first stored entry (1 unless purged).
     fn first_index(&self) -> Index;

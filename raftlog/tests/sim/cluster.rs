@@ -3,8 +3,11 @@
 //! a `MemLogStore` that survives crashes while everything else is lost.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
-use raftlog::storage::{persist_ready, restore};
+use bitcask::vfs::{MemVfs, Vfs};
+use raftlog::storage::{SegmentLogOptions, SegmentLogStore, persist_ready, restore};
 use raftlog::{
     Config, Entry, EntryPayload, Index, LogStore, MemLogStore, Message, NodeId, ProposeError,
     Proposed, Raft, ReadState, Role, Term,
@@ -42,7 +45,9 @@ pub struct SimNode {
     /// `None` while crashed.
     pub raft: Option<Raft<Cmd>>,
     /// Survives crashes: the "disk".
-    pub store: MemLogStore<Cmd>,
+    pub store: Box<dyn LogStore<Cmd>>,
+    /// For nodes on the segment store: the simulated file system under it.
+    pub vfs: Option<MemVfs>,
     /// Volatile state machine, rebuilt from the log after a restart.
     pub kv: Kv,
     pub applied: Index,
@@ -96,7 +101,8 @@ impl Cluster {
                 SimNode {
                     id,
                     raft: Some(raft),
-                    store: MemLogStore::new(),
+                    store: Box::new(MemLogStore::new()),
+                    vfs: None,
                     kv: Kv::default(),
                     applied: 0,
                     reads: Vec::new(),
@@ -122,6 +128,18 @@ impl Cluster {
             record_sent: false,
             trace: false,
         }
+    }
+
+    /// Puts every node on a `SegmentLogStore` over its own simulated file
+    /// system (small segments, so rotation and cross-segment truncation
+    /// happen). Call before anything is persisted.
+    pub fn use_segment_stores(&mut self) -> SimResult {
+        for n in self.nodes.values_mut() {
+            let vfs = MemVfs::new();
+            n.store = Box::new(open_segment_store(&vfs)?);
+            n.vfs = Some(vfs);
+        }
+        Ok(())
     }
 
     pub fn raft(&self, id: NodeId) -> Option<&Raft<Cmd>> {
@@ -227,8 +245,17 @@ impl Cluster {
         Ok(res)
     }
 
-    /// Crash: everything not in the store is lost.
-    pub fn crash(&mut self, id: NodeId) {
+    /// Crash: everything not in the store is lost. A segment store's file
+    /// system also loses a random part of whatever was not fsynced.
+    pub fn crash(&mut self, id: NodeId) -> SimResult {
+        let keep: f64 = self.rng.random();
+        if let Some(n) = self.nodes.get_mut(&id)
+            && let Some(vfs) = &n.vfs
+        {
+            n.store = Box::new(MemLogStore::new()); // drops (closes) the segment store
+            vfs.crash(|_, unsynced| (unsynced as f64 * keep) as u64);
+            n.store = Box::new(open_segment_store(vfs)?);
+        }
         if let Some(n) = self.nodes.get_mut(&id) {
             // The client connections break: pending reads fail (no effect).
             for &context in n.read_keys.keys() {
@@ -250,6 +277,7 @@ impl Cluster {
         self.invariants.on_restart(id);
         self.invariants.log_matching.forget(id);
         self.invariants.leader_completeness.forget(id);
+        Ok(())
     }
 
     /// Restart from the store.
@@ -262,7 +290,7 @@ impl Cluster {
             return Ok(());
         }
         let restored =
-            restore(&n.store).map_err(|e| format!("restore of node {id} failed: {e}"))?;
+            restore(&*n.store).map_err(|e| format!("restore of node {id} failed: {e}"))?;
         let mut cfg = self.config.clone();
         cfg.id = id;
         n.raft = Some(
@@ -300,7 +328,7 @@ impl Cluster {
                 None
             };
             if crash_at == Some(0) {
-                self.crash(id);
+                self.crash(id)?;
                 break;
             }
             // 2. Persist: hard state, then entries (persist_ready), optionally
@@ -310,7 +338,7 @@ impl Cluster {
                 if let Some(hs) = rd.hard_state {
                     node.store.save_hard_state(hs).map_err(|e| e.to_string())?;
                 }
-                self.crash(id);
+                self.crash(id)?;
                 break;
             }
             let partial = raftlog::Ready {
@@ -318,12 +346,12 @@ impl Cluster {
                 entries: rd.entries,
                 ..Default::default()
             };
-            persist_ready(&mut node.store, &partial)
+            persist_ready(&mut *node.store, &partial)
                 .map_err(|e| format!("node {id} persist: {e}"))?;
             self.invariants
-                .on_persisted(id, &node.store, &partial.entries)?;
+                .on_persisted(id, &*node.store, &partial.entries)?;
             if crash_at == Some(2) {
-                self.crash(id);
+                self.crash(id)?;
                 break;
             }
             // 3. Messages that needed the batch durable.
@@ -421,4 +449,16 @@ impl Cluster {
                 .unwrap_or_default(),
         }
     }
+}
+
+fn open_segment_store(vfs: &MemVfs) -> SimResult<SegmentLogStore<Cmd>> {
+    let options = SegmentLogOptions {
+        max_segment_bytes: 512,
+    };
+    SegmentLogStore::open(
+        Arc::new(vfs.clone()) as Arc<dyn Vfs>,
+        Path::new("/raft"),
+        options,
+    )
+    .map_err(|e| format!("segment store failed to open: {e}"))
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use raftlog::{Entry, EntryPayload, Index, LogStore, MemLogStore, NodeId, Raft, Term};
+use raftlog::{Entry, EntryPayload, Index, LogStore, NodeId, Raft, Term};
 
 use crate::sim::kv::Cmd;
 
@@ -43,7 +43,7 @@ impl LogMatching {
     pub fn on_persisted(
         &mut self,
         node: NodeId,
-        store: &MemLogStore<Cmd>,
+        store: &dyn LogStore<Cmd>,
         entries: &[Entry<Cmd>],
     ) -> Result<(), String> {
         for e in entries {

@@ -8,7 +8,7 @@ mod log_matching;
 mod monotonic;
 mod state_machine_safety;
 
-use raftlog::{Entry, MemLogStore, NodeId, Raft};
+use raftlog::{Entry, LogStore, NodeId, Raft};
 
 use super::kv::Cmd;
 
@@ -33,7 +33,7 @@ impl Invariants {
     pub fn on_persisted(
         &mut self,
         node: NodeId,
-        store: &MemLogStore<Cmd>,
+        store: &dyn LogStore<Cmd>,
         entries: &[Entry<Cmd>],
     ) -> Result<(), String> {
         self.log_matching.on_persisted(node, store, entries)

@@ -1,0 +1,638 @@
+//! A [`LogStore`] on the bitcask segment format (`docs/format.md`): the same
+//! file header, record layout, CRC, appender and recovery scan as the engine.
+//!
+//! # Layout of a log directory
+//! - `LOCK` — held by the one read-write opener.
+//! - `log-<id>.seg` (id: 20 decimal digits) — segments of kind
+//!   [`FileKind::RaftLog`] holding one [`RecordKind::RaftEntry`] record per
+//!   entry: `seq` = index, `meta` = term, empty key, value = the payload
+//!   encoded with postcard. Indexes are contiguous across segments in id
+//!   order; a new segment starts when the active one would pass
+//!   [`SegmentLogOptions::max_segment_bytes`].
+//! - `hardstate` — a [`FileKind::RaftLog`] file of
+//!   [`RecordKind::RaftHardState`] records: `seq` = term, `meta` = vote or 0,
+//!   value = the vote as 8 little-endian bytes, or empty for none (so node id
+//!   0 is representable). The last valid record wins; a torn last record is
+//!   ignored, which makes each save atomic. It is rewritten (new file, sync,
+//!   rename, sync directory) when it grows past a few KiB.
+//!
+//! # Durability and crash safety
+//! - `append` writes the whole batch through one buffered appender and
+//!   fsyncs once (twice if the batch crosses into a new segment).
+//! - `truncate_after` first removes whole segments past the cut, newest
+//!   first, then cuts the segment holding the cut point with `set_len` and
+//!   fsyncs: a crash in between leaves a prefix of the old log, never a hole.
+//! - `purge_up_to` removes whole segments only (never the active one).
+//! - On open, a torn tail of the newest segment (a crash mid-append) is cut
+//!   off; bad bytes followed by valid records anywhere, a torn tail in an
+//!   older segment, or indexes that are not contiguous are
+//!   [`StorageError::Corrupted`] naming the file and offset.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bitcask::format::{FILE_HEADER_LEN, FileKind, MAX_VALUE_LEN, Record, RecordKind};
+use bitcask::segment::{Appender, ScanEnd, Segment, scan, sync_parent};
+use bitcask::vfs::{DirLock, Vfs};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, warn};
+
+use super::{LogStore, check_contiguous};
+use crate::error::StorageError;
+use crate::types::{Entry, EntryPayload, HardState, Index, Term};
+
+const HARD_STATE_FILE: &str = "hardstate";
+const HARD_STATE_TMP: &str = "hardstate.tmp";
+/// Rewrite the hard-state file once it is this long.
+const HARD_STATE_REWRITE_BYTES: u64 = 16 * 1024;
+
+/// Options of a [`SegmentLogStore`].
+#[derive(Clone, Debug)]
+pub struct SegmentLogOptions {
+    /// Start a new segment when the active one would grow past this size.
+    pub max_segment_bytes: u64,
+}
+
+impl Default for SegmentLogOptions {
+    fn default() -> Self {
+        SegmentLogOptions {
+            max_segment_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where one entry lives.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// Position in `segments`.
+    segment: usize,
+    offset: u64,
+    len: u32,
+    term: Term,
+}
+
+#[derive(Debug)]
+struct SegmentInfo {
+    segment: Arc<Segment>,
+    /// Index of the first entry this segment holds (or would hold if empty).
+    first_index: Index,
+}
+
+/// The persistent Raft log. See the module docs for the on-disk layout.
+#[derive(Debug)]
+pub struct SegmentLogStore<C> {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    options: SegmentLogOptions,
+    _lock: Box<dyn DirLock>,
+    segments: Vec<SegmentInfo>,
+    /// Appender of the last segment.
+    active: Appender,
+    /// Location of every entry, from `first_index` on.
+    slots: Vec<Slot>,
+    first_index: Index,
+    hard_state: HardState,
+    hs_appender: Appender,
+    _marker: PhantomData<fn() -> C>,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> StorageError {
+    StorageError::Io {
+        path: Some(path.to_path_buf()),
+        source,
+    }
+}
+
+fn from_bitcask(e: bitcask::error::Error) -> StorageError {
+    match e {
+        bitcask::error::Error::Io { path, source, .. } => StorageError::Io {
+            path: Some(path),
+            source,
+        },
+        bitcask::error::Error::Corrupted {
+            path,
+            offset,
+            reason,
+        } => StorageError::Corrupted {
+            path,
+            offset,
+            reason,
+        },
+        other => StorageError::Other(other.to_string()),
+    }
+}
+
+fn segment_name(id: u64) -> String {
+    format!("log-{id:020}.seg")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    name.strip_prefix("log-")?
+        .strip_suffix(".seg")?
+        .parse()
+        .ok()
+}
+
+fn encode_vote(hs: &HardState) -> Vec<u8> {
+    hs.voted_for
+        .map(|v| v.to_le_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
+    /// Opens (creating if needed) the log in `dir`, recovering from a crash:
+    /// see the module docs for what is repaired and what is an error.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        options: SegmentLogOptions,
+    ) -> Result<Self, StorageError> {
+        vfs.create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let lock = vfs
+            .try_lock_exclusive(&dir.join("LOCK"))
+            .map_err(|e| io_err(dir, e))?;
+        let mut ids: Vec<u64> = vfs
+            .list_dir(dir)
+            .map_err(|e| io_err(dir, e))?
+            .iter()
+            .filter_map(|n| parse_segment_name(n))
+            .collect();
+        ids.sort_unstable();
+
+        let mut segments = Vec::new();
+        let mut slots: Vec<Slot> = Vec::new();
+        // Index of the first entry overall (1 unless the log was purged).
+        let mut first_index: Option<Index> = None;
+        // The index the next record must carry (contiguity across segments).
+        let mut next_expected: Option<Index> = None;
+        let mut active_len = FILE_HEADER_LEN as u64;
+        for (pos, &id) in ids.iter().enumerate() {
+            let path = dir.join(segment_name(id));
+            let newest = pos + 1 == ids.len();
+            let segment = match Segment::open(&*vfs, &path, true) {
+                Ok(s) => s,
+                // A crash while the newest segment was being created.
+                Err(bitcask::error::Error::Corrupted {
+                    offset: 0, reason, ..
+                }) if newest && reason.starts_with("incomplete header") => {
+                    warn!(file = %path.display(), "removing a segment torn during creation");
+                    vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+                    sync_parent(&*vfs, &path).map_err(from_bitcask)?;
+                    continue;
+                }
+                Err(e) => return Err(from_bitcask(e)),
+            };
+            if segment.kind() != FileKind::RaftLog {
+                return Err(StorageError::Corrupted {
+                    path,
+                    offset: 0,
+                    reason: format!(
+                        "a {} file where a raft-log segment was expected",
+                        segment.kind()
+                    ),
+                });
+            }
+            let seg_pos = segments.len();
+            let first_slot = slots.len();
+            let end = scan(&segment, |offset, rec| {
+                let bad = |reason: String| bitcask::error::Error::Corrupted {
+                    path: path.clone(),
+                    offset,
+                    reason,
+                };
+                if rec.kind != RecordKind::RaftEntry {
+                    return Err(bad(format!(
+                        "unexpected {} record in a raft-log segment",
+                        rec.kind
+                    )));
+                }
+                if rec.seq == 0 || next_expected.is_some_and(|e| e != rec.seq) {
+                    return Err(bad(format!(
+                        "entry index {} where {next_expected:?} was expected",
+                        rec.seq
+                    )));
+                }
+                if let Some(prev) = slots.last()
+                    && rec.meta < prev.term
+                {
+                    return Err(bad(format!(
+                        "entry {} has term {} below its predecessor's {}",
+                        rec.seq, rec.meta, prev.term
+                    )));
+                }
+                first_index.get_or_insert(rec.seq);
+                next_expected = Some(rec.seq + 1);
+                let len = bitcask::format::record_len(rec.key.len(), rec.value.len()) as u32;
+                slots.push(Slot {
+                    segment: seg_pos,
+                    offset,
+                    len,
+                    term: rec.meta,
+                });
+                Ok(())
+            })
+            .map_err(from_bitcask)?;
+            if let ScanEnd::Torn {
+                valid_len,
+                file_len,
+            } = end
+            {
+                if !newest {
+                    return Err(StorageError::Corrupted {
+                        path,
+                        offset: valid_len,
+                        reason: "unreadable tail in a segment that is not the newest".into(),
+                    });
+                }
+                warn!(file = %path.display(), valid_len, file_len, "cutting a torn tail");
+                segment
+                    .file()
+                    .set_len(valid_len)
+                    .map_err(|e| io_err(&path, e))?;
+                segment.file().sync_data().map_err(|e| io_err(&path, e))?;
+            }
+            active_len = end.valid_len();
+            let seg_first_index = match first_index {
+                Some(f) if slots.len() > first_slot => f + first_slot as Index,
+                _ => next_expected.unwrap_or(1),
+            };
+            segments.push(SegmentInfo {
+                segment: Arc::new(segment),
+                first_index: seg_first_index,
+            });
+        }
+        let first_index = first_index.unwrap_or(1);
+        if segments.is_empty() {
+            let path = dir.join(segment_name(1));
+            let segment =
+                Segment::create(&*vfs, &path, FileKind::RaftLog, 1).map_err(from_bitcask)?;
+            segments.push(SegmentInfo {
+                segment: Arc::new(segment),
+                first_index,
+            });
+            active_len = FILE_HEADER_LEN as u64;
+        }
+        let active = Appender::new(
+            Arc::clone(&segments[segments.len() - 1].segment),
+            active_len,
+        );
+        let (hard_state, hs_appender) = Self::open_hard_state(&*vfs, dir)?;
+        debug!(dir = %dir.display(), first_index, entries = slots.len(), segments = segments.len(), "opened raft log");
+        Ok(SegmentLogStore {
+            vfs,
+            dir: dir.to_path_buf(),
+            options,
+            _lock: lock,
+            segments,
+            active,
+            slots,
+            first_index,
+            hard_state,
+            hs_appender,
+            _marker: PhantomData,
+        })
+    }
+
+    /// The directory this log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file system this log uses.
+    pub fn vfs(&self) -> Arc<dyn Vfs> {
+        Arc::clone(&self.vfs)
+    }
+
+    /// Number of segment files.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Path of the newest segment file (for tests and tools).
+    pub fn active_segment_path(&self) -> &Path {
+        self.active.segment().path()
+    }
+
+    fn open_hard_state(vfs: &dyn Vfs, dir: &Path) -> Result<(HardState, Appender), StorageError> {
+        let path = dir.join(HARD_STATE_FILE);
+        // A leftover temporary file is an interrupted rewrite: the old file is intact.
+        let tmp = dir.join(HARD_STATE_TMP);
+        if vfs
+            .list_dir(dir)
+            .map_err(|e| io_err(dir, e))?
+            .iter()
+            .any(|n| n == HARD_STATE_TMP)
+        {
+            vfs.remove_file(&tmp).map_err(|e| io_err(&tmp, e))?;
+        }
+        let exists = vfs
+            .list_dir(dir)
+            .map_err(|e| io_err(dir, e))?
+            .iter()
+            .any(|n| n == HARD_STATE_FILE);
+        if !exists {
+            let seg = Segment::create(vfs, &path, FileKind::RaftLog, 0).map_err(from_bitcask)?;
+            return Ok((
+                HardState::default(),
+                Appender::new(Arc::new(seg), FILE_HEADER_LEN as u64),
+            ));
+        }
+        let seg = Segment::open(vfs, &path, true).map_err(from_bitcask)?;
+        let mut hs = HardState::default();
+        let end = scan(&seg, |offset, rec| {
+            if rec.kind != RecordKind::RaftHardState {
+                return Err(bitcask::error::Error::Corrupted {
+                    path: path.clone(),
+                    offset,
+                    reason: format!("unexpected {} record in the hard-state file", rec.kind),
+                });
+            }
+            let voted_for = match rec.value.len() {
+                0 => None,
+                8 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(rec.value);
+                    Some(u64::from_le_bytes(b))
+                }
+                n => {
+                    return Err(bitcask::error::Error::Corrupted {
+                        path: path.clone(),
+                        offset,
+                        reason: format!("vote of {n} bytes"),
+                    });
+                }
+            };
+            hs = HardState {
+                term: rec.seq,
+                voted_for,
+            };
+            Ok(())
+        })
+        .map_err(from_bitcask)?;
+        if let ScanEnd::Torn { valid_len, .. } = end {
+            warn!(file = %path.display(), valid_len, "ignoring a torn hard-state record");
+            seg.file()
+                .set_len(valid_len)
+                .map_err(|e| io_err(&path, e))?;
+            seg.file().sync_data().map_err(|e| io_err(&path, e))?;
+        }
+        Ok((hs, Appender::new(Arc::new(seg), end.valid_len())))
+    }
+
+    fn last(&self) -> Index {
+        self.first_index + self.slots.len() as Index - 1
+    }
+
+    fn slot(&self, index: Index) -> Option<&Slot> {
+        let pos = index.checked_sub(self.first_index)?;
+        self.slots.get(usize::try_from(pos).ok()?)
+    }
+
+    fn read_entry(&self, index: Index, buf: &mut Vec<u8>) -> Result<Entry<C>, StorageError> {
+        let slot = *self.slot(index).ok_or(StorageError::Compacted(index))?;
+        let seg = &self.segments[slot.segment].segment;
+        // Indexed entries are always flushed and synced (appends index only
+        // after syncing), so a positioned read sees them.
+        let rec = seg
+            .read_record(slot.offset, slot.len as usize, buf)
+            .map_err(from_bitcask)?;
+        let payload: EntryPayload<C> =
+            postcard::from_bytes(rec.value).map_err(|e| StorageError::Corrupted {
+                path: seg.path().to_path_buf(),
+                offset: slot.offset,
+                reason: format!("entry {index} payload does not decode: {e}"),
+            })?;
+        Ok(Entry {
+            index: rec.seq,
+            term: rec.meta,
+            payload,
+        })
+    }
+
+    fn rotate(&mut self, first_index: Index) -> Result<(), StorageError> {
+        self.active.sync().map_err(from_bitcask)?;
+        let id = self.segments.last().map_or(1, |s| s.segment.id() + 1);
+        let path = self.dir.join(segment_name(id));
+        let seg = Arc::new(
+            Segment::create(&*self.vfs, &path, FileKind::RaftLog, id).map_err(from_bitcask)?,
+        );
+        debug!(file = %path.display(), first_index, "new raft log segment");
+        self.segments.push(SegmentInfo {
+            segment: Arc::clone(&seg),
+            first_index,
+        });
+        self.active = Appender::new(seg, FILE_HEADER_LEN as u64);
+        Ok(())
+    }
+
+    /// Removes the newest segment file (never the only one).
+    fn drop_last_segment(&mut self) -> Result<(), StorageError> {
+        let info = self
+            .segments
+            .pop()
+            .ok_or_else(|| StorageError::Other("no segment".into()))?;
+        let path = info.segment.path().to_path_buf();
+        self.vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+        sync_parent(&*self.vfs, &path).map_err(from_bitcask)?;
+        let last = &self.segments[self.segments.len() - 1].segment;
+        let len = last.len().map_err(from_bitcask)?;
+        self.active = Appender::new(Arc::clone(last), len);
+        Ok(())
+    }
+}
+
+impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
+    fn hard_state(&self) -> Result<HardState, StorageError> {
+        Ok(self.hard_state)
+    }
+
+    fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
+        let vote = encode_vote(&hs);
+        let rec = Record {
+            kind: RecordKind::RaftHardState,
+            seq: hs.term,
+            meta: hs.voted_for.unwrap_or(0),
+            key: &[],
+            value: &vote,
+        };
+        if self.hs_appender.len() >= HARD_STATE_REWRITE_BYTES {
+            // Rewrite: new file with one record, sync, rename over, sync dir.
+            let tmp = self.dir.join(HARD_STATE_TMP);
+            let path = self.dir.join(HARD_STATE_FILE);
+            let seg = Arc::new(
+                Segment::create(&*self.vfs, &tmp, FileKind::RaftLog, 0).map_err(from_bitcask)?,
+            );
+            let mut app = Appender::new(Arc::clone(&seg), FILE_HEADER_LEN as u64);
+            app.append(&rec);
+            app.sync().map_err(from_bitcask)?;
+            self.vfs.rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+            sync_parent(&*self.vfs, &path).map_err(from_bitcask)?;
+            let reopened = Arc::new(Segment::open(&*self.vfs, &path, true).map_err(from_bitcask)?);
+            self.hs_appender = Appender::new(reopened, app.len());
+        } else {
+            self.hs_appender.append(&rec);
+            self.hs_appender.sync().map_err(from_bitcask)?;
+        }
+        self.hard_state = hs;
+        Ok(())
+    }
+
+    fn append(&mut self, entries: &[Entry<C>]) -> Result<(), StorageError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let last_term = self.slots.last().map_or(0, |s| s.term);
+        check_contiguous(self.last(), last_term, entries)?;
+        let start_segments = self.segments.len();
+        let start_len = self.active.len();
+        let mut new_slots = Vec::with_capacity(entries.len());
+        let result: Result<(), StorageError> = (|| {
+            for e in entries {
+                let value = postcard::to_allocvec(&e.payload)?;
+                if value.len() > MAX_VALUE_LEN {
+                    return Err(StorageError::Other(format!(
+                        "entry {} is too large ({} bytes)",
+                        e.index,
+                        value.len()
+                    )));
+                }
+                let rec = Record {
+                    kind: RecordKind::RaftEntry,
+                    seq: e.index,
+                    meta: e.term,
+                    key: &[],
+                    value: &value,
+                };
+                let len = rec.encoded_len() as u64;
+                if self.active.len() + len > self.options.max_segment_bytes
+                    && !self.active.is_empty()
+                {
+                    self.rotate(e.index)?;
+                }
+                let offset = self.active.append(&rec);
+                new_slots.push(Slot {
+                    segment: self.segments.len() - 1,
+                    offset,
+                    len: len as u32,
+                    term: e.term,
+                });
+            }
+            // One fsync for the batch (plus one per rotation, in `rotate`).
+            self.active.sync().map_err(from_bitcask)
+        })();
+        if let Err(e) = result {
+            // Roll back what we can; the caller treats the error as fatal anyway.
+            if self.segments.len() == start_segments {
+                let _ = self.active.truncate(start_len);
+            }
+            return Err(e);
+        }
+        self.slots.extend(new_slots);
+        Ok(())
+    }
+
+    fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
+        if index >= self.last() {
+            return Ok(());
+        }
+        if index + 1 < self.first_index || (index + 1 == self.first_index && self.first_index > 1) {
+            return Err(StorageError::Compacted(index));
+        }
+        // 1. Whole segments past the cut, newest first: a crash leaves a prefix.
+        while self.segments.len() > 1 && self.segments[self.segments.len() - 1].first_index > index
+        {
+            self.drop_last_segment()?;
+        }
+        // 2. Cut the segment holding index + 1 at that entry, then fsync.
+        let keep = (index + 1 - self.first_index) as usize;
+        let cut_at = match self.slots.get(keep) {
+            Some(slot) if slot.segment + 1 == self.segments.len() => slot.offset,
+            _ => self.active.len(),
+        };
+        self.active.truncate(cut_at).map_err(from_bitcask)?;
+        self.slots.truncate(keep);
+        Ok(())
+    }
+
+    fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
+        // Whole segments only, and never the active one.
+        let mut removed = 0;
+        while self.segments.len() > removed + 1
+            && self.segments[removed + 1].first_index <= index + 1
+        {
+            removed += 1;
+        }
+        if removed == 0 {
+            return Ok(());
+        }
+        for info in self.segments.drain(..removed) {
+            let path = info.segment.path().to_path_buf();
+            self.vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+        }
+        sync_parent(&*self.vfs, &self.dir.join(HARD_STATE_FILE)).map_err(from_bitcask)?;
+        let new_first = self.segments[0].first_index;
+        let dropped = (new_first - self.first_index) as usize;
+        self.slots.drain(..dropped);
+        for s in &mut self.slots {
+            s.segment -= removed;
+        }
+        self.first_index = new_first;
+        Ok(())
+    }
+
+    fn first_index(&self) -> Index {
+        self.first_index
+    }
+
+    fn last_index(&self) -> Index {
+        self.last()
+    }
+
+    fn term(&self, index: Index) -> Result<Option<Term>, StorageError> {
+        if index == 0 {
+            return Ok(Some(0));
+        }
+        if index < self.first_index {
+            return Err(StorageError::Compacted(index));
+        }
+        Ok(self.slot(index).map(|s| s.term))
+    }
+
+    fn entries(
+        &self,
+        lo: Index,
+        hi: Index,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<Entry<C>>, StorageError> {
+        if lo < self.first_index {
+            return Err(StorageError::Compacted(lo));
+        }
+        let hi = hi.min(self.last() + 1);
+        let mut out = Vec::new();
+        let mut size = 0u64;
+        let mut buf = Vec::new();
+        for i in lo..hi {
+            if let (Some(max), Some(slot)) = (max_bytes, self.slot(i)) {
+                size += u64::from(slot.len);
+                if size > max && !out.is_empty() {
+                    break;
+                }
+            }
+            out.push(self.read_entry(i, &mut buf)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Opens an existing log on the OS file system (convenience for servers/tools).
+pub fn open_dir<C: Serialize + DeserializeOwned>(
+    dir: &Path,
+) -> Result<SegmentLogStore<C>, StorageError> {
+    SegmentLogStore::open(
+        Arc::new(bitcask::vfs::OsVfs),
+        dir,
+        SegmentLogOptions::default(),
+    )
+}
