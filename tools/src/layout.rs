@@ -1,0 +1,245 @@
+//! What a directory (or file) holds, told from the file headers.
+//!
+//! Every snowflk file starts with the 24-byte header of `docs/format.md`,
+//! whose kind byte says *data*, *hint* or *raft log*. A directory whose
+//! readable headers are data/hint is an engine data directory; raft-log
+//! headers make it a Raft log directory; both at once is an error. When no
+//! header is readable (all damaged), the file names decide; when neither
+//! headers nor names fit, it is not a snowflk directory. A header with a
+//! newer format version than this build reads stops every subcommand.
+//!
+//! File names, per kind:
+//! - engine: `LOCK`, `NNNNNNNNNN.data`, `NNNNNNNNNN.hint` (10 digits),
+//!   `*.tmp` leftovers of an interrupted hint write or merge;
+//! - Raft log (crate `raftlog`): `LOCK`, `log-<20 digits>.seg`,
+//!   `hardstate`, `hardstate.tmp` (an interrupted rewrite).
+//!
+//! Anything else is *unknown*: ignored by the engine, reported by `verify`
+//! as a warning.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bitcask::format::{FILE_HEADER_LEN, FORMAT_VERSION, FileHeader, FileKind, FormatError};
+
+use crate::error::{Result, ToolError};
+
+/// The two kinds of directory the tools understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirKind {
+    /// A bitcask engine data directory.
+    Engine,
+    /// A Raft log directory (`raftlog::SegmentLogStore`).
+    RaftLog,
+}
+
+impl std::fmt::Display for DirKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Engine => "engine data directory",
+            Self::RaftLog => "Raft log directory",
+        })
+    }
+}
+
+/// Name of the Raft hard-state file.
+pub const HARD_STATE_FILE: &str = "hardstate";
+/// Name of an interrupted rewrite of the Raft hard-state file.
+pub const HARD_STATE_TMP: &str = "hardstate.tmp";
+
+/// Parses a Raft log segment name (`log-00000000000000000007.seg`).
+pub fn parse_raft_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("log-")?.strip_suffix(".seg")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The file name of Raft log segment `id`.
+pub fn raft_segment_name(id: u64) -> String {
+    format!("log-{id:020}.seg")
+}
+
+/// The files of a directory, sorted by role.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The directory.
+    pub dir: PathBuf,
+    /// What it holds.
+    pub kind: DirKind,
+    /// Engine data segments by id.
+    pub data: BTreeMap<u32, PathBuf>,
+    /// Engine hint files by id.
+    pub hints: BTreeMap<u32, PathBuf>,
+    /// Raft log segments by id.
+    pub raft_segments: BTreeMap<u64, PathBuf>,
+    /// The Raft hard-state file, if present.
+    pub hard_state: Option<PathBuf>,
+    /// Leftover temporary files (names), sorted.
+    pub tmp: Vec<String>,
+    /// Files that belong to neither kind (names), sorted.
+    pub unknown: Vec<String>,
+}
+
+impl Layout {
+    /// Reads `dir` and tells its kind from the file headers.
+    pub fn detect(dir: &Path) -> Result<Self> {
+        let meta = fs::metadata(dir).map_err(|e| ToolError::io("read", dir, e))?;
+        if !meta.is_dir() {
+            return Err(ToolError::Usage(format!(
+                "{} is a file; this subcommand takes a directory",
+                dir.display()
+            )));
+        }
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| ToolError::io("list directory", dir, e))? {
+            let entry = entry.map_err(|e| ToolError::io("list directory", dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+            names.push((name, is_file));
+        }
+        names.sort();
+
+        let mut header_kinds = BTreeSet::new();
+        for (name, is_file) in &names {
+            if !is_file || name == bitcask::LOCK_FILE || name.ends_with(".tmp") {
+                continue;
+            }
+            let path = dir.join(name);
+            match read_header(&path)? {
+                Ok(header) => {
+                    header_kinds.insert(match header.kind {
+                        FileKind::Data | FileKind::Hint => 0u8,
+                        FileKind::RaftLog => 1,
+                    });
+                }
+                Err(FormatError::UnsupportedVersion { found }) => {
+                    return Err(ToolError::UnsupportedVersion {
+                        path,
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        let engine_names = names.iter().any(|(n, _)| {
+            bitcask::parse_data_name(n).is_some() || bitcask::parse_hint_name(n).is_some()
+        });
+        let raft_names = names
+            .iter()
+            .any(|(n, _)| parse_raft_segment_name(n).is_some() || n == HARD_STATE_FILE);
+        let kind = match (header_kinds.contains(&0), header_kinds.contains(&1)) {
+            (true, true) => return Err(ToolError::Mixed { path: dir.into() }),
+            (true, false) => DirKind::Engine,
+            (false, true) => DirKind::RaftLog,
+            (false, false) => match (engine_names, raft_names) {
+                (true, false) => DirKind::Engine,
+                (false, true) => DirKind::RaftLog,
+                (true, true) => return Err(ToolError::Mixed { path: dir.into() }),
+                (false, false) => {
+                    return Err(ToolError::NotSnowflk {
+                        path: dir.into(),
+                        reason: if names.is_empty() {
+                            "the directory is empty".into()
+                        } else {
+                            format!(
+                                "none of its {} entries is a snowflk data, hint or Raft log file",
+                                names.len()
+                            )
+                        },
+                    });
+                }
+            },
+        };
+
+        let mut layout = Self {
+            dir: dir.to_path_buf(),
+            kind,
+            data: BTreeMap::new(),
+            hints: BTreeMap::new(),
+            raft_segments: BTreeMap::new(),
+            hard_state: None,
+            tmp: Vec::new(),
+            unknown: Vec::new(),
+        };
+        for (name, is_file) in names {
+            let path = dir.join(&name);
+            if !is_file {
+                layout.unknown.push(name);
+                continue;
+            }
+            match kind {
+                DirKind::Engine => {
+                    if let Some(id) = bitcask::parse_data_name(&name) {
+                        layout.data.insert(id, path);
+                    } else if let Some(id) = bitcask::parse_hint_name(&name) {
+                        layout.hints.insert(id, path);
+                    } else if name.ends_with(bitcask::hint::TMP_SUFFIX) {
+                        layout.tmp.push(name);
+                    } else if name != bitcask::LOCK_FILE {
+                        layout.unknown.push(name);
+                    }
+                }
+                DirKind::RaftLog => {
+                    if let Some(id) = parse_raft_segment_name(&name) {
+                        layout.raft_segments.insert(id, path);
+                    } else if name == HARD_STATE_FILE {
+                        layout.hard_state = Some(path);
+                    } else if name == HARD_STATE_TMP {
+                        layout.tmp.push(name);
+                    } else if name != bitcask::LOCK_FILE {
+                        layout.unknown.push(name);
+                    }
+                }
+            }
+        }
+        Ok(layout)
+    }
+
+    /// Total size in bytes of the segment files (for progress bars).
+    pub fn segment_bytes(&self) -> u64 {
+        self.data
+            .values()
+            .chain(self.raft_segments.values())
+            .chain(self.hard_state.iter())
+            .filter_map(|p| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// Reads and decodes the header of `path`. The outer error is an I/O
+/// failure; the inner one says why the bytes are not a valid header.
+pub fn read_header(path: &Path) -> Result<std::result::Result<FileHeader, FormatError>> {
+    let mut file = fs::File::open(path).map_err(|e| ToolError::io("open", path, e))?;
+    let mut bytes = Vec::with_capacity(FILE_HEADER_LEN);
+    file.by_ref()
+        .take(FILE_HEADER_LEN as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ToolError::io("read", path, e))?;
+    Ok(FileHeader::decode(&bytes))
+}
+
+/// The final component of `path`, for messages.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raft_segment_names_parse() {
+        assert_eq!(parse_raft_segment_name(&raft_segment_name(7)), Some(7));
+        assert_eq!(parse_raft_segment_name("log-.seg"), None);
+        assert_eq!(parse_raft_segment_name("log-1x.seg"), None);
+        assert_eq!(parse_raft_segment_name("0000000001.data"), None);
+    }
+}

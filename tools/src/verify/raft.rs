@@ -1,0 +1,376 @@
+//! `verify` for a Raft log directory (`raftlog::SegmentLogStore`).
+//!
+//! Besides every header and record checksum, it checks the log's own
+//! invariants: entry indexes are contiguous across segments in id order
+//! (the first need not be 1: a purge drops whole segments from the front),
+//! entry terms never decrease, the hard-state file holds only hard-state
+//! records whose terms never decrease and whose vote never changes within a
+//! term, and the current term is at least the term of the last entry (the
+//! hard state is made durable before the entries that depend on it).
+
+use bitcask::format::{FileKind, RecordKind};
+use bitcask::segment::{self, ScanEnd, Segment};
+use bitcask::vfs::OsVfs;
+
+use super::Reporter;
+use super::engine::torn_header;
+use crate::error::Result;
+use crate::layout::{HARD_STATE_FILE, Layout, file_name};
+
+/// At most this many findings of one kind are printed per file.
+const MAX_FINDINGS_PER_FILE: usize = 20;
+
+/// What the segments said so far.
+#[derive(Default)]
+struct LogState {
+    /// The index the next entry must carry (None: unknown, e.g. at the start).
+    next_expected: Option<u64>,
+    /// Term of the previous entry.
+    last_term: u64,
+    first_index: Option<u64>,
+    last_index: u64,
+    entries: u64,
+}
+
+pub(super) fn verify(layout: &Layout, r: &mut Reporter<'_>) -> Result<String> {
+    for name in &layout.unknown {
+        r.warning(name, None, "unknown file; the Raft log ignores it")?;
+    }
+    for name in &layout.tmp {
+        r.warning(
+            name,
+            None,
+            "leftover of an interrupted hard-state rewrite (the hardstate file is intact); removed on the next open",
+        )?;
+    }
+    let mut state = LogState::default();
+    let newest = layout.raft_segments.keys().next_back().copied();
+    for (&id, path) in &layout.raft_segments {
+        check_segment(path, id, Some(id) == newest, &mut state, r)?;
+    }
+    let hard_state = check_hard_state(layout, &state, r)?;
+    let entries = match state.first_index {
+        Some(first) => format!("entries {first}..{} ({})", state.last_index, state.entries),
+        None => "no entries".to_string(),
+    };
+    let hs = match hard_state {
+        Some((term, vote)) => format!("hard state term {term} vote {}", vote_text(vote)),
+        None => "no hard state".to_string(),
+    };
+    Ok(format!(
+        "{} {}, {entries}, {hs}",
+        layout.raft_segments.len(),
+        super::plural(layout.raft_segments.len() as u64, "segment", "segments"),
+    ))
+}
+
+fn vote_text(vote: Option<u64>) -> String {
+    vote.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+fn check_segment(
+    path: &std::path::Path,
+    id: u64,
+    newest: bool,
+    state: &mut LogState,
+    r: &mut Reporter<'_>,
+) -> Result<()> {
+    let name = file_name(path);
+    let segment = match Segment::open(&OsVfs, path, false) {
+        Ok(segment) => segment,
+        Err(bitcask::Error::Corrupted { reason, .. })
+            if reason.starts_with("incomplete header") =>
+        {
+            if newest && torn_header(path, FileKind::RaftLog, id)? {
+                r.warning(
+                    &name,
+                    None,
+                    &format!("{reason}: torn while being created, holds no entry; removed on the next open"),
+                )?;
+            } else {
+                r.error(&name, Some(0), &reason)?;
+                state.next_expected = None;
+            }
+            return Ok(());
+        }
+        Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
+            r.error(&name, Some(offset), &reason)?;
+            state.next_expected = None;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if segment.kind() != FileKind::RaftLog {
+        r.error(
+            &name,
+            Some(0),
+            &format!(
+                "header says this is a {} file, expected a raft-log segment",
+                segment.kind()
+            ),
+        )?;
+        state.next_expected = None;
+        return Ok(());
+    }
+    if segment.id() != id {
+        r.error(
+            &name,
+            Some(0),
+            &format!("header says segment {}, the file name says {id}", segment.id()),
+        )?;
+    }
+    // Invariant violations are collected (the scan callback cannot print)
+    // and the scan goes on, so one gap is one finding.
+    let mut findings: Vec<(u64, String)> = Vec::new();
+    let mut dropped = 0usize;
+    let mut find = |offset: u64, what: String| {
+        if findings.len() < MAX_FINDINGS_PER_FILE {
+            findings.push((offset, what));
+        } else {
+            dropped += 1;
+        }
+    };
+    let progress = &r.progress;
+    let end = segment::scan(&segment, |offset, record| {
+        progress.inc(record.encoded_len() as u64);
+        if record.kind != RecordKind::RaftEntry {
+            return Err(bitcask::Error::Corrupted {
+                path: path.to_path_buf(),
+                offset,
+                reason: format!("{} record in a raft-log segment", record.kind),
+            });
+        }
+        let (index, term) = (record.seq, record.meta);
+        if index == 0 {
+            find(offset, "entry index 0 (indexes start at 1)".into());
+        } else if let Some(expected) = state.next_expected
+            && index != expected
+        {
+            if index > expected {
+                let missing = if index - expected == 1 {
+                    format!("entry {expected} is missing")
+                } else {
+                    format!("entries {expected}..{} are missing", index - 1)
+                };
+                find(
+                    offset,
+                    format!("entry index {index} where {expected} was expected: {missing}"),
+                );
+            } else {
+                find(
+                    offset,
+                    format!(
+                        "entry index {index} where {expected} was expected: the log goes back (duplicate or overlapping entries)"
+                    ),
+                );
+            }
+        }
+        if state.entries > 0 && term < state.last_term {
+            find(
+                offset,
+                format!(
+                    "entry {index} has term {term}, below the term {} of the entry before it",
+                    state.last_term
+                ),
+            );
+        }
+        state.first_index.get_or_insert(index);
+        state.last_index = index;
+        state.last_term = term;
+        state.entries += 1;
+        state.next_expected = Some(index + 1);
+        Ok(())
+    });
+    for (offset, what) in findings {
+        r.error(&name, Some(offset), &what)?;
+    }
+    if dropped > 0 {
+        r.error(
+            &name,
+            None,
+            &format!("{dropped} more index/term problems in this file not shown"),
+        )?;
+    }
+    match end {
+        Ok(ScanEnd::Clean { .. }) => {}
+        Ok(ScanEnd::Torn {
+            valid_len,
+            file_len,
+        }) => {
+            let n = file_len - valid_len;
+            if newest {
+                r.warning(
+                    &name,
+                    Some(valid_len),
+                    &format!(
+                        "the newest segment ends in {n} bytes of an incomplete entry (a crash interrupted an append, or a node is appending right now); cut on the next open"
+                    ),
+                )?;
+            } else {
+                r.error(
+                    &name,
+                    Some(valid_len),
+                    &format!("segment that is not the newest ends in {n} bytes of an incomplete entry"),
+                )?;
+            }
+        }
+        Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
+            r.error(&name, Some(offset), &reason)?;
+            state.next_expected = None;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// Checks the hard-state file; returns the hard state it holds, if readable.
+fn check_hard_state(
+    layout: &Layout,
+    log: &LogState,
+    r: &mut Reporter<'_>,
+) -> Result<Option<(u64, Option<u64>)>> {
+    let Some(path) = &layout.hard_state else {
+        if log.entries > 0 {
+            r.error(
+                HARD_STATE_FILE,
+                None,
+                &format!(
+                    "missing, but the log holds entries up to term {}: the current term and vote are lost",
+                    log.last_term
+                ),
+            )?;
+        } else {
+            r.warning(
+                HARD_STATE_FILE,
+                None,
+                "missing; an empty hard state (term 0, no vote) is created on the next open",
+            )?;
+        }
+        return Ok(None);
+    };
+    let name = file_name(path);
+    let segment = match Segment::open(&OsVfs, path, false) {
+        Ok(segment) => segment,
+        Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
+            r.error(&name, Some(offset), &reason)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if segment.kind() != FileKind::RaftLog {
+        r.error(
+            &name,
+            Some(0),
+            &format!(
+                "header says this is a {} file, expected a raft-log file",
+                segment.kind()
+            ),
+        )?;
+        return Ok(None);
+    }
+    let mut findings: Vec<(u64, String)> = Vec::new();
+    let mut current: Option<(u64, Option<u64>)> = None;
+    let progress = &r.progress;
+    let end = segment::scan(&segment, |offset, record| {
+        progress.inc(record.encoded_len() as u64);
+        if record.kind != RecordKind::RaftHardState {
+            return Err(bitcask::Error::Corrupted {
+                path: path.clone(),
+                offset,
+                reason: format!("{} record in the hard-state file", record.kind),
+            });
+        }
+        let term = record.seq;
+        let vote = match record.value.len() {
+            0 => {
+                if record.meta != 0 {
+                    findings.push((
+                        offset,
+                        format!(
+                            "vote field says {} but the record carries no vote",
+                            record.meta
+                        ),
+                    ));
+                }
+                None
+            }
+            8 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(record.value);
+                let vote = u64::from_le_bytes(b);
+                if record.meta != vote {
+                    findings.push((
+                        offset,
+                        format!("vote field says {}, the vote bytes say {vote}", record.meta),
+                    ));
+                }
+                Some(vote)
+            }
+            n => {
+                return Err(bitcask::Error::Corrupted {
+                    path: path.clone(),
+                    offset,
+                    reason: format!("hard-state vote of {n} bytes (expected 0 or 8)"),
+                });
+            }
+        };
+        if let Some((prev_term, prev_vote)) = current {
+            if term < prev_term {
+                findings.push((
+                    offset,
+                    format!("term goes back from {prev_term} to {term}"),
+                ));
+            } else if term == prev_term
+                && let Some(prev) = prev_vote
+                && vote != Some(prev)
+            {
+                findings.push((
+                    offset,
+                    format!(
+                        "vote in term {term} changes from {prev} to {} (one vote per term)",
+                        vote_text(vote)
+                    ),
+                ));
+            }
+        }
+        current = Some((term, vote));
+        if findings.len() > MAX_FINDINGS_PER_FILE {
+            findings.truncate(MAX_FINDINGS_PER_FILE);
+        }
+        Ok(())
+    });
+    for (offset, what) in findings {
+        r.error(&name, Some(offset), &what)?;
+    }
+    match end {
+        Ok(ScanEnd::Clean { .. }) => {}
+        Ok(ScanEnd::Torn {
+            valid_len,
+            file_len,
+        }) => r.warning(
+            &name,
+            Some(valid_len),
+            &format!(
+                "ends in {} bytes of an incomplete record (an interrupted save); it is ignored and cut on the next open",
+                file_len - valid_len
+            ),
+        )?,
+        Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
+            r.error(&name, Some(offset), &reason)?;
+            return Ok(current);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let (term, _) = current.unwrap_or((0, None));
+    if log.entries > 0 && term < log.last_term {
+        r.error(
+            &name,
+            None,
+            &format!(
+                "current term {term} is below the term {} of the last log entry {} (the hard state must be durable before the entries)",
+                log.last_term, log.last_index
+            ),
+        )?;
+    }
+    Ok(current.or(Some((0, None))))
+}
