@@ -100,7 +100,12 @@ pub struct DumpArgs {
     #[arg(long)]
     pub full: bool,
     /// Show at most this many bytes of each key and value.
-    #[arg(long, value_name = "BYTES", default_value_t = 64, conflicts_with = "full")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 64,
+        conflicts_with = "full"
+    )]
     pub max_bytes: usize,
 }
 

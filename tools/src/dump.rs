@@ -219,7 +219,9 @@ pub fn run(path: &Path, opts: &DumpOptions, out: &mut dyn Write) -> Result<Statu
             let files: Vec<_> = match opts.segment {
                 None => layout.data.iter().map(|(&id, p)| (id, p.clone())).collect(),
                 Some(n) => {
-                    let id = u32::try_from(n).ok().filter(|id| layout.data.contains_key(id));
+                    let id = u32::try_from(n)
+                        .ok()
+                        .filter(|id| layout.data.contains_key(id));
                     let Some(id) = id else {
                         return Err(ToolError::Usage(format!(
                             "no data segment {n} in {}",
@@ -270,7 +272,8 @@ pub fn run(path: &Path, opts: &DumpOptions, out: &mut dyn Write) -> Result<Statu
                 files.push(hs.clone());
             }
             for file in files {
-                let is_newest = Some(&file) == newest.as_ref() || layout.hard_state.as_ref() == Some(&file);
+                let is_newest =
+                    Some(&file) == newest.as_ref() || layout.hard_state.as_ref() == Some(&file);
                 dumper.segment_file(&file, FileKind::RaftLog, is_newest)?;
             }
         }
@@ -412,9 +415,9 @@ impl Dumper<'_> {
         }
         if let Some(store) = &self.live {
             let live = record.kind == RecordKind::Put
-                && store.location(record.key).is_some_and(|e| {
-                    u64::from(e.segment) == id && u64::from(e.offset) == offset
-                });
+                && store
+                    .location(record.key)
+                    .is_some_and(|e| u64::from(e.segment) == id && u64::from(e.offset) == offset);
             if !live {
                 return false;
             }
@@ -427,7 +430,11 @@ impl Dumper<'_> {
         } else if opts.keys_only {
             let _ = writeln!(line, "{}", escape(record.key, opts.limit));
         } else {
-            let _ = writeln!(line, "{name}:{offset} {}", describe_record(record, opts.limit));
+            let _ = writeln!(
+                line,
+                "{name}:{offset} {}",
+                describe_record(record, opts.limit)
+            );
         }
         true
     }

@@ -38,7 +38,14 @@ fn dump_prints_every_record_in_file_order_with_the_shared_printer() {
 #[test]
 fn dump_truncates_values_unless_full() {
     let dir = engine_dir();
-    let short = stdout(&run(&["dump", "--max-bytes", "4", "--segment", "1", s(dir.path())]));
+    let short = stdout(&run(&[
+        "dump",
+        "--max-bytes",
+        "4",
+        "--segment",
+        "1",
+        s(dir.path()),
+    ]));
     assert!(
         short.starts_with(r#"0000000001.data:24 put seq=1 key="k000" value="valu...(+22 bytes)""#),
         "{short}"
@@ -63,7 +70,10 @@ fn dump_json_is_one_object_per_line() {
     assert_eq!(first["key"], "k000");
     assert_eq!(first["value"], "value-0-of-the-first-round");
     assert_eq!(first["value_len"], 26);
-    let batch = records.iter().find(|r| r["kind"] == "batch-commit").unwrap();
+    let batch = records
+        .iter()
+        .find(|r| r["kind"] == "batch-commit")
+        .unwrap();
     assert_eq!(batch["count"], 3);
     assert!(batch.get("key").is_none());
 }
@@ -76,7 +86,11 @@ fn dump_segment_selects_one_file_and_rejects_unknown_ids() {
     assert!(records.iter().all(|r| r["file"] == "0000000003.data"));
     let out = run(&["dump", "--segment", "99", s(dir.path())]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no data segment 99"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no data segment 99"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -119,7 +133,9 @@ fn dump_of_one_data_or_hint_file() {
     );
     assert!(text.contains(" record_offset=24 "), "{text}");
     let last = text.lines().last().unwrap();
-    let data_len = fs::metadata(dir.path().join("0000000002.data")).unwrap().len();
+    let data_len = fs::metadata(dir.path().join("0000000002.data"))
+        .unwrap()
+        .len();
     assert!(
         last.ends_with(&format!(
             "hint-trailer entries={} data_len={data_len}",
@@ -144,12 +160,19 @@ fn dump_reports_corruption_on_stderr_and_goes_on() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("error: 0000000002.data offset {bad}: checksum mismatch")),
+        err.contains(&format!(
+            "error: 0000000002.data offset {bad}: checksum mismatch"
+        )),
         "{err}"
     );
     let text = stdout(&out);
     // Five good records of segment 2 shown, then segment 3 goes on.
-    assert_eq!(text.lines().filter(|l| l.starts_with("0000000002.data:")).count(), 5);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("0000000002.data:"))
+            .count(),
+        5
+    );
     assert!(text.contains("0000000003.data:24 "), "{text}");
 }
 
@@ -161,8 +184,15 @@ fn dump_notes_a_torn_tail_and_succeeds() {
     truncate(&active, len - 2);
     let out = run(&["dump", s(dir.path())]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("are an incomplete tail"), "{}", stderr(&out));
-    assert!(!stdout(&out).contains("bin\\x00"), "the torn record is not shown");
+    assert!(
+        stderr(&out).contains("are an incomplete tail"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stdout(&out).contains("bin\\x00"),
+        "the torn record is not shown"
+    );
 }
 
 #[test]
@@ -172,10 +202,25 @@ fn stat_table_and_json() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    let header: Vec<&str> = lines[0].split("  ").filter(|c| !c.is_empty()).map(str::trim).collect();
+    let header: Vec<&str> = lines[0]
+        .split("  ")
+        .filter(|c| !c.is_empty())
+        .map(str::trim)
+        .collect();
     assert_eq!(
         header,
-        ["segment", "size", "live keys", "live bytes", "dead keys", "dead bytes", "tombstones", "frag %", "hint", "flags"],
+        [
+            "segment",
+            "size",
+            "live keys",
+            "live bytes",
+            "dead keys",
+            "dead bytes",
+            "tombstones",
+            "frag %",
+            "hint",
+            "flags"
+        ],
         "{text}"
     );
     assert_eq!(lines.len(), 1 + 5 + 1, "header, 5 segments, total: {text}");
@@ -190,7 +235,10 @@ fn stat_table_and_json() {
     assert_eq!(segments.len(), 5);
     let total = &json["total"];
     assert_eq!(total["live_keys"], 192);
-    let sum: u64 = segments.iter().map(|s| s["file_bytes"].as_u64().unwrap()).sum();
+    let sum: u64 = segments
+        .iter()
+        .map(|s| s["file_bytes"].as_u64().unwrap())
+        .sum();
     assert_eq!(total["file_bytes"].as_u64().unwrap(), sum);
     assert_eq!(segments[0]["has_hint"], true);
     assert_eq!(segments[4]["active"], true);

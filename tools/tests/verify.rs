@@ -47,7 +47,10 @@ fn bit_flip_in_a_record_is_reported_with_file_and_offset() {
         "{out}"
     );
     assert!(out.contains("a valid record follows"), "{out}");
-    assert!(out.lines().last().unwrap().starts_with("CORRUPT: "), "{out}");
+    assert!(
+        out.lines().last().unwrap().starts_with("CORRUPT: "),
+        "{out}"
+    );
     assert!(out.contains("; 1 error, 0 warnings"), "{out}");
 }
 
@@ -118,10 +121,7 @@ fn truncated_sealed_segment_is_corruption() {
         "{out}"
     );
     // Its hint now describes a record the data file no longer has.
-    assert!(
-        out.contains("error: 0000000001.hint offset "),
-        "{out}"
-    );
+    assert!(out.contains("error: 0000000001.hint offset "), "{out}");
 }
 
 #[test]
@@ -134,10 +134,7 @@ fn torn_tail_of_the_active_segment_is_a_warning() {
     truncate(active, len - 3);
     let (code, out, _) = verify(dir.path());
     assert_eq!(code, Some(0), "{out}");
-    assert!(
-        out.contains(&format!("warning: {name} offset ")),
-        "{out}"
-    );
+    assert!(out.contains(&format!("warning: {name} offset ")), "{out}");
     assert!(out.contains("the active segment ends in"), "{out}");
     assert!(out.contains("; 0 errors, 1 warning"), "{out}");
 }
@@ -238,4 +235,3 @@ fn usage_errors_exit_2() {
     let out = run(&["frobnicate", "/tmp"]);
     assert_eq!(out.status.code(), Some(2));
 }
-

@@ -116,7 +116,10 @@ fn check_segment(
         r.error(
             &name,
             Some(0),
-            &format!("header says segment {}, the file name says {id}", segment.id()),
+            &format!(
+                "header says segment {}, the file name says {id}",
+                segment.id()
+            ),
         )?;
     }
     // Invariant violations are collected (the scan callback cannot print)
@@ -210,7 +213,9 @@ fn check_segment(
                 r.error(
                     &name,
                     Some(valid_len),
-                    &format!("segment that is not the newest ends in {n} bytes of an incomplete entry"),
+                    &format!(
+                        "segment that is not the newest ends in {n} bytes of an incomplete entry"
+                    ),
                 )?;
             }
         }
@@ -316,10 +321,7 @@ fn check_hard_state(
         };
         if let Some((prev_term, prev_vote)) = current {
             if term < prev_term {
-                findings.push((
-                    offset,
-                    format!("term goes back from {prev_term} to {term}"),
-                ));
+                findings.push((offset, format!("term goes back from {prev_term} to {term}")));
             } else if term == prev_term
                 && let Some(prev) = prev_vote
                 && vote != Some(prev)

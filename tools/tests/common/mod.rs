@@ -72,7 +72,9 @@ pub fn engine_dir() -> TempDir {
                 BatchOp::delete("k110"),
             ])
             .expect("batch");
-        store.put(b"bin\x00\xff", b"\x01\x02\n").expect("binary put");
+        store
+            .put(b"bin\x00\xff", b"\x01\x02\n")
+            .expect("binary put");
         store.close().expect("close");
     }
     // A read-write open writes the hints of every sealed segment.
@@ -128,7 +130,9 @@ pub fn fragmented_dir() -> TempDir {
         }
     }
     for i in 0..5u32 {
-        store.delete(format!("key-{i:02}").as_bytes()).expect("delete");
+        store
+            .delete(format!("key-{i:02}").as_bytes())
+            .expect("delete");
     }
     store.close().expect("close");
     dir
