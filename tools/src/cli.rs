@@ -32,7 +32,7 @@ pub enum Command {
 Examples:
   snowflk-tools dump /var/lib/snowflk/data
       0000000001.data:24 put seq=1 key=\"user:1\" value=\"ada\"
-      0000000001.data:59 tombstone seq=2 key=\"user:1\"
+      0000000001.data:62 tombstone seq=2 key=\"user:1\"
   snowflk-tools dump --live-only --keys-only /var/lib/snowflk/data
   snowflk-tools dump --json --segment 3 --full /var/lib/snowflk/data
   snowflk-tools dump /var/lib/snowflk/data/0000000003.hint
@@ -47,9 +47,13 @@ Opens files read-only and takes no lock: safe while a server runs.
 
 Example:
   snowflk-tools verify /var/lib/snowflk/data
-      error: 0000000002.data offset 4120: checksum mismatch: stored 0x1c2d3e4f, computed 0x9a8b7c6d; a valid record follows at offset 4161
       warning: notes.txt: unknown file; the engine ignores it
-      CORRUPT: engine data directory /var/lib/snowflk/data: 3 data segments, 2 hint files, 1200 records, 98304 bytes checked; 1 error, 1 warning
+      error: 0000000002.data offset 204: checksum mismatch: stored 0x94ab45c9, computed 0xcadfee9c; a valid record follows at offset 264
+      CORRUPT: engine data directory /var/lib/snowflk/data: 5 data segments, 4 hint files, 251 records, 16632 bytes checked; 1 error, 1 warning
+
+Errors: bad headers or CRCs, corruption, truncated sealed segments, hints that disagree with their
+data, Raft index gaps, decreasing terms, inconsistent hard state. Warnings: torn tail of the
+active segment, missing hints, leftover *.tmp files, unknown files.
 
 Exit codes: 0 no error (warnings allowed), 1 corrupt, 2 usage error, 3 cannot run.")]
     Verify(DirArgs),
@@ -59,8 +63,8 @@ Refuses while another process (a server) holds the directory's lock.
 
 Example:
   snowflk-tools merge /var/lib/snowflk/data
-      merged segments 1,2,3 into 5: 30000 -> 9000 bytes (120 records copied, 0 tombstones kept, 40 dropped)
-      /var/lib/snowflk/data: 30100 bytes in 4 segments before, 9120 bytes in 2 segments after (20980 bytes reclaimed, 69.7%)
+      merged segments 1,2,3,4,5 into 7: 16632 -> 9503 bytes (192 records copied, 0 tombstones kept, 11 dropped)
+      /var/lib/snowflk/data: 27557 bytes in 5 segments before, 16299 bytes in 2 segments after (11258 bytes reclaimed, 40.9%)
 
 Exit codes: 0 merged, 1 corrupt data, 2 usage error (e.g. a Raft log), 3 cannot run,
 4 locked by another process.")]
@@ -70,10 +74,10 @@ Exit codes: 0 merged, 1 corrupt data, 2 usage error (e.g. a Raft log), 3 cannot 
 Example:
   snowflk-tools stat /var/lib/snowflk/data
       segment   size  live keys  live bytes  dead keys  dead bytes  tombstones  frag %  hint   flags
-      1         4096         10         400         90        3696           0    90.2   yes       -
-      2          512          5         200          0         312           1    60.9    no  active
-      total     4608         15         600         90        4008           1    87.0   1/2
-  snowflk-tools stat --json /var/lib/snowflk/data
+      1         4094          0           0         68        4094           0   100.0   yes       -
+      2          325          3         111          0         214           4    65.8    no  active
+      total     4419          3         111         68        4308           4    97.5   1/2
+  snowflk-tools stat --json /var/lib/snowflk/raft
 
 Exit codes: 0 ok, 1 corrupt data, 2 usage error, 3 cannot run.")]
     Stat(JsonDirArgs),
