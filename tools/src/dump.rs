@@ -342,10 +342,9 @@ impl Dumper<'_> {
         let name = file_name(path);
         let segment = match Segment::open(&OsVfs, path, false) {
             Ok(segment) => segment,
-            Err(bitcask::Error::Corrupted { offset, reason, .. })
+            Err(bitcask::Error::Corrupted { reason, .. })
                 if newest && reason.starts_with("incomplete header") =>
             {
-                let _ = offset;
                 self.note(&format!(
                     "note: {name}: {reason} (torn while being created; holds no record)"
                 ));

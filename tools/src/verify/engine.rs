@@ -376,7 +376,7 @@ impl HintCheck {
             return;
         }
         let problem = match self.reader.next_step() {
-            Err(e) => Some((0, e.to_string())),
+            Err(e) => Some((0, format!("cannot read the hint: {e}"))),
             Ok(HintStep::Item {
                 offset: at,
                 item: HintItem::Entry(e),
@@ -463,7 +463,7 @@ impl HintCheck {
         }
         let entries = self.entries;
         let problem = match self.reader.next_step() {
-            Err(e) => Some((0, e.to_string())),
+            Err(e) => Some((0, format!("cannot read the hint: {e}"))),
             Ok(HintStep::Item {
                 offset: at,
                 item: HintItem::Trailer(t),
