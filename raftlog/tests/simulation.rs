@@ -10,7 +10,7 @@
 //!
 //! Environment:
 //! - `SIMULATION_SEED=123` runs only that seed (reproduces a failure exactly);
-//! - `SIMULATION_SEEDS=100000` runs that many seeds (a long soak; default 2000);
+//! - `SIMULATION_SEEDS=100000` runs that many seeds (a long soak; default 3000);
 //! - `SIMULATION_SEED_START=N` starts the seed range at N (default 0);
 //! - `SIMULATION_TRACE=1` prints every delivered message.
 
@@ -24,7 +24,7 @@ use sim::cluster::{Cluster, CrashFaults, SimResult};
 use sim::linearizability::check_history;
 use sim::network::Faults;
 
-const DEFAULT_SEEDS: u64 = 2000;
+const DEFAULT_SEEDS: u64 = 3000;
 /// Ticks of chaos before the network heals.
 const CHAOS_TICKS: u64 = 300;
 /// After healing: a leader known to every node within this many ticks...
