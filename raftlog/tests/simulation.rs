@@ -74,7 +74,9 @@ fn run(seed: u64) -> SimResult<Stats> {
     };
     cluster.crash_faults = CrashFaults {
         during_persist: rng.random_range(0.0..0.003),
+        io_fault: rng.random_range(0.0..0.004),
     };
+    let transfer_rate = rng.random_range(0.0..0.01);
     let partition_rate = rng.random_range(0.0..0.03);
     let crash_rate = rng.random_range(0.0..0.01);
     let mut clients = Clients::new(3);
@@ -112,6 +114,13 @@ fn run(seed: u64) -> SimResult<Stats> {
                 cluster.restart(id)?;
             }
         }
+        if cluster.rng.random_bool(transfer_rate)
+            && let Some(l) = cluster.leader()
+        {
+            // Leadership transfer to a random node (may be refused or time out).
+            let to = ids[cluster.rng.random_range(0..ids.len())];
+            let _ = cluster.transfer(l, to)?;
+        }
         step_tick(&mut cluster, &mut clients, true)?;
     }
 
@@ -124,8 +133,13 @@ fn run(seed: u64) -> SimResult<Stats> {
     };
     cluster.crash_faults = CrashFaults {
         during_persist: 0.0,
+        io_fault: 0.0,
     };
     for &id in &ids {
+        // An injected I/O fault may still be armed: disarm it.
+        if let Some(vfs) = &cluster.nodes[&id].vfs {
+            vfs.clear_faults();
+        }
         cluster.restart(id)?;
     }
     clients.no_timeouts = true;

@@ -65,6 +65,10 @@ pub struct SimNode {
 pub struct CrashFaults {
     /// Probability, per ready batch, of crashing somewhere during its handling.
     pub during_persist: f64,
+    /// Probability, per ready batch on a segment-store node, of an injected
+    /// I/O failure in one of the next few file operations. A failed persist
+    /// is fatal for the node: it stops (crashes) and is restarted later.
+    pub io_fault: f64,
 }
 
 pub struct Cluster {
@@ -120,6 +124,7 @@ impl Cluster {
             faults: Faults::NONE,
             crash_faults: CrashFaults {
                 during_persist: 0.0,
+                io_fault: 0.0,
             },
             invariants: Invariants::default(),
             now: 0,
@@ -346,8 +351,23 @@ impl Cluster {
                 entries: rd.entries,
                 ..Default::default()
             };
-            persist_ready(&mut *node.store, &partial)
-                .map_err(|e| format!("node {id} persist: {e}"))?;
+            if let Some(vfs) = &node.vfs
+                && self.crash_faults.io_fault > 0.0
+                && self.rng.random_bool(self.crash_faults.io_fault)
+            {
+                vfs.fail_once_after_ops(self.rng.random_range(0..4));
+            }
+            if let Err(e) = persist_ready(&mut *node.store, &partial) {
+                if node.vfs.is_none() {
+                    return Err(format!("node {id} persist: {e}"));
+                }
+                // Storage failed: fatal for this node, which stops.
+                if self.trace {
+                    eprintln!("[t{}] node {id} storage failed, stopping: {e}", self.now);
+                }
+                self.crash(id)?;
+                break;
+            }
             self.invariants
                 .on_persisted(id, &*node.store, &partial.entries)?;
             if crash_at == Some(2) {
