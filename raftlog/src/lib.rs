@@ -84,6 +84,16 @@
 //! The core keeps the whole log in memory as well (no I/O on the hot path);
 //! restart a node with [`storage::restore`].
 //!
+//! ## How it is tested
+//!
+//! Besides unit-level rule tests, `tests/simulation.rs` runs thousands of
+//! seeded 3- and 5-node clusters through message loss, delay, duplication
+//! and reordering, partitions, crashes (mid-persist too), disk faults,
+//! restarts from both log stores and leadership transfers, checking the
+//! Figure 3 safety properties after every step, the client history for
+//! linearizability, and liveness after healing. `tests/scenarios/*.txt`
+//! replay the classic cases (split vote, Figure 8, ...) as readable scripts.
+//!
 //! ## Not done yet
 //!
 //! - Snapshots and InstallSnapshot (so also log compaction in the core:

@@ -73,7 +73,13 @@ fn run(seed: u64) -> SimResult<Stats> {
         max_delay: rng.random_range(0..4),
     };
     cluster.crash_faults = CrashFaults {
-        during_persist: rng.random_range(0.0..0.003),
+        // Some seeds crash nodes very often in the middle of persisting,
+        // to exercise "a vote must be durable before it is sent".
+        during_persist: if rng.random_bool(0.3) {
+            rng.random_range(0.0..0.1)
+        } else {
+            rng.random_range(0.0..0.003)
+        },
         io_fault: rng.random_range(0.0..0.004),
     };
     let transfer_rate = rng.random_range(0.0..0.01);
