@@ -83,7 +83,7 @@ pub fn persist_ready<C, S: LogStore<C> + ?Sized>(
     }
     if let Some(first) = ready.entries.first() {
         if first.index <= store.last_index() {
-            store.truncate_after(first.index - 1)?;
+            store.truncate_after(first.index.saturating_sub(1))?;
         }
         store.append(&ready.entries)?;
     }
