@@ -14,14 +14,17 @@
 //!    below the tombstone's. Otherwise the deleted value would come back on
 //!    restart. (This plays the role of Basho's "tombstone v2", which records
 //!    the segment of the deleted value, without growing the record.)
-//! 4. fsync, rename into `NNNNNNNNNN.data`, fsync the directory: the commit
-//!    point. A crash before it leaves only `.tmp` files, removed on open; a
+//! 4. fsync the output; fsync the active segment, so every write that made
+//!    an input record dead is durable before the merge is; rename into
+//!    `NNNNNNNNNN.data`, fsync the directory: the commit point. A crash before it leaves only `.tmp` files, removed on open; a
 //!    crash after it leaves inputs that the output's `SegmentInfo` names as
 //!    replaced, removed on open. Either way the contents are the same.
 //! 5. Switch each keydir entry to its copy only if it still points at the
 //!    old location (a write that came in meanwhile wins).
 //! 6. Retire the inputs: they leave the segment table at once, and their
-//!    files are removed when the last reader holding them lets go.
+//!    files are removed (and the removal fsynced) when the last reader
+//!    holding them lets go. Until then, every later merge output names them
+//!    as replaced too, so merging this output away cannot resurrect them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -251,6 +254,16 @@ impl Inner {
             }
         };
 
+        // The scan judged records dead because of writes that may not be
+        // durable yet (under Never/Interval). Make them durable before the
+        // merge is: otherwise a crash could keep the merge but lose the write
+        // that made a record dead, and the old value would vanish with it.
+        if let Err(e) = self.sync() {
+            let _ = vfs.remove_file(&tmp_path);
+            let _ = vfs.remove_file(&hint::hint_path(&self.dir, output));
+            return Err(e);
+        }
+
         // Commit point.
         vfs.rename(&tmp_path, &final_path)
             .map_err(|e| Error::io("rename", &tmp_path, e))?;
@@ -291,9 +304,17 @@ impl Inner {
             let mut segments = self.segments.write();
             for id in &ids {
                 if let Some(segment) = segments.remove(id) {
+                    self.retired.lock().insert(*id);
+                    let retired = Arc::downgrade(&self.retired);
+                    let id = *id;
                     segment.remove_when_unused(
                         self.options.vfs.clone(),
-                        vec![data_path(&self.dir, *id), hint::hint_path(&self.dir, *id)],
+                        vec![data_path(&self.dir, id), hint::hint_path(&self.dir, id)],
+                        Box::new(move |durable| {
+                            if durable && let Some(retired) = retired.upgrade() {
+                                retired.lock().remove(&id);
+                            }
+                        }),
                     );
                 }
             }
@@ -329,9 +350,14 @@ impl Inner {
         let segment = Segment::create(vfs, tmp_path, FileKind::Data, u64::from(output))?;
         let mut out = Appender::new(Arc::new(segment), format::FILE_HEADER_LEN as u64);
         let mut hints = HintWriter::create(vfs, &self.dir, output)?;
-        let replaced: Vec<u8> = inputs
+        // Also name segments retired by earlier merges whose removal is not
+        // durable yet: if this output replaces the output that named them,
+        // a crash must still not bring them back.
+        let mut replaced_ids: BTreeSet<u32> = inputs.iter().map(|s| s.id() as u32).collect();
+        replaced_ids.extend(self.retired.lock().iter().copied());
+        let replaced: Vec<u8> = replaced_ids
             .iter()
-            .flat_map(|s| (s.id() as u32).to_le_bytes())
+            .flat_map(|id| id.to_le_bytes())
             .collect();
         let info = Record {
             kind: RecordKind::SegmentInfo,

@@ -38,7 +38,6 @@ use crate::vfs::{OpenMode, Vfs, VfsFile};
 /// length its owner knows to be written, and must not be truncated below
 /// such a record while mapped: the engine maps sealed segments (immutable)
 /// and its own active segment (cut only above what readers can reach).
-#[derive(Debug)]
 pub struct Segment {
     path: PathBuf,
     header: FileHeader,
@@ -48,25 +47,42 @@ pub struct Segment {
     remove_on_drop: parking_lot::Mutex<Option<RemoveOnDrop>>,
 }
 
-/// The file system and the files a retired segment removes when dropped.
-type RemoveOnDrop = (Arc<dyn Vfs>, Vec<PathBuf>);
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .field("mapped", &self.map.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a retired segment does when its last handle is dropped: remove its
+/// files, make the removal durable, and report whether that worked.
+type RemoveOnDrop = (Arc<dyn Vfs>, Vec<PathBuf>, Box<dyn FnOnce(bool) + Send>);
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        let Some((vfs, paths)) = self.remove_on_drop.get_mut().take() else {
+        let Some((vfs, paths, done)) = self.remove_on_drop.get_mut().take() else {
             return;
         };
         // Unmap before unlinking, so the space is really freed.
         self.map = None;
-        for path in paths {
-            match vfs.remove_file(&path) {
+        let mut removed = true;
+        for path in &paths {
+            match vfs.remove_file(path) {
                 Ok(()) => tracing::debug!(file = %path.display(), "removed retired file"),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
+                    removed = false;
                     tracing::warn!(file = %path.display(), error = %e, "could not remove retired file")
                 }
             }
         }
+        if removed && let Some(first) = paths.first() {
+            removed = sync_parent(&*vfs, first).is_ok();
+        }
+        done(removed);
     }
 }
 
@@ -150,11 +166,17 @@ impl Segment {
         }
     }
 
-    /// Arranges for `paths` (this file, and e.g. its hint) to be removed
-    /// once the last handle to this segment is dropped, so that readers that
-    /// still hold it finish undisturbed.
-    pub fn remove_when_unused(&self, vfs: Arc<dyn Vfs>, paths: Vec<PathBuf>) {
-        *self.remove_on_drop.lock() = Some((vfs, paths));
+    /// Arranges for `paths` (this file, and e.g. its hint) to be removed,
+    /// and the removal fsynced, once the last handle to this segment is
+    /// dropped, so that readers that still hold it finish undisturbed. `done`
+    /// is then told whether the removal is durable.
+    pub fn remove_when_unused(
+        &self,
+        vfs: Arc<dyn Vfs>,
+        paths: Vec<PathBuf>,
+        done: Box<dyn FnOnce(bool) + Send>,
+    ) {
+        *self.remove_on_drop.lock() = Some((vfs, paths, done));
     }
 
     /// The file's path.

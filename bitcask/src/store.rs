@@ -148,6 +148,8 @@ pub(crate) struct Inner {
     pub(crate) merger_stop: Mutex<Option<mpsc::Sender<()>>>,
     /// This store itself, for handing to background threads.
     pub(crate) me: Weak<Inner>,
+    /// Segments retired by a merge whose files are not durably removed yet.
+    pub(crate) retired: Arc<Mutex<std::collections::BTreeSet<u32>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -257,6 +259,7 @@ impl Bitcask {
             merge_lock: Mutex::new(()),
             background: Mutex::new(Vec::new()),
             merger_stop: Mutex::new(None),
+            retired: Arc::default(),
             options,
         });
         if let SyncPolicy::Interval(every) = inner.options.sync {
@@ -304,6 +307,7 @@ impl Bitcask {
                 merge_lock: Mutex::new(()),
                 background: Mutex::new(Vec::new()),
                 merger_stop: Mutex::new(None),
+                retired: Arc::default(),
                 options,
             }),
         })

@@ -215,9 +215,38 @@ impl Vfs for OsVfs {
 /// renamed), the bytes that were synced, plus — if the file only grew since —
 /// a prefix of the unsynced bytes chosen by the caller, as an OS that wrote
 /// back some pages before power loss would.
-#[derive(Debug, Clone, Default)]
+///
+/// A crash also ends the "process" that used the file system before it:
+/// every clone made (and every file opened) before the crash refuses to
+/// modify anything afterwards, so threads of a store that was "killed" cannot
+/// write into the file system its successor opens. Reads still work. Clone
+/// the `MemVfs` again after a crash to get a live handle.
+#[derive(Debug, Default)]
 pub struct MemVfs {
     state: Arc<Mutex<MemState>>,
+    /// The crash generation this handle belongs to.
+    born: u64,
+}
+
+impl MemVfs {
+    /// A handle of the same "process" (crash generation) as `self`; unlike
+    /// `clone`, it takes no lock.
+    fn same_process(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            born: self.born,
+        }
+    }
+}
+
+impl Clone for MemVfs {
+    fn clone(&self) -> Self {
+        let born = self.state.lock().generation;
+        Self {
+            state: self.state.clone(),
+            born,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -229,6 +258,8 @@ struct MemState {
     dirs: BTreeSet<PathBuf>,
     locks: BTreeSet<PathBuf>,
     faults: Faults,
+    /// Number of crashes so far.
+    generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -270,7 +301,11 @@ struct MemLock {
 impl DirLock for MemLock {}
 impl Drop for MemLock {
     fn drop(&mut self) {
-        self.vfs.state.lock().locks.remove(&self.path);
+        let mut state = self.vfs.state.lock();
+        // A lock from before a crash was already released by it.
+        if self.vfs.born == state.generation {
+            state.locks.remove(&self.path);
+        }
     }
 }
 
@@ -354,6 +389,7 @@ impl MemVfs {
         state.durable_names = survivors;
         state.locks.clear();
         state.faults = Faults::default();
+        state.generation += 1;
     }
 
     /// Direct access to a file's bytes, for tests that corrupt files.
@@ -382,6 +418,11 @@ impl MemVfs {
 
     fn check_mutation(&self, what: &str) -> io::Result<()> {
         let mut state = self.state.lock();
+        if self.born != state.generation {
+            return Err(io::Error::other(format!(
+                "simulated crash: the process that would {what} is gone"
+            )));
+        }
         if state.faults.read_only {
             return Err(injected(io::ErrorKind::PermissionDenied, what));
         }
@@ -506,7 +547,7 @@ impl Vfs for MemVfs {
             }
         };
         Ok(Arc::new(MemHandle {
-            vfs: self.clone(),
+            vfs: self.same_process(),
             file,
             writable: mode != OpenMode::Read,
         }))
@@ -561,6 +602,7 @@ impl Vfs for MemVfs {
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.check_mutation("create a directory")?;
         let mut state = self.state.lock();
         for ancestor in dir.ancestors() {
             state.dirs.insert(ancestor.to_path_buf());
@@ -569,6 +611,7 @@ impl Vfs for MemVfs {
     }
 
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        self.check_mutation("lock")?;
         let mut state = self.state.lock();
         if !state.locks.insert(path.to_path_buf()) {
             return Err(io::Error::new(
@@ -577,7 +620,7 @@ impl Vfs for MemVfs {
             ));
         }
         Ok(Box::new(MemLock {
-            vfs: self.clone(),
+            vfs: self.same_process(),
             path: path.to_path_buf(),
         }))
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bitcask::vfs::MemVfs;
-use bitcask::{BatchOp, Bitcask, Options, SyncPolicy};
+use bitcask::{BatchOp, Bitcask, MergePolicy, Options, SyncPolicy};
 use proptest::prelude::*;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -26,6 +26,18 @@ enum Step {
     Reopen,
     /// Crash keeping `keep_permille` ‰ of each file's unsynced bytes.
     Crash(u16),
+    /// Put with an expiry in the past (invisible at once) or far future.
+    PutExpiring(u8, Vec<u8>, bool),
+    /// Seal the active segment.
+    Rotate,
+    /// Merge what the policy selects.
+    Merge,
+    /// Merge everything.
+    MergeAll,
+    /// Merge the sealed segments picked by the bits of the mask.
+    MergeSome(u32),
+    /// Fail the n-th file operation of a merge, then crash keeping `keep` ‰.
+    CrashDuringMerge(u8, u16),
 }
 
 fn key(k: u8) -> Vec<u8> {
@@ -48,6 +60,12 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         1 => Just(Step::Sync),
         1 => Just(Step::Reopen),
         2 => (0u16..=1000).prop_map(Step::Crash),
+        1 => (0u8..24, value_strategy(), any::<bool>()).prop_map(|(k, v, past)| Step::PutExpiring(k, v, past)),
+        2 => Just(Step::Rotate),
+        1 => Just(Step::Merge),
+        1 => Just(Step::MergeAll),
+        2 => any::<u32>().prop_map(Step::MergeSome),
+        1 => (0u8..40, 0u16..=1000).prop_map(|(n, keep)| Step::CrashDuringMerge(n, keep)),
     ]
 }
 
@@ -58,9 +76,42 @@ fn open(vfs: &MemVfs, sync: SyncPolicy) -> Bitcask {
             .sync(sync)
             .max_file_size(4096)
             .write_buffer_size(512)
+            .merge(MergePolicy {
+                trigger_fragmentation: 30.0,
+                include_fragmentation: 20.0,
+                small_file_bytes: 1024,
+                ..MergePolicy::default()
+            })
             .vfs(Arc::new(vfs.clone())),
     )
     .expect("open")
+}
+
+fn sealed_ids(store: &Bitcask) -> Vec<u32> {
+    let (ids, active) = store.segment_ids();
+    ids.into_iter().filter(|id| Some(*id) != active).collect()
+}
+
+/// After a reopen, no leftover merge or hint files remain and every hint
+/// belongs to a data file.
+fn check_no_orphans(vfs: &MemVfs) {
+    let names = bitcask::vfs::Vfs::list_dir(vfs, Path::new("/db")).expect("list");
+    for name in &names {
+        // A hint being written by the freshly opened store is not a leftover.
+        let in_progress = name
+            .strip_suffix(".hint.tmp")
+            .is_some_and(|id| names.contains(&format!("{id}.data")));
+        assert!(
+            !name.ends_with(".tmp") || in_progress,
+            "leftover {name} in {names:?}"
+        );
+        if let Some(id) = bitcask::parse_hint_name(name) {
+            assert!(
+                names.contains(&format!("{id:010}.data")),
+                "orphan hint {name} in {names:?}"
+            );
+        }
+    }
 }
 
 fn contents(store: &Bitcask) -> Model {
@@ -73,10 +124,41 @@ fn contents(store: &Bitcask) -> Model {
     out
 }
 
+/// The keys on which two states differ, for readable failure messages.
+fn diff(found: &Model, expected: &Model) -> String {
+    let mut out = Vec::new();
+    for (k, v) in expected {
+        match found.get(k) {
+            None => out.push(format!("missing {}", String::from_utf8_lossy(k))),
+            Some(f) if f != v => out.push(format!(
+                "wrong value for {} ({} bytes, expected {})",
+                String::from_utf8_lossy(k),
+                f.len(),
+                v.len()
+            )),
+            _ => {}
+        }
+    }
+    for k in found.keys().filter(|k| !expected.contains_key(*k)) {
+        out.push(format!("unexpected {}", String::from_utf8_lossy(k)));
+    }
+    out.join(", ")
+}
+
+fn debug(vfs: &MemVfs, what: &str) {
+    if std::env::var_os("MODEL_DEBUG").is_some() {
+        let names = bitcask::vfs::Vfs::list_dir(vfs, Path::new("/db")).unwrap_or_default();
+        eprintln!("{what}: {names:?}");
+    }
+}
+
 fn apply(model: &mut Model, step: &Step) {
     match step {
-        Step::Put(k, v) => {
+        Step::Put(k, v) | Step::PutExpiring(k, v, false) => {
             model.insert(key(*k), v.clone());
+        }
+        Step::PutExpiring(k, _, true) => {
+            model.remove(&key(*k));
         }
         Step::Delete(k) => {
             model.remove(&key(*k));
@@ -100,6 +182,16 @@ fn run(steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
     // Model states since the last point where everything was durable.
     let mut candidates: Vec<Model> = vec![model.clone()];
     for (i, step) in steps.iter().enumerate() {
+        debug(
+            &vfs,
+            &format!("step {i} {:?}", std::mem::discriminant(step)),
+        );
+        if std::env::var_os("MODEL_DEBUG").is_some() {
+            eprintln!(
+                "  {}",
+                format!("{step:?}").chars().take(120).collect::<String>()
+            );
+        }
         match step {
             Step::Put(k, v) => store.put(&key(*k), v).expect("put"),
             Step::Delete(k) => {
@@ -123,16 +215,62 @@ fn run(steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
             Step::Reopen => {
                 drop(store);
                 store = open(&vfs, sync);
-                prop_assert_eq!(&contents(&store), &model, "after reopen at step {}", i);
+                check_no_orphans(&vfs);
+                let found = contents(&store);
+                prop_assert!(
+                    found == model,
+                    "after reopen at step {}: {}",
+                    i,
+                    diff(&found, &model)
+                );
                 candidates.clear();
             }
-            Step::Crash(keep) => {
+            Step::PutExpiring(k, v, past) => {
+                let at = if *past { 1_000 } else { u64::MAX / 2 };
+                store
+                    .put_with_expiry(&key(*k), v, at)
+                    .expect("put_with_expiry");
+            }
+            Step::Rotate => store.rotate().expect("rotate"),
+            Step::Merge => {
+                store.merge().expect("merge");
+            }
+            Step::MergeAll => {
+                store.merge_all().expect("merge_all");
+            }
+            Step::MergeSome(mask) => {
+                let chosen: Vec<u32> = sealed_ids(&store)
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << (i % 32)) != 0)
+                    .map(|(_, id)| id)
+                    .collect();
+                if !chosen.is_empty() {
+                    store.merge_segments(&chosen).expect("merge_segments");
+                }
+            }
+            Step::Crash(keep) | Step::CrashDuringMerge(_, keep) => {
+                if let Step::CrashDuringMerge(n, _) = step {
+                    // Everything before the merge is made durable, so only
+                    // the merge can be interrupted here.
+                    store.sync().expect("sync");
+                    candidates.clear();
+                    candidates.push(model.clone());
+                    vfs.fail_after_ops(u64::from(*n));
+                    let _ = store.merge_all();
+                }
                 vfs.crash(|_, unsynced| unsynced * u64::from(*keep) / 1000);
                 drop(store);
                 store = open(&vfs, sync);
+                check_no_orphans(&vfs);
                 let found = contents(&store);
                 if sync == SyncPolicy::Always {
-                    prop_assert_eq!(&found, &model, "after crash at step {}", i);
+                    prop_assert!(
+                        found == model,
+                        "after crash at step {}: {}",
+                        i,
+                        diff(&found, &model)
+                    );
                 } else {
                     candidates.push(model.clone());
                     prop_assert!(
@@ -158,7 +296,8 @@ fn run(steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
     }
     drop(store);
     let store = open(&vfs, sync);
-    prop_assert_eq!(&contents(&store), &model, "at the end");
+    let found = contents(&store);
+    prop_assert!(found == model, "at the end: {}", diff(&found, &model));
     Ok(())
 }
 
