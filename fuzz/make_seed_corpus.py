@@ -63,3 +63,33 @@ write("segment_recovery", "zero_tail", seg + b"\0" * 100)
 write("segment_recovery", "header_only", header(1, 1))
 write("segment_recovery", "short_header", header(1, 1)[:10])
 write("segment_recovery", "wrong_id", header(1, 2) + record(1, 1, 0, b"k", b"v"))
+
+# Hint files: entries and a trailer, as in docs/format.md.
+def hint_entry(kind, seq, expiry, offset, value_len, key):
+    body = struct.pack("<BQQIIH", kind, seq, expiry, offset, value_len, len(key)) + key
+    return struct.pack("<I", zlib.crc32(body)) + body
+
+
+def hint_trailer(entries, data_len):
+    body = struct.pack("<BQQ", 0xFF, entries, data_len)
+    return struct.pack("<I", zlib.crc32(body)) + body
+
+
+hints = hint_entry(1, 1, 0, 24, 6, b"key0") + hint_entry(2, 2, 0, 60, 0, b"key1")
+write("hint_decode", "entries_and_trailer", hints + hint_trailer(2, 4096))
+write("hint_decode", "truncated", hints[:-3])
+write("hint_decode", "trailer_only", hint_trailer(0, 24))
+
+# Raft log segments: RaftEntry records (seq = index, meta = term).
+raft = header(3, 1)
+for index in range(1, 4):
+    raft += record(5, index, 1, b"", bytes([0, index]))
+write("raft_log_recovery", "three_entries", raft)
+write("raft_log_recovery", "torn", raft[:-5])
+write("raft_log_recovery", "header_only", header(3, 1))
+write("raft_log_recovery", "data_header", header(1, 1) + record(1, 1, 0, b"k", b"v"))
+
+# Raft messages: arbitrary bytes (postcard layouts belong to the raftlog crate).
+write("raft_message_decode", "empty", b"")
+write("raft_message_decode", "small", bytes(range(16)))
+write("raft_message_decode", "zeros", b"\0" * 64)

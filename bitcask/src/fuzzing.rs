@@ -62,3 +62,18 @@ pub fn segment_recovery(data: &[u8]) {
     again.sort();
     assert_eq!(keys, again, "reopen changed the keys");
 }
+
+/// Decodes `data` as a sequence of hint items (entries, then a trailer);
+/// every decoded entry must re-encode to the same bytes.
+pub fn hint_decode(data: &[u8]) {
+    let mut rest = data;
+    while let Ok((item, len)) = crate::format::decode_hint_item(rest) {
+        let mut out = Vec::new();
+        match item {
+            crate::format::HintItem::Entry(entry) => entry.encode_into(&mut out),
+            crate::format::HintItem::Trailer(trailer) => trailer.encode_into(&mut out),
+        }
+        assert_eq!(&out[..], &rest[..len], "hint item round trip differs");
+        rest = &rest[len..];
+    }
+}

@@ -83,3 +83,11 @@ fn spec_written_segment_reads_as_specified() {
     .collect();
     assert_eq!(pairs, expected);
 }
+
+#[test]
+fn hint_decode_corpus() {
+    for (path, bytes) in corpus("hint_decode") {
+        eprintln!("{}", path.display());
+        bitcask::fuzzing::hint_decode(&bytes);
+    }
+}
