@@ -512,7 +512,8 @@ pub(crate) fn start_background_merger(inner: &Arc<Inner>, every: Duration) {
                 }
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start the background merger");
+    match spawned {
+        Ok(handle) => inner.background.lock().push(handle),
+        Err(e) => tracing::error!(error = %e, "could not start the background merger"),
     }
 }

@@ -142,7 +142,7 @@ pub(crate) struct Inner {
     pub(crate) next_segment_id: AtomicU32,
     /// Held by a running merge: one at a time.
     pub(crate) merge_lock: Mutex<()>,
-    /// Background hint writers, joined on close.
+    /// Background threads (hint writers, interval syncer, merger), joined on close.
     pub(crate) background: Mutex<Vec<JoinHandle<()>>>,
     /// Stops the background merger thread when dropped.
     pub(crate) merger_stop: Mutex<Option<mpsc::Sender<()>>>,
@@ -605,8 +605,12 @@ fn start_interval_syncer(inner: &Arc<Inner>, every: Duration) {
                 }
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start the interval sync thread; syncing on every write");
+    match spawned {
+        Ok(handle) => inner.background.lock().push(handle),
+        Err(e) => tracing::error!(
+            error = %e,
+            "could not start the interval sync thread; writes reach the disk only on sync() and close"
+        ),
     }
 }
 
@@ -617,15 +621,24 @@ impl Inner {
         })
     }
 
-    /// Stops the interval syncer and the merger, and waits for hint writers.
+    /// Stops the interval syncer and the merger and waits for them (a merge
+    /// in progress is finished first) and for hint writers, so that the
+    /// directory lock is free when the store has been dropped.
     fn stop_background(&self) {
         // Dropping a sender wakes its thread, which then exits.
         self.interval_stop.lock().take();
         self.merger_stop.lock().take();
-        let handles: Vec<_> = std::mem::take(&mut *self.background.lock());
-        for handle in handles {
-            if handle.join().is_err() {
-                tracing::error!(dir = %self.dir.display(), "a background hint writer panicked");
+        // Joined threads may have started others (a merge seals segments,
+        // whose hints are written on new threads): repeat until none is left.
+        loop {
+            let handles: Vec<_> = std::mem::take(&mut *self.background.lock());
+            if handles.is_empty() {
+                break;
+            }
+            for handle in handles {
+                if handle.join().is_err() {
+                    tracing::error!(dir = %self.dir.display(), "a background thread panicked");
+                }
             }
         }
     }

@@ -302,7 +302,7 @@ fn run(steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn always_keeps_every_acknowledged_write(steps in prop::collection::vec(step_strategy(), 1..120)) {
