@@ -219,3 +219,30 @@ fn read_only_open_of_a_missing_directory_is_an_error_naming_it() {
     let err = Bitcask::open_read_only(Path::new("/definitely/not/here")).unwrap_err();
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");
 }
+
+#[test]
+fn dropping_a_store_with_background_threads_frees_the_lock_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default()
+        .sync(SyncPolicy::Interval(std::time::Duration::from_millis(1)))
+        .max_file_size(4096)
+        .merge(bitcask::MergePolicy {
+            trigger_fragmentation: 10.0,
+            include_fragmentation: 5.0,
+            background_interval: Some(std::time::Duration::from_millis(1)),
+            ..bitcask::MergePolicy::default()
+        });
+    for round in 0..30u32 {
+        // Interval syncer, merger and hint writers are all busy here.
+        let store = Bitcask::open(dir.path(), options.clone())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        for i in 0..100u32 {
+            store
+                .put(&(i % 20).to_be_bytes(), &[round as u8; 100])
+                .unwrap();
+        }
+        drop(store);
+    }
+    let store = Bitcask::open(dir.path(), options).unwrap();
+    assert_eq!(store.len(), 20);
+}
