@@ -18,7 +18,8 @@ def header(kind, segment_id):
 
 
 def record(kind, seq, meta, key, value):
-    body = struct.pack("<BQQII", kind, seq, meta, len(key), len(value)) + key + value
+    head = struct.pack("<BQQII", kind, seq, meta, len(key), len(value))
+    body = head + struct.pack("<I", zlib.crc32(head)) + key + value
     return struct.pack("<I", zlib.crc32(body)) + body
 
 
@@ -70,8 +71,8 @@ def hint_entry(kind, seq, expiry, offset, value_len, key):
     return struct.pack("<I", zlib.crc32(body)) + body
 
 
-def hint_trailer(entries, data_len):
-    body = struct.pack("<BQQ", 0xFF, entries, data_len)
+def hint_trailer(entries, data_len, max_seq=0):
+    body = struct.pack("<BQQQ", 0xFF, entries, data_len, max_seq)
     return struct.pack("<I", zlib.crc32(body)) + body
 
 

@@ -14,15 +14,21 @@
 //! 16  4  reserved         u32 (0)
 //! 20  4  header crc       u32, CRC32 of bytes 0..20
 //!
-//! record (29-byte header, then key and value)
+//! record (33-byte header, then key and value)
 //! 0   4  crc              u32, CRC32 of bytes 4..end of record
 //! 4   1  kind             u8  (see RecordKind)
 //! 5   8  seq              u64
 //! 13  8  meta             u64 (expiry for Put, term for RaftEntry, ...)
 //! 21  4  key length       u32
 //! 25  4  value length     u32
-//! 29  .. key, then value
+//! 29  4  header crc       u32, CRC32 of bytes 4..29
+//! 33  .. key, then value
 //! ```
+//!
+//! The header CRC lets a reader trust a record's length before it has read
+//! the record: a valid header whose length runs past the end of the file is
+//! the torn tail of an interrupted append, while a damaged length field is
+//! corruption (see [`crate::segment`]).
 
 use std::fmt;
 
@@ -33,7 +39,7 @@ pub const FORMAT_VERSION: u16 = 1;
 /// Length of the file header in bytes.
 pub const FILE_HEADER_LEN: usize = 24;
 /// Length of a record header (everything before the key) in bytes.
-pub const RECORD_HEADER_LEN: usize = 29;
+pub const RECORD_HEADER_LEN: usize = 33;
 /// Longest key a record may carry, in bytes (65,535). Longer keys are rejected
 /// on write and treated as corruption when read back.
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
@@ -175,6 +181,15 @@ pub enum FormatError {
         /// The limit.
         max: u64,
     },
+    /// The record header's own checksum does not match its bytes: its length
+    /// fields cannot be trusted.
+    #[error("record header checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    HeaderChecksumMismatch {
+        /// The checksum stored in the header.
+        stored: u32,
+        /// The checksum computed over the header.
+        computed: u32,
+    },
     /// The stored checksum does not match the bytes.
     #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     ChecksumMismatch {
@@ -284,6 +299,8 @@ impl Record<'_> {
         out.extend_from_slice(&self.meta.to_le_bytes());
         out.extend_from_slice(&(self.key.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.value.len() as u32).to_le_bytes());
+        let header_crc = crc32fast::hash(&out[start + 4..start + 29]);
+        out.extend_from_slice(&header_crc.to_le_bytes());
         out.extend_from_slice(self.key);
         out.extend_from_slice(self.value);
         let crc = crc32fast::hash(&out[start + 4..]);
@@ -341,14 +358,20 @@ pub struct RecordHeader {
 }
 
 impl RecordHeader {
-    /// Decodes and sanity-checks a record header (kind byte and length limits);
-    /// the checksum is checked only by [`Record::decode`].
+    /// Decodes and checks a record header: its own checksum, the kind byte
+    /// and the length limits. The record's checksum is checked only by
+    /// [`Record::decode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
         if bytes.len() < RECORD_HEADER_LEN {
             return Err(FormatError::Incomplete {
                 needed: RECORD_HEADER_LEN as u64,
                 available: bytes.len() as u64,
             });
+        }
+        let stored = read_u32(bytes, 29);
+        let computed = crc32fast::hash(&bytes[4..29]);
+        if stored != computed {
+            return Err(FormatError::HeaderChecksumMismatch { stored, computed });
         }
         let kind = RecordKind::from_byte(bytes[4]).ok_or(FormatError::UnknownKind {
             what: "record",
@@ -403,7 +426,7 @@ pub const SEGMENT_FLAG_MERGED: u64 = 1;
 /// Length of a hint entry header (everything before the key).
 pub const HINT_ENTRY_HEADER_LEN: usize = 31;
 /// Length of the hint trailer.
-pub const HINT_TRAILER_LEN: usize = 21;
+pub const HINT_TRAILER_LEN: usize = 29;
 /// The kind byte that marks the hint trailer.
 pub const HINT_TRAILER_KIND: u8 = 0xFF;
 
@@ -439,10 +462,11 @@ pub struct HintEntry<'a> {
 /// What a hint file holds after its header: entries, then this trailer.
 ///
 /// ```text
-/// 0   4  crc           CRC32 of bytes 4..21
+/// 0   4  crc           CRC32 of bytes 4..29
 /// 4   1  kind          0xFF
 /// 5   8  entry count
 /// 13  8  data length   length of the data segment the hint describes
+/// 21  8  max seq       highest sequence number of any record in it
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HintTrailer {
@@ -450,6 +474,9 @@ pub struct HintTrailer {
     pub entries: u64,
     /// Length in bytes of the data segment the hint describes.
     pub data_len: u64,
+    /// Highest sequence number of any record in the data segment (batch
+    /// markers included), so that sequence numbers are never reused.
+    pub max_seq: u64,
 }
 
 /// A decoded item of a hint file.
@@ -487,6 +514,7 @@ impl HintTrailer {
         out.push(HINT_TRAILER_KIND);
         out.extend_from_slice(&self.entries.to_le_bytes());
         out.extend_from_slice(&self.data_len.to_le_bytes());
+        out.extend_from_slice(&self.max_seq.to_le_bytes());
         let crc = crc32fast::hash(&out[start + 4..]);
         out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     }
@@ -534,6 +562,7 @@ pub fn decode_hint_item(bytes: &[u8]) -> Result<(HintItem<'_>, usize), FormatErr
             HintItem::Trailer(HintTrailer {
                 entries: read_u64(bytes, 5),
                 data_len: read_u64(bytes, 13),
+                max_seq: read_u64(bytes, 21),
             }),
             len,
         ));
@@ -677,7 +706,11 @@ mod tests {
         assert_eq!(&bytes[13..21], &5u64.to_le_bytes());
         assert_eq!(&bytes[21..25], &1u32.to_le_bytes());
         assert_eq!(&bytes[25..29], &2u32.to_le_bytes());
-        assert_eq!(&bytes[29..], b"kvv");
+        assert_eq!(
+            &bytes[29..33],
+            &crc32fast::hash(&bytes[4..29]).to_le_bytes()
+        );
+        assert_eq!(&bytes[33..], b"kvv");
         assert_eq!(&bytes[0..4], &crc32fast::hash(&bytes[4..]).to_le_bytes());
     }
 
@@ -710,20 +743,31 @@ mod tests {
         }
         let mut bad_kind = bytes.clone();
         bad_kind[4] = 0;
+        let crc = crc32fast::hash(&bad_kind[4..29]);
+        bad_kind[29..33].copy_from_slice(&crc.to_le_bytes());
         assert!(matches!(
             Record::decode(&bad_kind),
             Err(FormatError::UnknownKind { .. })
         ));
+        let reseal = |mut b: Vec<u8>| {
+            let crc = crc32fast::hash(&b[4..29]);
+            b[29..33].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
         let mut huge = bytes.clone();
         huge[21..25].copy_from_slice(&(MAX_KEY_LEN as u32 + 1).to_le_bytes());
         assert!(matches!(
             RecordHeader::decode(&huge),
+            Err(FormatError::HeaderChecksumMismatch { .. })
+        ));
+        assert!(matches!(
+            RecordHeader::decode(&reseal(huge)),
             Err(FormatError::TooLong { what: "key", .. })
         ));
         let mut huge = bytes;
         huge[25..29].copy_from_slice(&(MAX_VALUE_LEN as u32 + 1).to_le_bytes());
         assert!(matches!(
-            RecordHeader::decode(&huge),
+            RecordHeader::decode(&reseal(huge)),
             Err(FormatError::TooLong { what: "value", .. })
         ));
     }
@@ -743,6 +787,7 @@ mod tests {
         let trailer = HintTrailer {
             entries: 1,
             data_len: 4096,
+            max_seq: 12,
         };
         trailer.encode_into(&mut bytes);
         let (item, len) = decode_hint_item(&bytes).unwrap();

@@ -43,6 +43,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 pub struct HintWriter {
     appender: Appender,
     entries: u64,
+    max_seq: u64,
     final_path: PathBuf,
     scratch: Vec<u8>,
 }
@@ -58,6 +59,7 @@ impl HintWriter {
         Ok(Self {
             appender: Appender::new(Arc::new(segment), crate::format::FILE_HEADER_LEN as u64),
             entries: 0,
+            max_seq: 0,
             final_path,
             scratch: Vec::new(),
         })
@@ -69,6 +71,7 @@ impl HintWriter {
         entry.encode_into(&mut self.scratch);
         self.appender.append_raw(&self.scratch);
         self.entries += 1;
+        self.max_seq = self.max_seq.max(entry.seq);
         if self.appender.buffered().len() >= 1 << 20 {
             self.appender.flush()?;
         }
@@ -76,11 +79,14 @@ impl HintWriter {
     }
 
     /// Writes the trailer, makes the file durable and renames it into place.
-    pub fn finish(mut self, vfs: &dyn Vfs, data_len: u64) -> Result<PathBuf> {
+    /// `max_seq` is the highest sequence number of any record in the data
+    /// segment, including records that have no entry (batch markers).
+    pub fn finish(mut self, vfs: &dyn Vfs, data_len: u64, max_seq: u64) -> Result<PathBuf> {
         self.scratch.clear();
         HintTrailer {
             entries: self.entries,
             data_len,
+            max_seq: max_seq.max(self.max_seq),
         }
         .encode_into(&mut self.scratch);
         self.appender.append_raw(&self.scratch);
@@ -98,7 +104,9 @@ pub fn write_hint_for(vfs: &dyn Vfs, dir: &Path, data: &Segment) -> Result<PathB
     let id = data.id() as u32;
     let mut writer = HintWriter::create(vfs, dir, id)?;
     let mut failed = None;
+    let mut max_seq = 0;
     let end = segment::scan(data, |offset, record| {
+        max_seq = max_seq.max(record.seq);
         if matches!(record.kind, RecordKind::Put | RecordKind::Tombstone)
             && let Err(e) = writer.add(&HintEntry {
                 kind: record.kind,
@@ -127,20 +135,20 @@ pub fn write_hint_for(vfs: &dyn Vfs, dir: &Path, data: &Segment) -> Result<PathB
             "sealed segment has an unreadable tail; no hint written",
         ));
     }
-    writer.finish(vfs, end.valid_len())
+    writer.finish(vfs, end.valid_len(), max_seq)
 }
 
 /// Reads the hint of data segment `id` (of length `data_len`), calling
-/// `visit` with each verified entry. Returns `Err(reason)` — naming the
-/// offset — if the hint is unusable from some point on; the engine then
-/// scans the data file.
+/// `visit` with each verified entry, and returns the trailer. Returns
+/// `Err(reason)` — naming the offset — if the hint is unusable from some
+/// point on; the engine then scans the data file.
 pub fn load_hint(
     vfs: &dyn Vfs,
     path: &Path,
     id: u32,
     data_len: u64,
     mut visit: impl FnMut(&HintEntry<'_>),
-) -> std::result::Result<(), String> {
+) -> std::result::Result<HintTrailer, String> {
     let hint = Segment::open(vfs, path, false).map_err(|e| e.to_string())?;
     if hint.kind() != FileKind::Hint || hint.id() != u64::from(id) {
         return Err(format!(
@@ -163,9 +171,12 @@ pub fn load_hint(
         let (item, len) = decode_hint_item(bytes).map_err(|e| fail(e.to_string()))?;
         match item {
             HintItem::Entry(entry) => {
-                if u64::from(entry.offset) >= data_len {
+                let end = u64::from(entry.offset)
+                    + crate::format::record_len(entry.key.len(), entry.value_len as usize) as u64;
+                if u64::from(entry.offset) < crate::format::FILE_HEADER_LEN as u64 || end > data_len
+                {
                     return Err(fail(format!(
-                        "entry points at offset {} past the data file's end",
+                        "entry's record at offset {} does not fit in the data file of {data_len} bytes",
                         entry.offset
                     )));
                 }
@@ -188,7 +199,7 @@ pub fn load_hint(
                 if offset + len as u64 != file_len {
                     return Err(fail("bytes after the trailer".into()));
                 }
-                return Ok(());
+                return Ok(trailer);
             }
         }
         offset += len as u64;

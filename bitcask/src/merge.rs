@@ -385,6 +385,17 @@ impl Inner {
             bytes: 0,
         };
         let now = now_millis();
+        // Dropped records (batch markers, tombstones) may hold the highest
+        // sequence numbers; the hint keeps them so numbers are never reused.
+        let inputs_max_seq = {
+            let stats = self.stats.lock();
+            inputs
+                .iter()
+                .filter_map(|s| stats.segments.get(&(s.id() as u32)))
+                .map(|c| c.max_seq)
+                .max()
+                .unwrap_or(0)
+        };
         let mut failure = None;
         for input in inputs {
             let input_id = input.id() as u32;
@@ -488,7 +499,7 @@ impl Inner {
         out.sync()?;
         outcome.bytes_after = out.len();
         counters.file_bytes = out.len();
-        hints.finish(vfs, out.len())?;
+        hints.finish(vfs, out.len(), inputs_max_seq)?;
         Ok((outcome, switches, expired, counters))
     }
 }

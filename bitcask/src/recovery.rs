@@ -305,11 +305,11 @@ pub(crate) fn recover(
                 );
             });
             match loaded {
-                Ok(()) => {
+                Ok(trailer) => {
                     loaded_from_hint = true;
                     counters.file_bytes = data_len;
                     counters.has_hint = true;
-                    max_seq = max_seq.max(hint_max_seq);
+                    max_seq = max_seq.max(hint_max_seq).max(trailer.max_seq);
                 }
                 Err(reason) => {
                     tracing::warn!(
@@ -351,7 +351,8 @@ pub(crate) fn recover(
         let mut segment = segment;
         if active_map_len == 0 {
             // Memory-mapped reads are off.
-        } else if !is_active {
+        } else if !is_active || loaded_from_hint {
+            // Sealed: mapped exactly as long as it is.
             segment.map_for_reading(valid_len);
         } else if writable {
             segment.map_for_reading(active_map_len.max(valid_len));

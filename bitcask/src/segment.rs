@@ -292,28 +292,63 @@ pub fn scan(
     let file_len = segment.len()?;
     let mut reader = ChunkReader::new(segment, file_len);
     let mut offset = FILE_HEADER_LEN as u64;
+    let mut last_seq = None;
     while offset < file_len {
-        let problem = match reader.record_at(offset)? {
-            Ok((record, len)) => {
-                visit(offset, record)?;
-                offset += len as u64;
-                continue;
+        let head = reader.fill(offset, RECORD_HEADER_LEN)?;
+        let header = match RecordHeader::decode(head) {
+            Ok(header) => header,
+            // An unreadable header: torn, unless valid records follow.
+            Err(problem) => {
+                return classify(segment, offset, offset + 1, file_len, last_seq, problem);
             }
-            Err(problem) => problem,
         };
-        if let Some(next) = find_valid_record(segment, offset + 1, file_len)? {
-            return Err(Error::corrupted(
-                segment.path(),
-                offset,
-                format!("{problem}; a valid record follows at offset {next}"),
-            ));
+        let len = header.record_len() as u64;
+        if offset + len > file_len {
+            // The header's checksum vouches for the length: the append that
+            // wrote this record was cut short.
+            return Ok(ScanEnd::Torn {
+                valid_len: offset,
+                file_len,
+            });
         }
-        return Ok(ScanEnd::Torn {
-            valid_len: offset,
-            file_len,
-        });
+        match Record::decode(reader.fill(offset, len as usize)?) {
+            Ok((record, _)) => {
+                last_seq = Some(record.seq);
+                visit(offset, record)?;
+                offset += len;
+            }
+            // A damaged body. Its header is intact, so only valid records
+            // written after its end would prove it was once complete.
+            Err(problem) => {
+                return classify(segment, offset, offset + len, file_len, last_seq, problem);
+            }
+        }
     }
     Ok(ScanEnd::Clean { len: file_len })
+}
+
+/// Decides whether the unreadable record at `bad` starts a torn tail or is
+/// corruption: corruption if a valid record follows (searching from
+/// `search_from`) whose sequence number does not go back behind `last_seq`.
+fn classify(
+    segment: &Segment,
+    bad: u64,
+    search_from: u64,
+    file_len: u64,
+    last_seq: Option<u64>,
+    problem: FormatError,
+) -> Result<ScanEnd> {
+    match find_valid_record(segment, search_from, file_len, last_seq)? {
+        Some(next) => Err(Error::corrupted(
+            segment.path(),
+            bad,
+            format!("{problem}; a valid record follows at offset {next}"),
+        )),
+        None => Ok(ScanEnd::Torn {
+            valid_len: bad,
+            file_len,
+        }),
+    }
 }
 
 /// A sliding window over a file for sequential scanning with large reads.
@@ -351,26 +386,18 @@ impl<'s> ChunkReader<'s> {
         let to = ((end - self.window_start) as usize).min(self.window.len());
         Ok(&self.window[from..to])
     }
-
-    /// The record at `offset`, or why there is none.
-    fn record_at(
-        &mut self,
-        offset: u64,
-    ) -> Result<std::result::Result<(Record<'_>, usize), FormatError>> {
-        let head = self.fill(offset, RECORD_HEADER_LEN)?;
-        let header = match RecordHeader::decode(head) {
-            Ok(header) => header,
-            Err(e) => return Ok(Err(e)),
-        };
-        let len = header.record_len();
-        let bytes = self.fill(offset, len)?;
-        Ok(Record::decode(bytes))
-    }
 }
 
 /// Searches `[from, file_len)` for the first offset where a complete record
-/// with a valid checksum starts.
-fn find_valid_record(segment: &Segment, from: u64, file_len: u64) -> Result<Option<u64>> {
+/// with valid checksums starts whose sequence number is at least `min_seq`.
+/// (Appends carry non-decreasing sequence numbers, so a "record" that goes
+/// back in time is bytes inside some value, not a later write.)
+fn find_valid_record(
+    segment: &Segment,
+    from: u64,
+    file_len: u64,
+    min_seq: Option<u64>,
+) -> Result<Option<u64>> {
     let mut reader = ChunkReader::new(segment, file_len);
     let mut record_buf = Vec::new();
     let mut offset = from;
@@ -378,11 +405,13 @@ fn find_valid_record(segment: &Segment, from: u64, file_len: u64) -> Result<Opti
         let head = reader.fill(offset, RECORD_HEADER_LEN)?;
         if let Ok(header) = RecordHeader::decode(head) {
             let len = header.record_len() as u64;
-            if offset + len <= file_len {
-                let record = segment.read_record(offset, len as usize, &mut record_buf);
-                if record.is_ok() {
-                    return Ok(Some(offset));
-                }
+            if offset + len <= file_len
+                && min_seq.is_none_or(|min| header.seq >= min)
+                && segment
+                    .read_record(offset, len as usize, &mut record_buf)
+                    .is_ok()
+            {
+                return Ok(Some(offset));
             }
         }
         offset += 1;

@@ -147,3 +147,57 @@ fn corruption_in_a_sealed_segment_is_reported_not_skipped() {
         other => panic!("expected corruption, got {other:?}"),
     }
 }
+
+/// A value may contain bytes that form a valid record (a client can store
+/// anything). A crash that tears the write of such a value must still be a
+/// torn tail, not "corruption": otherwise any client could make the store
+/// refuse to open after a power cut.
+#[test]
+fn a_torn_value_that_contains_a_valid_record_is_still_a_torn_tail() {
+    let mut embedded = Vec::new();
+    bitcask::format::Record {
+        kind: bitcask::format::RecordKind::Put,
+        seq: 1_000_000,
+        meta: 0,
+        key: b"x",
+        value: b"y",
+    }
+    .encode_into(&mut embedded);
+    let mut value = vec![0xAA; 100];
+    for _ in 0..20 {
+        value.extend_from_slice(&embedded);
+    }
+    value.extend_from_slice(&[0xBB; 1000]);
+    for keep in (0..value.len() as u64 + 60).step_by(7) {
+        let vfs = MemVfs::new();
+        let store = Bitcask::open(
+            DIR,
+            options(&vfs).sync(SyncPolicy::Never).write_buffer_size(1),
+        )
+        .unwrap();
+        store.put(b"before", b"ok").unwrap();
+        store.sync().unwrap();
+        store.put(b"big", &value).unwrap();
+        // The next append hands "big" to the OS, unsynced.
+        store.put(b"after", b"x").unwrap();
+        // Power fails while the value is being written: only part survives.
+        let mut unsynced_seen = 0;
+        vfs.crash(|_, unsynced| {
+            unsynced_seen = unsynced;
+            unsynced.min(keep)
+        });
+        assert!(
+            unsynced_seen as usize > value.len(),
+            "the value was not in flight"
+        );
+        drop(store);
+        let store = Bitcask::open(DIR, options(&vfs))
+            .unwrap_or_else(|e| panic!("keep {keep}: reopen failed: {e}"));
+        assert_eq!(store.get(b"before").unwrap().as_deref(), Some(&b"ok"[..]));
+        assert_eq!(
+            store.get(b"x").unwrap(),
+            None,
+            "keep {keep}: embedded record applied"
+        );
+    }
+}
