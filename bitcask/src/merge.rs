@@ -95,7 +95,16 @@ impl Inner {
         let writer = self.writer.as_ref().ok_or_else(|| Error::ReadOnly {
             path: self.dir.clone(),
         })?;
-        let active = writer.lock().active_id;
+        let active = {
+            let w = writer.lock();
+            if let Some(reason) = w.failed() {
+                return Err(Error::Failed {
+                    path: self.dir.clone(),
+                    reason: reason.to_string(),
+                });
+            }
+            w.active_id
+        };
         let ids = self
             .segments
             .read()
@@ -265,11 +274,33 @@ impl Inner {
         }
 
         // Commit point.
-        vfs.rename(&tmp_path, &final_path)
-            .map_err(|e| Error::io("rename", &tmp_path, e))?;
-        segment::sync_parent(vfs, &final_path)?;
-
-        let mut merged = Segment::open(vfs, &final_path, false)?;
+        if let Err(e) = vfs.rename(&tmp_path, &final_path) {
+            let _ = vfs.remove_file(&tmp_path);
+            let _ = vfs.remove_file(&hint::hint_path(&self.dir, output));
+            return Err(Error::io("rename", &tmp_path, e));
+        }
+        let committed = segment::sync_parent(vfs, &final_path)
+            .and_then(|()| Segment::open(vfs, &final_path, false));
+        let mut merged = match committed {
+            Ok(merged) => merged,
+            Err(e) => {
+                // Undo the merge: an output on disk that the running store
+                // does not know about would be missing from the tombstone
+                // rule of later merges. If even that fails, stop writing;
+                // the next open sees a complete merge and finishes it.
+                let undone = vfs
+                    .remove_file(&final_path)
+                    .and_then(|()| vfs.sync_dir(&self.dir))
+                    .is_ok();
+                let _ = vfs.remove_file(&hint::hint_path(&self.dir, output));
+                if !undone && let Some(writer) = &self.writer {
+                    writer.lock().set_failed(format!(
+                        "merge into segment {output} could be neither finished nor undone: {e}"
+                    ));
+                }
+                return Err(e);
+            }
+        };
         if self.options.mmap_reads {
             merged.map_for_reading(counters.file_bytes);
         }
@@ -401,6 +432,13 @@ impl Inner {
             let input_id = input.id() as u32;
             let end = segment::scan(input, |offset, record| {
                 let mut copy = |record: &Record<'_>| -> Result<u64> {
+                    if out.len() > u64::from(u32::MAX) {
+                        return Err(Error::InvalidOptions(format!(
+                            "merge output would pass 4 GiB (record offsets are 32-bit); \
+                             merge fewer segments at once (merged so far: {} bytes)",
+                            out.len()
+                        )));
+                    }
                     let new_offset = out.append(record);
                     let len = record.encoded_len() as u64;
                     counters.file_bytes += len;

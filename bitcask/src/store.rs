@@ -102,7 +102,10 @@ pub(crate) struct Writer {
     appender: Appender,
     pub(crate) active_id: u32,
     next_seq: u64,
+    /// Written records waiting for a sync round (under `Always`).
     pending: Vec<PendingUpdate>,
+    /// Records a running sync round is fsyncing; applied when it succeeds.
+    in_flight: Vec<PendingUpdate>,
     /// Set when durability can no longer be guaranteed; writes are refused.
     failed: Option<String>,
     /// Incremented by every rollback, so a sync round that fsynced bytes
@@ -117,11 +120,31 @@ struct SyncState {
     /// A leader is running a sync round.
     leader_active: bool,
     /// Ranges of sequence numbers `(first, last, error)` rolled back after a
-    /// failed write or fsync; their writers get the error.
-    failed: Vec<(u64, u64, String)>,
+    /// failed write or fsync; their writers get (a copy of) the error. Kept
+    /// for the life of the store: failures are rare, and forgetting one could
+    /// acknowledge a write that failed.
+    failed: Vec<(u64, u64, Arc<Error>)>,
 }
 
-const MAX_REMEMBERED_FAILURES: usize = 1024;
+/// A copy of `error` for another caller: same variant, and for I/O errors
+/// the same `ErrorKind`, so `is_storage_full()` and friends keep working.
+fn copy_error(error: &Error) -> Error {
+    match error {
+        Error::Io { op, path, source } => Error::Io {
+            op,
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        Error::Failed { path, reason } => Error::Failed {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        other => Error::Failed {
+            path: PathBuf::new(),
+            reason: other.to_string(),
+        },
+    }
+}
 
 pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
@@ -237,6 +260,7 @@ impl Bitcask {
             active_id,
             next_seq: recovered.max_seq + 1,
             pending: Vec::new(),
+            in_flight: Vec::new(),
             failed: None,
             rollbacks: 0,
         };
@@ -614,6 +638,19 @@ fn start_interval_syncer(inner: &Arc<Inner>, every: Duration) {
     }
 }
 
+impl Writer {
+    /// Why writes are refused, if they are.
+    pub(crate) fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// Refuses all further writes, for `reason`.
+    pub(crate) fn set_failed(&mut self, reason: String) {
+        tracing::error!(%reason, "store refuses further writes");
+        self.failed = Some(reason);
+    }
+}
+
 impl Inner {
     fn writer(&self) -> Result<&Mutex<Writer>> {
         self.writer.as_ref().ok_or_else(|| Error::ReadOnly {
@@ -729,34 +766,73 @@ impl Inner {
         let unflushed = (flushed >> 32) as u32 == entry.segment && end > (flushed & 0xffff_ffff);
         if unflushed && let Some(writer) = &self.writer {
             let writer = writer.lock();
-            if writer.active_id == entry.segment
-                && end > writer.appender.flushed_len()
-                && u64::from(entry.offset) >= writer.appender.flushed_len()
-            {
-                let start = (u64::from(entry.offset) - writer.appender.flushed_len()) as usize;
-                let bytes = writer
-                    .appender
-                    .buffered()
-                    .get(start..start + len)
-                    .ok_or_else(|| {
-                        Error::corrupted(
-                            writer.appender.segment().path(),
-                            u64::from(entry.offset),
-                            "indexed record is missing from the write buffer",
-                        )
-                    })?;
-                buf.clear();
-                buf.extend_from_slice(bytes);
+            if self.copy_from_buffer(&writer, entry, len, buf)? {
                 drop(writer);
-                return Record::decode(buf).map(|(r, _)| r).map_err(|e| {
-                    Error::corrupted(
-                        data_path(&self.dir, entry.segment),
-                        u64::from(entry.offset),
-                        e,
-                    )
-                });
+                return self.decode_copied(entry, buf);
             }
         }
+        self.read_from_segment(entry, len, buf)
+    }
+
+    /// Reads a record while the caller holds the writer mutex (`w`).
+    fn read_record_locked<'b>(
+        &self,
+        w: &Writer,
+        entry: &Entry,
+        len: usize,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<Record<'b>> {
+        if self.copy_from_buffer(w, entry, len, buf)? {
+            return self.decode_copied(entry, buf);
+        }
+        self.read_from_segment(entry, len, buf)
+    }
+
+    /// Copies the record from the write buffer if it is still there.
+    fn copy_from_buffer(
+        &self,
+        w: &Writer,
+        entry: &Entry,
+        len: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool> {
+        let flushed = w.appender.flushed_len();
+        if w.active_id != entry.segment || u64::from(entry.offset) < flushed {
+            return Ok(false);
+        }
+        let start = (u64::from(entry.offset) - flushed) as usize;
+        let bytes = w
+            .appender
+            .buffered()
+            .get(start..start + len)
+            .ok_or_else(|| {
+                Error::corrupted(
+                    w.appender.segment().path(),
+                    u64::from(entry.offset),
+                    "indexed record is missing from the write buffer",
+                )
+            })?;
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        Ok(true)
+    }
+
+    fn decode_copied<'b>(&self, entry: &Entry, buf: &'b [u8]) -> Result<Record<'b>> {
+        Record::decode(buf).map(|(r, _)| r).map_err(|e| {
+            Error::corrupted(
+                data_path(&self.dir, entry.segment),
+                u64::from(entry.offset),
+                e,
+            )
+        })
+    }
+
+    fn read_from_segment<'b>(
+        &self,
+        entry: &Entry,
+        len: usize,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<Record<'b>> {
         let segment = self
             .segments
             .read()
@@ -777,12 +853,7 @@ impl Inner {
         // the key slips in between.
         let writer = self.writer()?;
         let guard = writer.lock();
-        let existed = self.live_entry(key).is_some()
-            || guard
-                .pending
-                .iter()
-                .any(|p| p.key == key && !p.entry.tombstone);
-        if !existed {
+        if self.latest_locked(&guard, key).is_none() {
             return Ok(false);
         }
         self.write_locked(guard, &[Op::Delete { key }], false)?;
@@ -911,7 +982,7 @@ impl Inner {
         }
         w.pending.extend(updates);
         drop(w);
-        self.wait_durable(last_seq)
+        self.wait_durable(last_seq, false)
     }
 
     /// Makes written records visible: keydir and statistics change together
@@ -965,12 +1036,27 @@ impl Inner {
         self.publish_flushed(&w);
         let sealed = w.active_id;
         let id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
-        let mut segment = Segment::create(
-            &*self.options.vfs,
-            &data_path(&self.dir, id),
-            FileKind::Data,
-            u64::from(id),
-        )?;
+        let path = data_path(&self.dir, id);
+        let mut segment =
+            match Segment::create(&*self.options.vfs, &path, FileKind::Data, u64::from(id)) {
+                Ok(segment) => segment,
+                Err(e) => {
+                    // A half-created newer segment that stays behind would make
+                    // the active one look sealed after a crash (and its torn tail
+                    // corruption): if it could not be removed, stop writing.
+                    let lingers = !matches!(
+                        self.options.vfs.open_file(&path, crate::vfs::OpenMode::Read),
+                        Err(ref err) if err.kind() == std::io::ErrorKind::NotFound
+                    );
+                    if lingers {
+                        w.set_failed(format!(
+                            "could not create or remove {}: {e}",
+                            path.display()
+                        ));
+                    }
+                    return Err(e);
+                }
+            };
         segment.map_for_reading(self.options.active_map_len());
         let segment = Arc::new(segment);
         self.segments.write().insert(id, segment.clone());
@@ -999,17 +1085,22 @@ impl Inner {
             w.failed = Some(format!("{error}; rolling back also failed: {rollback}"));
         }
         self.publish_flushed(w);
+        self.fail_range(w, error)
+    }
+
+    /// Fails every written record that is not yet durable and applied: their
+    /// updates are dropped and their writers get a copy of `error`.
+    fn fail_range(&self, w: &mut Writer, error: Error) -> Error {
         w.pending.clear();
+        w.in_flight.clear();
         w.rollbacks += 1;
         let last = w.next_seq - 1;
         let mut state = self.sync_state.lock();
         let first = state.durable_seq + 1;
         if first <= last {
-            state.failed.push((first, last, error.to_string()));
-            if state.failed.len() > MAX_REMEMBERED_FAILURES {
-                state.failed.remove(0);
-            }
-            // The rolled-back range is settled: nothing in it will ever apply.
+            let copy = copy_error(&error);
+            state.failed.push((first, last, Arc::new(copy)));
+            // The range is settled: nothing in it will ever apply.
             state.durable_seq = last;
         }
         self.sync_done.notify_all();
@@ -1039,14 +1130,37 @@ impl Inner {
 
     /// Rewrites `key`'s value with a new expiry (0: none); returns false if
     /// the key has no live value.
+    /// The newest live entry of `key` as the writer sees it: writes still
+    /// waiting for their fsync (under `Always`) first, then the keydir.
+    fn latest_locked(&self, w: &Writer, key: &[u8]) -> Option<Entry> {
+        let pending = w
+            .pending
+            .iter()
+            .rev()
+            .chain(w.in_flight.iter().rev())
+            .find(|p| p.key == key && matches!(p.kind, RecordKind::Put | RecordKind::Tombstone));
+        match pending {
+            Some(p) if p.kind == RecordKind::Tombstone => None,
+            Some(p) if is_expired(&p.entry, now_millis()) => None,
+            Some(p) => Some(p.entry),
+            None => self.live_entry(key),
+        }
+    }
+
     fn set_expiry(&self, key: &[u8], expiry: u64) -> Result<bool> {
         let writer = self.writer()?;
         // Read and rewrite under the writer mutex, so no write to the key
         // slips in between. Readers are not blocked.
         let guard = writer.lock();
-        let Some(value) = self.get(key)? else {
+        let Some(entry) = self.latest_locked(&guard, key) else {
             return Ok(false);
         };
+        let len = format::record_len(key.len(), entry.value_len as usize);
+        let mut buf = Vec::with_capacity(len);
+        let value = self
+            .read_record_locked(&guard, &entry, len, &mut buf)?
+            .value
+            .to_vec();
         self.write_locked(
             guard,
             &[Op::Put {
@@ -1060,19 +1174,23 @@ impl Inner {
     }
 
     /// Waits until `seq` is durable, leading a sync round if nobody is.
-    fn wait_durable(&self, seq: u64) -> Result<()> {
+    ///
+    /// With `failed_is_settled` (used by [`Inner::sync`]), a sequence number
+    /// that failed counts as settled: "everything that will ever be durable
+    /// is durable" is then true.
+    fn wait_durable(&self, seq: u64, failed_is_settled: bool) -> Result<()> {
         let mut state = self.sync_state.lock();
         loop {
-            if let Some((_, _, reason)) = state
+            if let Some((_, _, error)) = state
                 .failed
                 .iter()
                 .find(|(first, last, _)| (*first..=*last).contains(&seq))
             {
-                return Err(Error::Io {
-                    op: "sync",
-                    path: self.dir.clone(),
-                    source: std::io::Error::other(reason.clone()),
-                });
+                return if failed_is_settled {
+                    Ok(())
+                } else {
+                    Err(copy_error(error))
+                };
             }
             if state.durable_seq >= seq {
                 return Ok(());
@@ -1086,10 +1204,19 @@ impl Inner {
             let round = self.sync_round();
             state = self.sync_state.lock();
             state.leader_active = false;
-            if let Ok(through) = round {
-                state.durable_seq = state.durable_seq.max(through);
-            }
             self.sync_done.notify_all();
+            if let Err(e) = round {
+                // A round that settled nothing for `seq` (the store failed)
+                // must not be retried forever.
+                let settled = state.durable_seq >= seq
+                    || state
+                        .failed
+                        .iter()
+                        .any(|(first, last, _)| (*first..=*last).contains(&seq));
+                if !settled {
+                    return Err(e);
+                }
+            }
         }
     }
 
@@ -1099,12 +1226,19 @@ impl Inner {
     fn sync_round(&self) -> Result<u64> {
         let writer = self.writer()?;
         let mut w = writer.lock();
+        if let Some(reason) = &w.failed {
+            let error = Error::Failed {
+                path: self.dir.clone(),
+                reason: reason.clone(),
+            };
+            return Err(self.fail_range(&mut w, error));
+        }
         let through = w.next_seq - 1;
         if let Err(e) = w.appender.flush() {
             return Err(self.fail_unsynced(&mut w, e));
         }
         self.publish_flushed(&w);
-        let pending = std::mem::take(&mut w.pending);
+        w.in_flight = std::mem::take(&mut w.pending);
         let segment = w.appender.segment().clone();
         let flushed = w.appender.flushed_len();
         let rollbacks = w.rollbacks;
@@ -1122,17 +1256,32 @@ impl Inner {
         }
         let same_segment = Arc::ptr_eq(w.appender.segment(), &segment);
         match synced {
-            // A rotation in between fsynced this segment itself.
-            Ok(()) | Err(_) if !same_segment => {}
-            Ok(()) => w.appender.mark_synced(flushed),
-            Err(e) => {
+            Ok(()) if same_segment => w.appender.mark_synced(flushed),
+            // A rotation in between fsynced (and sealed) this segment itself.
+            Ok(()) => {}
+            Err(e) if same_segment => {
                 // The rolled-back records include `pending`: drop them unapplied.
                 return Err(self.fail_unsynced(&mut w, Error::io("sync", segment.path(), e)));
             }
+            Err(e) => {
+                // The segment is sealed: it cannot be cut back, and a later
+                // fsync that "succeeds" proves nothing after a failed one.
+                // The outcome of these writes is unknown; stop writing.
+                let error = Error::io("sync", segment.path(), e);
+                w.failed = Some(format!(
+                    "{error} (after the segment was sealed; the outcome of the writes in it is unknown)"
+                ));
+                return Err(self.fail_range(&mut w, error));
+            }
         }
         // Applied in sequence order, under the writer mutex, before any later
-        // round can apply newer writes to the same keys.
-        self.apply_updates(pending);
+        // round can apply newer writes to the same keys; and marked durable
+        // under it too, so a later rollback never claims these as failed.
+        let in_flight = std::mem::take(&mut w.in_flight);
+        self.apply_updates(in_flight);
+        let mut state = self.sync_state.lock();
+        state.durable_seq = state.durable_seq.max(through);
+        drop(state);
         Ok(through)
     }
 
@@ -1140,7 +1289,7 @@ impl Inner {
         let writer = self.writer()?;
         if self.options.sync == SyncPolicy::Always {
             let last = writer.lock().next_seq - 1;
-            return self.wait_durable(last);
+            return self.wait_durable(last, true);
         }
         let mut w = writer.lock();
         if let Some(reason) = &w.failed {

@@ -576,3 +576,88 @@ fn background_merger_compacts_without_being_asked() {
         );
     }
 }
+
+/// Review findings, kept as regression tests.
+mod regressions {
+    use super::*;
+
+    #[test]
+    fn set_expiry_on_a_buffered_write_does_not_deadlock() {
+        let vfs = MemVfs::new();
+        let store = Bitcask::open(DIR, options(&vfs).sync(SyncPolicy::Never)).unwrap();
+        store.put(b"k", b"v").unwrap();
+        // The record is still in the write buffer.
+        assert!(store.set_expiry(b"k", u64::MAX / 2).unwrap());
+        assert_eq!(store.expiry(b"k"), Some(u64::MAX / 2));
+        assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn sequence_numbers_are_not_reused_after_opening_from_hints() {
+        let vfs = MemVfs::new();
+        let store = open(&vfs);
+        store
+            .write_batch(&[
+                BatchOp::put(b"a".to_vec(), b"1".to_vec()),
+                BatchOp::put(b"b".to_vec(), b"2".to_vec()),
+            ])
+            .unwrap();
+        // Seqs 1..=4: begin, a, b, commit.
+        store.rotate().unwrap();
+        store.close().unwrap();
+        assert!(!hint_files(&vfs).is_empty());
+        let store = open(&vfs);
+        store.put(b"c", b"3").unwrap();
+        assert!(store.location(b"c").unwrap().seq > 4);
+    }
+
+    #[test]
+    fn a_failed_write_does_not_make_later_syncs_fail() {
+        let vfs = MemVfs::new();
+        let store = open(&vfs);
+        store.put(b"a", b"1").unwrap();
+        vfs.fail_once_after_ops(1);
+        assert!(store.put(b"b", b"2").is_err());
+        store.sync().unwrap();
+        store.merge_all().unwrap();
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn a_merge_failing_after_its_commit_point_never_resurrects_a_deleted_key() {
+        for n in 0..60 {
+            let vfs = MemVfs::new();
+            let store = open(&vfs);
+            store.put(b"k", b"v1").unwrap();
+            store.rotate().unwrap();
+            let first = sealed(&store);
+            vfs.fail_once_after_ops(n);
+            let _ = store.merge_segments(&first);
+            vfs.clear_faults();
+            if store.delete(b"k").is_ok() {
+                let _ = store.rotate();
+                let all = sealed(&store);
+                let _ = store.merge_segments(&all);
+            }
+            let deleted = store.get(b"k").unwrap().is_none();
+            drop(store);
+            let store = open(&vfs);
+            if deleted {
+                assert_eq!(
+                    store.get(b"k").unwrap(),
+                    None,
+                    "n={n}: deleted value came back"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn delete_reports_true_once() {
+        let vfs = MemVfs::new();
+        let store = open(&vfs);
+        store.put(b"k", b"v").unwrap();
+        assert!(store.delete(b"k").unwrap());
+        assert!(!store.delete(b"k").unwrap());
+    }
+}
