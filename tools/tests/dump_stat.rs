@@ -155,7 +155,7 @@ fn dump_reports_corruption_on_stderr_and_goes_on() {
     let dir = engine_dir();
     let records = dump_json(dir.path(), &["--segment", "2"]);
     let bad = records[5]["offset"].as_u64().unwrap();
-    flip_bit(&dir.path().join("0000000002.data"), bad + 30);
+    flip_bit(&dir.path().join("0000000002.data"), bad + 34);
     let out = run(&["dump", s(dir.path())]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

@@ -88,7 +88,7 @@ fn merge_of_a_corrupt_directory_fails_with_the_engine_error() {
     let dir = fragmented_dir();
     let records = dump_json(dir.path(), &["--segment", "1"]);
     let bad = records[3]["offset"].as_u64().unwrap();
-    flip_bit(&dir.path().join("0000000001.data"), bad + 30);
+    flip_bit(&dir.path().join("0000000001.data"), bad + 34);
     let out = run_retrying_lock(&["merge", s(dir.path())]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(

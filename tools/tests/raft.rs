@@ -40,13 +40,14 @@ fn hard_state(term: u64, vote: u64) -> (RecordKind, u64, u64, &'static [u8]) {
 #[test]
 fn clean_raft_log_verifies_dumps_and_stats() {
     let dir = raft_dir(60);
-    assert!(raft_segments(dir.path()).len() >= 3);
+    let segments = raft_segments(dir.path()).len();
+    assert!(segments >= 3);
     let out = run(&["verify", s(dir.path())]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(
         stdout(&out),
         format!(
-            "OK: Raft log directory {}: 5 segments, entries 1..60 (60), hard state term 7 vote 2; 0 errors, 0 warnings\n",
+            "OK: Raft log directory {}: {segments} segments, entries 1..60 (60), hard state term 7 vote 2; 0 errors, 0 warnings\n",
             dir.path().display()
         )
     );
@@ -66,7 +67,7 @@ fn clean_raft_log_verifies_dumps_and_stats() {
 
     let json = dump_json(dir.path(), &["--segment", "2"]);
     assert_eq!(json[0]["kind"], "raft-entry");
-    assert_eq!(json[0]["index"], 13);
+    assert_eq!(json[0]["index"], 12);
     assert!(json[0]["term"].as_u64().is_some());
 
     let stat = stdout(&run(&["stat", s(dir.path())]));
@@ -90,14 +91,14 @@ fn clean_raft_log_verifies_dumps_and_stats() {
 fn gap_in_the_raft_log_is_corruption() {
     let dir = raft_dir(60);
     let segments = raft_segments(dir.path());
-    // Segment 3 holds entries 25..=36.
+    // Segment 3 holds entries 23..=33 (11 entries of 34 bytes per segment).
     fs::remove_file(&segments[2]).unwrap();
     let out = run(&["verify", s(dir.path())]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(
         text.contains(
-            "error: log-00000000000000000004.seg offset 24: entry index 37 where 25 was expected: entries 25..36 are missing"
+            "error: log-00000000000000000004.seg offset 24: entry index 34 where 23 was expected: entries 23..33 are missing"
         ),
         "{text}"
     );
@@ -117,7 +118,11 @@ fn purged_prefix_is_not_a_gap() {
     fs::remove_file(&raft_segments(dir.path())[0]).unwrap();
     let out = run(&["verify", s(dir.path())]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("entries 13..60 (48)"));
+    assert!(
+        stdout(&out).contains("entries 12..60 (49)"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -139,17 +144,17 @@ fn decreasing_terms_and_bad_hard_state_are_corruption() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
-        text.contains("error: log-00000000000000000001.seg offset 84: entry 3 has term 2, below the term 3 of the entry before it"),
+        text.contains("error: log-00000000000000000001.seg offset 92: entry 3 has term 2, below the term 3 of the entry before it"),
         "{text}"
     );
     assert!(
         text.contains(
-            "error: hardstate offset 61: vote in term 3 changes from 1 to 2 (one vote per term)"
+            "error: hardstate offset 65: vote in term 3 changes from 1 to 2 (one vote per term)"
         ),
         "{text}"
     );
     assert!(
-        text.contains("error: hardstate offset 98: term goes back from 3 to 1"),
+        text.contains("error: hardstate offset 106: term goes back from 3 to 1"),
         "{text}"
     );
     assert!(
@@ -190,8 +195,9 @@ fn bit_flip_and_torn_tail_in_a_raft_log() {
         "{text}"
     );
     assert!(text.contains("checksum mismatch"), "{text}");
+    let newest_name = newest.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        text.contains("warning: log-00000000000000000005.seg offset "),
+        text.contains(&format!("warning: {newest_name} offset ")),
         "{text}"
     );
     assert!(text.contains("the newest segment ends in"), "{text}");

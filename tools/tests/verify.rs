@@ -37,7 +37,7 @@ fn bit_flip_in_a_record_is_reported_with_file_and_offset() {
     let records = dump_json(dir.path(), &["--segment", "1"]);
     let third = records[2]["offset"].as_u64().unwrap();
     // Inside the third record's key/value.
-    flip_bit(&dir.path().join("0000000001.data"), third + 30);
+    flip_bit(&dir.path().join("0000000001.data"), third + 34);
     let (code, out, _) = verify(dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
