@@ -431,6 +431,12 @@ impl Inner {
         for input in inputs {
             let input_id = input.id() as u32;
             let end = segment::scan(input, |offset, record| {
+                if self.closing.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err(Error::Failed {
+                        path: self.dir.clone(),
+                        reason: "merge abandoned: the store is closing".into(),
+                    });
+                }
                 let mut copy = |record: &Record<'_>| -> Result<u64> {
                     if out.len() > u64::from(u32::MAX) {
                         return Err(Error::InvalidOptions(format!(

@@ -173,6 +173,8 @@ pub(crate) struct Inner {
     pub(crate) me: Weak<Inner>,
     /// Segments retired by a merge whose files are not durably removed yet.
     pub(crate) retired: Arc<Mutex<std::collections::BTreeSet<u32>>>,
+    /// Set when the store closes: a running merge gives up.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -284,6 +286,7 @@ impl Bitcask {
             background: Mutex::new(Vec::new()),
             merger_stop: Mutex::new(None),
             retired: Arc::default(),
+            closing: Default::default(),
             options,
         });
         if let SyncPolicy::Interval(every) = inner.options.sync {
@@ -332,6 +335,7 @@ impl Bitcask {
                 background: Mutex::new(Vec::new()),
                 merger_stop: Mutex::new(None),
                 retired: Arc::default(),
+                closing: Default::default(),
                 options,
             }),
         })
@@ -658,10 +662,11 @@ impl Inner {
         })
     }
 
-    /// Stops the interval syncer and the merger and waits for them (a merge
-    /// in progress is finished first) and for hint writers, so that the
-    /// directory lock is free when the store has been dropped.
+    /// Stops the interval syncer and the merger and waits for them (a running
+    /// merge gives up, leaving the store as it was) and for hint writers, so
+    /// that the directory lock is free when the store has been dropped.
     fn stop_background(&self) {
+        self.closing.store(true, Ordering::Release);
         // Dropping a sender wakes its thread, which then exits.
         self.interval_stop.lock().take();
         self.merger_stop.lock().take();
