@@ -4,7 +4,7 @@
 //! so the layout is compact on purpose (measured in `docs/benchmarks.md`):
 //!
 //! - The keydir is split into [`SHARDS`] shards, each behind its own
-//!   `RwLock`, chosen by the top bits of a randomly seeded hash, so readers
+//!   `RwLock`, chosen by middle bits of a randomly seeded hash, so readers
 //!   and the writer rarely meet on the same lock and a flood of chosen keys
 //!   cannot pile into one bucket chain.
 //! - Each shard keeps every key's bytes back to back in one arena
@@ -30,7 +30,11 @@ use parking_lot::RwLock;
 
 /// Number of shards; a power of two.
 pub const SHARDS: usize = 64;
-const SHARD_SHIFT: u32 = 64 - SHARDS.trailing_zeros();
+/// The shard comes from bits 32.. of the hash: hashbrown uses the low bits
+/// to pick a bucket and the top 7 as its per-bucket tag, so taking the shard
+/// from either would leave every key of a shard with the same bits there
+/// (the top bits did: nearly every lookup fell back to comparing keys).
+const SHARD_SHIFT: u32 = 32;
 
 /// The largest sequence number a keydir entry can hold (48 bits).
 pub const MAX_SEQ: u64 = (1 << 48) - 1;
@@ -267,7 +271,10 @@ impl Keydir {
 
     fn locate(&self, key: &[u8]) -> (u64, &RwLock<Shard>) {
         let hash = self.hasher.hash_one(key);
-        (hash, &self.shards[(hash >> SHARD_SHIFT) as usize])
+        (
+            hash,
+            &self.shards[((hash >> SHARD_SHIFT) as usize) & (SHARDS - 1)],
+        )
     }
 
     /// The key's entry (a tombstone only while recovering).

@@ -305,10 +305,15 @@ impl Inner {
             merged.map_for_reading(counters.file_bytes);
         }
         self.segments.write().insert(output, Arc::new(merged));
-        {
+        self.stats.lock().segments.insert(output, counters);
+        // Switched in chunks, releasing the statistics mutex in between:
+        // writers need it to make their writes visible, and a switch of
+        // millions of keys in one go stalls them for the whole time. Each
+        // key switches atomically on its own; until the inputs are retired
+        // below, old and new locations are both readable.
+        for chunk in switches.chunks(4096) {
             let mut stats = self.stats.lock();
-            stats.segments.insert(output, counters);
-            for switch in switches {
+            for switch in chunk {
                 if self
                     .keydir
                     .replace_if_unchanged(&switch.key, switch.old, switch.new)
@@ -322,6 +327,9 @@ impl Inner {
                     stats.live_added(&switch.new, switch.key.len());
                 }
             }
+        }
+        {
+            let mut stats = self.stats.lock();
             for (key, old) in expired {
                 if let Some(removed) = self.keydir.remove_if_unchanged(&key, old) {
                     stats.live_removed(&removed, key.len());
