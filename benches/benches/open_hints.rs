@@ -13,7 +13,8 @@
 //! Run: `cargo bench -p snowflk-benches --bench open_hints`
 //! - `BENCH_OPEN_KEYS=1000000,10000000` (default `1000000`; 10M keys need
 //!   ~1.5 GB of disk under the temp dir and ~2 min);
-//! - `BENCH_RUNS` timed opens per configuration (default 5).
+//! - `BENCH_RUNS` timed opens per configuration (default 5);
+//! - `BENCH_VALUE_LEN` value size in bytes (default 100).
 //!
 //! Without `--bench` (as under `cargo test`), runs one tiny case.
 
@@ -36,6 +37,9 @@ fn main() {
     };
     let runs = if bench { env_u64("BENCH_RUNS", 5) } else { 1 } as usize;
     let cold = bench && env_u64("BENCH_COLD", 1) != 0;
+    // Hints save reading and checksumming values: their gain grows with the
+    // value size. `BENCH_VALUE_LEN` (default 100) shows it.
+    let value_len = env_u64("BENCH_VALUE_LEN", snowflk_benches::VALUE_LEN as u64) as usize;
 
     for n in counts {
         let base = tempfile::tempdir().unwrap();
@@ -43,10 +47,14 @@ fn main() {
         let aside = base.path().join("aside");
         std::fs::create_dir(&aside).unwrap();
         let t = Instant::now();
-        load_sealed(&store_dir, n, Options::default());
+        if value_len == snowflk_benches::VALUE_LEN {
+            load_sealed(&store_dir, n, Options::default());
+        } else {
+            load_sealed_with_value_len(&store_dir, n, value_len);
+        }
         let (data_bytes, hint_bytes, segments) = sizes(&store_dir);
         println!(
-            "open_hints/{n}: loaded in {:.1} s: {segments} data files, {:.1} MB data, {:.1} MB hints",
+            "open_hints/{n} ({value_len} B values): loaded in {:.1} s: {segments} data files, {:.1} MB data, {:.1} MB hints",
             t.elapsed().as_secs_f64(),
             data_bytes as f64 / 1e6,
             hint_bytes as f64 / 1e6
@@ -148,4 +156,16 @@ fn sizes(dir: &Path) -> (u64, u64, usize) {
         }
     }
     (data, hints, files)
+}
+
+/// Like `load_sealed`, with values of `value_len` bytes.
+fn load_sealed_with_value_len(dir: &Path, n: u64, value_len: usize) {
+    let store = Bitcask::open(dir, Options::default().sync(bitcask::SyncPolicy::Never)).unwrap();
+    let mut value = vec![0u8; value_len];
+    for i in 0..n {
+        value[..8].copy_from_slice(&i.to_le_bytes());
+        store.put(&snowflk_benches::key(i), &value).unwrap();
+    }
+    store.rotate().unwrap();
+    store.close().unwrap();
 }

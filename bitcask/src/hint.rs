@@ -138,6 +138,20 @@ pub fn write_hint_for(vfs: &dyn Vfs, dir: &Path, data: &Segment) -> Result<PathB
     writer.finish(vfs, end.valid_len(), max_seq)
 }
 
+/// The trailer of a hint file, if its last bytes are a valid one (one
+/// positioned read; used to size the keydir before loading).
+pub fn read_trailer(vfs: &dyn Vfs, path: &Path) -> Option<HintTrailer> {
+    let file = vfs.open_file(path, crate::vfs::OpenMode::Read).ok()?;
+    let len = file.len().ok()?;
+    let at = len.checked_sub(crate::format::HINT_TRAILER_LEN as u64)?;
+    let mut bytes = [0u8; crate::format::HINT_TRAILER_LEN];
+    file.read_exact_at(&mut bytes, at).ok()?;
+    match decode_hint_item(&bytes) {
+        Ok((HintItem::Trailer(trailer), _)) => Some(trailer),
+        _ => None,
+    }
+}
+
 /// Reads the hint of data segment `id` (of length `data_len`), calling
 /// `visit` with each verified entry, and returns the trailer. Returns
 /// `Err(reason)` — naming the offset — if the hint is unusable from some

@@ -225,6 +225,28 @@ impl Shard {
         self.dead_key_bytes = 0;
     }
 
+    fn reserve(&mut self, additional: usize, hasher: &impl BuildHasher) {
+        let Self {
+            table, slots, keys, ..
+        } = self;
+        table.reserve(additional, |&i| {
+            let s = &slots[i as usize];
+            hasher.hash_one(&keys[s.key_start as usize..s.key_start as usize + s.key_len as usize])
+        });
+        slots.reserve(additional);
+    }
+
+    fn shrink_to_fit(&mut self, hasher: &impl BuildHasher) {
+        let Self {
+            table, slots, keys, ..
+        } = self;
+        table.shrink_to_fit(|&i| {
+            let s = &slots[i as usize];
+            hasher.hash_one(&keys[s.key_start as usize..s.key_start as usize + s.key_len as usize])
+        });
+        slots.shrink_to_fit();
+    }
+
     fn heap_bytes(&self) -> usize {
         self.table.capacity() * (std::mem::size_of::<u32>() + 1)
             + self.slots.capacity() * std::mem::size_of::<Slot>()
@@ -370,6 +392,28 @@ impl Keydir {
             }
         }
         out
+    }
+
+    /// Makes room for about `keys` more keys in total, spread over the
+    /// shards, so that loading a known number of entries does not rehash the
+    /// tables again and again as they grow.
+    pub fn reserve(&self, keys: usize) {
+        let per_shard = keys.div_ceil(SHARDS);
+        for shard in self.shards.iter() {
+            shard.write().reserve(per_shard, &self.hasher);
+        }
+    }
+
+    /// Gives back memory of shards that are far larger than their contents
+    /// (after a [`Keydir::reserve`] that counted dead entries).
+    pub fn shrink_oversized(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.write();
+            let used = shard.table.len();
+            if shard.table.capacity() > 2 * used.max(16) {
+                shard.shrink_to_fit(&self.hasher);
+            }
+        }
     }
 
     /// Drops every tombstone entry (the end of recovery).
