@@ -86,7 +86,7 @@ pub struct Options {
     /// write system call. Default 64 KiB.
     pub write_buffer_size: usize,
     /// Serve reads from read-only memory maps of the segments instead of
-    /// `pread` (default `true`; about 3x faster warm `get`s, see
+    /// `pread` (default `true`; 2–2.6x faster warm `get`s, see
     /// `docs/benchmarks.md`). Backends without mmap always use `pread`.
     pub mmap_reads: bool,
     /// Merge policy (compaction). See [`MergePolicy`].
