@@ -31,30 +31,41 @@
 //!   reads, and the recovery scan that tells a torn tail from corruption. It
 //!   knows nothing about keys; the Raft log reuses it.
 //! - [`keydir`]: the compact, sharded in-memory index.
-//! - `recovery`: rebuilding the keydir on open.
+//! - [`hint`]: hint files, so that open reads a few bytes per key.
+//! - [`stats`]: exact per-segment live/dead statistics.
+//! - [`describe`]: the one record printer of tools, tests and logs.
+//! - `recovery`: rebuilding the keydir and statistics on open.
+//! - `merge`: online compaction ([`Bitcask::merge`], [`MergePolicy`]).
 //! - `store`: [`Bitcask`] itself: the write path (group commit), the read path.
 //!
 //! ## Invariants
 //! - Records are only ever appended; a sealed segment never changes.
-//! - Every record carries a CRC32; bytes that fail it are never returned.
-//! - Sequence numbers increase with every record; the keydir holds, for each
-//!   key, the entry with the highest sequence number, so the newest write wins
-//!   no matter in which order segments are read.
+//! - Every record carries a CRC32, and its header another one; bytes that
+//!   fail them are never returned.
+//! - Sequence numbers increase with every record and are never reused; the
+//!   keydir holds, for each key, the entry with the highest sequence number,
+//!   so the newest write wins no matter in which order segments are read
+//!   (merge outputs keep the original numbers).
 //! - An acknowledged write under [`SyncPolicy::Always`] is on disk; after any
 //!   crash, the store holds a prefix of the writes in order — no holes, and a
-//!   write batch entirely or not at all.
+//!   write batch entirely or not at all. A merge never changes contents, and
+//!   a crash at any point of it leaves the same contents.
+//! - A tombstone outlives every older value of its key that might still be
+//!   on disk.
 //! - One read-write opener per directory (the `LOCK` file, `File::try_lock`);
 //!   read-only openers take no lock.
 //!
 //! ## Keys and values
 //! Keys are 0 to 65,535 bytes ([`format::MAX_KEY_LEN`]); the empty key is
 //! allowed (Redis allows it too). Values are 0 bytes to 512 MiB
-//! ([`format::MAX_VALUE_LEN`]).
+//! ([`format::MAX_VALUE_LEN`]). Keys may carry an expiry time.
 //!
 //! ## Not yet
-//! Merge (compaction), hint files and per-segment statistics are not written
-//! yet: space from overwritten and deleted keys is not reclaimed, and open
-//! scans every segment.
+//! - Open loads segments one after the other on one thread; with small
+//!   values it is bound by building the keydir (about 0.4 µs per key).
+//! - Under `Always`, a failed fsync of a segment that a concurrent rotation
+//!   has just sealed stops the store ([`Error::Failed`]): the writes caught
+//!   in it get an error although they may be on disk.
 
 pub mod describe;
 pub mod error;
