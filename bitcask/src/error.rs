@@ -92,8 +92,13 @@ pub enum Error {
         path: PathBuf,
     },
     /// An earlier I/O failure left the store unable to guarantee durability
-    /// (a failed fsync whose rollback also failed); writes are refused until
-    /// the store is reopened. Reads still work.
+    /// (a failed fsync whose rollback also failed, a failed fsync of a
+    /// segment that was already sealed, a merge that could be neither
+    /// finished nor undone); writes and merges are refused until the store
+    /// is reopened, and reopening recovers a consistent state. Reads still
+    /// work. Unlike other errors from a write, which mean the write had no
+    /// effect, the write that first hit this condition may or may not be on
+    /// disk.
     #[error("store at {path} refuses writes after an unrecoverable I/O failure: {reason}")]
     Failed {
         /// The directory.
