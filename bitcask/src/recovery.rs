@@ -281,17 +281,134 @@ pub(crate) fn recover(
         .map(|t| t.entries)
         .sum();
     keydir.reserve(usize::try_from(hinted_entries).unwrap_or(0));
+    let max_id = data_ids.iter().copied().max().unwrap_or(0);
+    let context = LoadContext {
+        vfs,
+        dir,
+        writable,
+        active_map_len,
+        active_id,
+        hint_ids: &hint_ids,
+        keydir: &keydir,
+    };
+    // Segments load in parallel: the keydir is sharded, and applying entries
+    // in any order gives the same result (highest sequence number wins,
+    // tombstones are kept until the end).
+    // Threads only pay off for real amounts of data.
+    let total_bytes: u64 = opened
+        .values()
+        .map(|(segment, _)| segment.len().unwrap_or(0))
+        .sum();
+    let workers = if total_bytes < 64 << 20 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(opened.len())
+            .clamp(1, 8)
+    };
+    let queue = parking_lot::Mutex::new(opened.into_iter().collect::<Vec<_>>());
+    let results = parking_lot::Mutex::new(Vec::new());
+    let work = || {
+        loop {
+            // Oldest first, so a single worker loads in id order.
+            let next = {
+                let mut queue = queue.lock();
+                if queue.is_empty() {
+                    None
+                } else {
+                    Some(queue.remove(0))
+                }
+            };
+            let Some((id, (segment, info))) = next else {
+                break;
+            };
+            let loaded = context.load_segment(id, segment, info);
+            results.lock().push((id, loaded));
+        }
+    };
+    if workers == 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(work);
+            }
+        });
+    }
+    let mut results = results.into_inner();
+    results.sort_by_key(|(id, _)| *id);
     let mut stats = Tracker::default();
     let mut segments = BTreeMap::new();
     let mut newest_writable = None;
     let mut missing_hints = Vec::new();
     let mut max_seq = 0;
-    let max_id = data_ids.iter().copied().max().unwrap_or(0);
-    for (id, (segment, info)) in opened {
-        let is_active = Some(id) == active_id;
+    for (id, loaded) in results {
+        // The first error in id order, whatever thread found it first.
+        let loaded = loaded?;
+        max_seq = max_seq.max(loaded.max_seq);
+        stats.segments.extend(loaded.stats.segments);
+        if loaded.missing_hint {
+            missing_hints.push(id);
+        }
+        if loaded.writable_active {
+            newest_writable = Some((loaded.segment.clone(), loaded.valid_len));
+        }
+        segments.insert(id, loaded.segment);
+    }
+    keydir.purge_tombstones();
+    keydir.shrink_oversized();
+    for shard in 0..crate::keydir::SHARDS {
+        keydir.for_each_in_shard(shard, |key, entry| {
+            stats.live_added(&entry, key.len());
+        });
+    }
+    Ok(Recovered {
+        keydir,
+        segments,
+        stats,
+        newest_writable,
+        max_seq,
+        max_id,
+        missing_hints,
+    })
+}
+
+/// What loading one segment needs to know.
+struct LoadContext<'a> {
+    vfs: &'a dyn Vfs,
+    dir: &'a Path,
+    writable: bool,
+    active_map_len: u64,
+    active_id: Option<u32>,
+    hint_ids: &'a BTreeSet<u32>,
+    keydir: &'a Keydir,
+}
+
+/// One loaded segment.
+struct LoadedSegment {
+    segment: Arc<Segment>,
+    valid_len: u64,
+    /// Counters of this segment only.
+    stats: Tracker,
+    max_seq: u64,
+    /// A sealed segment without a valid hint.
+    missing_hint: bool,
+    /// The active segment, opened for appending.
+    writable_active: bool,
+}
+
+impl LoadContext<'_> {
+    /// Loads one segment into the keydir, from its hint if valid, else by
+    /// scanning it (cutting a torn tail off the active segment).
+    fn load_segment(&self, id: u32, segment: Segment, info: SegmentInfo) -> Result<LoadedSegment> {
+        let (vfs, dir, keydir) = (self.vfs, self.dir, self.keydir);
+        let is_active = Some(id) == self.active_id;
         let data_len = segment.len()?;
+        let mut stats = Tracker::default();
+        let mut max_seq = 0;
         let mut loaded_from_hint = false;
-        if hint_ids.contains(&id) {
+        if self.hint_ids.contains(&id) {
             let mut hint_max_seq = 0;
             let counters = stats.segments.entry(id).or_default();
             let loaded = hint::load_hint(vfs, &hint::hint_path(dir, id), id, data_len, |e| {
@@ -318,7 +435,7 @@ pub(crate) fn recover(
                     loaded_from_hint = true;
                     counters.file_bytes = data_len;
                     counters.has_hint = true;
-                    max_seq = max_seq.max(hint_max_seq).max(trailer.max_seq);
+                    max_seq = hint_max_seq.max(trailer.max_seq);
                 }
                 Err(reason) => {
                     tracing::warn!(
@@ -335,7 +452,7 @@ pub(crate) fn recover(
         let (segment, valid_len) = if loaded_from_hint {
             (segment, data_len)
         } else {
-            let segment = if is_active && writable {
+            let segment = if is_active && self.writable {
                 drop(segment);
                 Segment::open(vfs, &data_path(dir, id), true)?
             } else {
@@ -345,51 +462,34 @@ pub(crate) fn recover(
                 &segment,
                 id,
                 is_active,
-                writable,
-                &keydir,
+                self.writable,
+                keydir,
                 &mut stats,
                 &mut max_seq,
             )?;
-            if !is_active {
-                missing_hints.push(id);
-            }
             (segment, valid_len)
         };
-        let counters = stats.segments.entry(id).or_default();
-        counters.merged = info.merged;
+        stats.segments.entry(id).or_default().merged = info.merged;
         let mut segment = segment;
-        if active_map_len == 0 {
+        if self.active_map_len == 0 {
             // Memory-mapped reads are off.
         } else if !is_active || loaded_from_hint {
             // Sealed: mapped exactly as long as it is.
             segment.map_for_reading(valid_len);
-        } else if writable {
-            segment.map_for_reading(active_map_len.max(valid_len));
+        } else if self.writable {
+            segment.map_for_reading(self.active_map_len.max(valid_len));
         }
-        let segment = Arc::new(segment);
-        // An active segment that already has a hint was sealed before a
-        // crash: it is not appended to again.
-        if is_active && writable && !loaded_from_hint {
-            newest_writable = Some((segment.clone(), valid_len));
-        }
-        segments.insert(id, segment);
+        Ok(LoadedSegment {
+            segment: Arc::new(segment),
+            valid_len,
+            stats,
+            max_seq,
+            missing_hint: !loaded_from_hint && !is_active,
+            // An active segment that already has a hint was sealed before a
+            // crash: it is not appended to again.
+            writable_active: is_active && self.writable && !loaded_from_hint,
+        })
     }
-    keydir.purge_tombstones();
-    keydir.shrink_oversized();
-    for shard in 0..crate::keydir::SHARDS {
-        keydir.for_each_in_shard(shard, |key, entry| {
-            stats.live_added(&entry, key.len());
-        });
-    }
-    Ok(Recovered {
-        keydir,
-        segments,
-        stats,
-        newest_writable,
-        max_seq,
-        max_id,
-        missing_hints,
-    })
 }
 
 /// Scans one data segment into the keydir and statistics; returns its valid

@@ -124,3 +124,45 @@ fn concurrent_writers_and_readers_under_never() {
 fn concurrent_writers_and_readers_under_interval() {
     run(SyncPolicy::Interval(std::time::Duration::from_millis(5)));
 }
+
+/// A store large enough (> 64 MiB) that open loads its segments on several
+/// threads: from hints, from scans, and with a torn active segment.
+#[test]
+fn parallel_open_of_a_large_store_gives_the_same_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default()
+        .sync(SyncPolicy::Never)
+        .max_file_size(8 << 20);
+    let mut expected = std::collections::BTreeMap::new();
+    {
+        let store = Bitcask::open(dir.path(), options.clone()).unwrap();
+        for i in 0..10_000u32 {
+            let key = format!("key{}", i % 7_000).into_bytes();
+            if i % 17 == 0 {
+                store.delete(&key).unwrap();
+                expected.remove(&key);
+            } else {
+                let value = value(&key, i).repeat(1 + (8192 / 64));
+                store.put(&key, &value).unwrap();
+                expected.insert(key, value);
+            }
+        }
+        store.close().unwrap();
+    }
+    let check = |what: &str| {
+        let store = Bitcask::open(dir.path(), options.clone()).unwrap();
+        assert_eq!(store.len(), expected.len(), "{what}");
+        for (k, v) in &expected {
+            assert_eq!(store.get(k).unwrap().as_ref(), Some(v), "{what}");
+        }
+        store.close().unwrap();
+    };
+    check("with hints");
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "hint") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    check("scanning");
+}
