@@ -294,17 +294,18 @@ pub(crate) fn recover(
     // Segments load in parallel: the keydir is sharded, and applying entries
     // in any order gives the same result (highest sequence number wins,
     // tombstones are kept until the end).
-    // Threads only pay off for real amounts of data.
-    let total_bytes: u64 = opened
+    // Threads only pay off for real amounts of data in several segments.
+    let sizes: Vec<u64> = opened
         .values()
         .map(|(segment, _)| segment.len().unwrap_or(0))
-        .sum();
-    let workers = if total_bytes < 64 << 20 {
+        .collect();
+    let big_segments = sizes.iter().filter(|&&len| len >= 1 << 20).count();
+    let workers = if sizes.iter().sum::<u64>() < 64 << 20 {
         1
     } else {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(opened.len())
+            .min(big_segments)
             .clamp(1, 8)
     };
     let queue = parking_lot::Mutex::new(opened.into_iter().collect::<Vec<_>>());
