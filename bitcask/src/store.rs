@@ -1293,7 +1293,16 @@ impl Inner {
     pub(crate) fn sync(&self) -> Result<()> {
         let writer = self.writer()?;
         if self.options.sync == SyncPolicy::Always {
-            let last = writer.lock().next_seq - 1;
+            let last = {
+                let w = writer.lock();
+                if let Some(reason) = &w.failed {
+                    return Err(Error::Failed {
+                        path: self.dir.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                w.next_seq - 1
+            };
             return self.wait_durable(last, true);
         }
         let mut w = writer.lock();
