@@ -551,6 +551,9 @@ impl Inner {
         out.sync()?;
         outcome.bytes_after = out.len();
         counters.file_bytes = out.len();
+        // Numbers of dropped records stay "used": a merge of this output must
+        // not hand out a lower maximum.
+        counters.max_seq = counters.max_seq.max(inputs_max_seq);
         hints.finish(vfs, out.len(), inputs_max_seq)?;
         Ok((outcome, switches, expired, counters))
     }

@@ -344,9 +344,27 @@ pub(crate) fn recover(
     let mut newest_writable = None;
     let mut missing_hints = Vec::new();
     let mut max_seq = 0;
-    for (id, loaded) in results {
+    let results: Vec<(u32, LoadedSegment)> = results
+        .into_iter()
         // The first error in id order, whatever thread found it first.
-        let loaded = loaded?;
+        .map(|(id, loaded)| loaded.map(|l| (id, l)))
+        .collect::<Result<_>>()?;
+    for (_, loaded) in &results {
+        if let Some(file_len) = loaded.cut {
+            let path = loaded.segment.path();
+            let file = loaded.segment.file();
+            file.set_len(loaded.valid_len)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| Error::io("truncate torn tail of", path, e))?;
+            tracing::warn!(
+                file = %path.display(),
+                offset = loaded.valid_len,
+                dropped_bytes = file_len - loaded.valid_len,
+                "cut a torn tail off the active segment (a crash interrupted a write)"
+            );
+        }
+    }
+    for (id, loaded) in results {
         max_seq = max_seq.max(loaded.max_seq);
         stats.segments.extend(loaded.stats.segments);
         if loaded.missing_hint {
@@ -390,6 +408,8 @@ struct LoadContext<'a> {
 struct LoadedSegment {
     segment: Arc<Segment>,
     valid_len: u64,
+    /// The active segment's length before its torn tail is cut to `valid_len`.
+    cut: Option<u64>,
     /// Counters of this segment only.
     stats: Tracker,
     max_seq: u64,
@@ -436,6 +456,9 @@ impl LoadContext<'_> {
                     loaded_from_hint = true;
                     counters.file_bytes = data_len;
                     counters.has_hint = true;
+                    // Batch markers have no entry but used sequence numbers:
+                    // a later merge of this segment must still know them.
+                    counters.max_seq = counters.max_seq.max(trailer.max_seq);
                     max_seq = hint_max_seq.max(trailer.max_seq);
                 }
                 Err(reason) => {
@@ -450,6 +473,7 @@ impl LoadContext<'_> {
                 }
             }
         }
+        let mut cut = None;
         let (segment, valid_len) = if loaded_from_hint {
             (segment, data_len)
         } else {
@@ -459,7 +483,7 @@ impl LoadContext<'_> {
             } else {
                 segment
             };
-            let valid_len = load_by_scan(
+            let (valid_len, torn_from) = load_by_scan(
                 &segment,
                 id,
                 is_active,
@@ -468,6 +492,7 @@ impl LoadContext<'_> {
                 &mut stats,
                 &mut max_seq,
             )?;
+            cut = torn_from;
             (segment, valid_len)
         };
         stats.segments.entry(id).or_default().merged = info.merged;
@@ -483,6 +508,7 @@ impl LoadContext<'_> {
         Ok(LoadedSegment {
             segment: Arc::new(segment),
             valid_len,
+            cut,
             stats,
             max_seq,
             missing_hint: !loaded_from_hint && !is_active,
@@ -494,7 +520,8 @@ impl LoadContext<'_> {
 }
 
 /// Scans one data segment into the keydir and statistics; returns its valid
-/// length (after cutting a torn tail off the active segment).
+/// length and, if the active segment of a read-write open has a torn tail to
+/// cut there, its current length.
 fn load_by_scan(
     segment: &Segment,
     id: u32,
@@ -503,7 +530,7 @@ fn load_by_scan(
     keydir: &Keydir,
     stats: &mut Tracker,
     max_seq: &mut u64,
-) -> Result<u64> {
+) -> Result<(u64, Option<u64>)> {
     let path = segment.path().to_path_buf();
     stats.segments.insert(id, Default::default());
     let mut batch: Option<OpenBatch> = None;
@@ -614,16 +641,10 @@ fn load_by_scan(
             ));
         }
         if writable {
-            let file = segment.file();
-            file.set_len(valid_len)
-                .and_then(|()| file.sync_data())
-                .map_err(|e| Error::io("truncate torn tail of", &path, e))?;
-            tracing::warn!(
-                file = %path.display(),
-                offset = valid_len,
-                dropped_bytes = file_len - valid_len,
-                "cut a torn tail off the active segment (a crash interrupted a write)"
-            );
+            // Cut by the caller once every segment loaded without error, so
+            // a failed open changes nothing on disk.
+            stats.segments.entry(id).or_default().file_bytes += format::FILE_HEADER_LEN as u64;
+            return Ok((valid_len, Some(file_len)));
         } else {
             tracing::info!(
                 file = %path.display(),
@@ -634,7 +655,7 @@ fn load_by_scan(
         }
     }
     stats.segments.entry(id).or_default().file_bytes += format::FILE_HEADER_LEN as u64;
-    Ok(valid_len)
+    Ok((valid_len, None))
 }
 
 #[cfg(test)]

@@ -1272,10 +1272,15 @@ impl Inner {
                 // The segment is sealed: it cannot be cut back, and a later
                 // fsync that "succeeds" proves nothing after a failed one.
                 // The outcome of these writes is unknown; stop writing.
-                let error = Error::io("sync", segment.path(), e);
-                w.failed = Some(format!(
-                    "{error} (after the segment was sealed; the outcome of the writes in it is unknown)"
-                ));
+                let reason = format!(
+                    "{} (after the segment was sealed; the outcome of the writes in it is unknown)",
+                    Error::io("sync", segment.path(), e)
+                );
+                w.failed = Some(reason.clone());
+                let error = Error::Failed {
+                    path: self.dir.clone(),
+                    reason,
+                };
                 return Err(self.fail_range(&mut w, error));
             }
         }

@@ -616,6 +616,45 @@ mod regressions {
     }
 
     #[test]
+    fn sequence_numbers_are_not_reused_after_merging_merge_outputs_or_hinted_segments() {
+        let batch = || {
+            [
+                BatchOp::put(b"a".to_vec(), b"1".to_vec()),
+                BatchOp::put(b"b".to_vec(), b"2".to_vec()),
+            ]
+        };
+        // A merge output merged again.
+        let vfs = MemVfs::new();
+        let store = open(&vfs);
+        store.write_batch(&batch()).unwrap();
+        store.merge_all().unwrap();
+        store.merge_all().unwrap();
+        store.close().unwrap();
+        let store = open(&vfs);
+        store.put(b"c", b"3").unwrap();
+        assert!(
+            store.location(b"c").unwrap().seq > 4,
+            "after merging a merge output"
+        );
+        // A segment loaded from its hint, then merged.
+        let vfs = MemVfs::new();
+        let store = open(&vfs);
+        store.write_batch(&batch()).unwrap();
+        store.rotate().unwrap();
+        store.close().unwrap();
+        let store = open(&vfs);
+        let first = sealed(&store);
+        store.merge_segments(&first).unwrap();
+        store.close().unwrap();
+        let store = open(&vfs);
+        store.put(b"c", b"3").unwrap();
+        assert!(
+            store.location(b"c").unwrap().seq > 4,
+            "after merging a hinted segment"
+        );
+    }
+
+    #[test]
     fn a_failed_write_does_not_make_later_syncs_fail() {
         let vfs = MemVfs::new();
         let store = open(&vfs);
