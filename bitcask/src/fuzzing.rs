@@ -2,7 +2,7 @@
 //! that replays their corpora (`tests/fuzz_corpus.rs`), so both exercise the
 //! same code. Each takes arbitrary bytes and panics only on a real bug.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::format::{FileHeader, Record};
@@ -76,4 +76,28 @@ pub fn hint_decode(data: &[u8]) {
         assert_eq!(&out[..], &rest[..len], "hint item round trip differs");
         rest = &rest[len..];
     }
+}
+
+/// The files of corpus `target` under `fuzz_dir` (`fuzz/corpus/<target>/`),
+/// sorted, with their bytes, for the tests that replay corpora.
+///
+/// # Panics
+/// If the corpus cannot be read or is empty: a replay test must not pass
+/// by finding nothing.
+pub fn corpus(fuzz_dir: &Path, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = fuzz_dir.join("corpus").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("corpus file {}: {e}", path.display()));
+            (path, bytes)
+        })
+        .collect()
 }

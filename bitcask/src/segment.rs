@@ -87,6 +87,16 @@ impl Drop for Segment {
 }
 
 impl Segment {
+    fn new(path: &Path, header: FileHeader, file: Arc<dyn VfsFile>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            header,
+            file,
+            map: None,
+            remove_on_drop: parking_lot::Mutex::new(None),
+        }
+    }
+
     /// Creates a new segment file at `path`, writes its header, and makes the
     /// file and its directory entry durable.
     pub fn create(vfs: &dyn Vfs, path: &Path, kind: FileKind, segment_id: u64) -> Result<Self> {
@@ -104,13 +114,7 @@ impl Segment {
             let _ = vfs.remove_file(path);
             return Err(e);
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            header,
-            file,
-            map: None,
-            remove_on_drop: parking_lot::Mutex::new(None),
-        })
+        Ok(Self::new(path, header, file))
     }
 
     /// Opens an existing segment file and validates its header.
@@ -146,13 +150,7 @@ impl Segment {
             }
             Err(e) => return Err(Error::corrupted(path, 0, format!("bad file header: {e}"))),
         };
-        Ok(Self {
-            path: path.to_path_buf(),
-            header,
-            file,
-            map: None,
-            remove_on_drop: parking_lot::Mutex::new(None),
-        })
+        Ok(Self::new(path, header, file))
     }
 
     /// Maps the first `len` bytes for reads (see the type's docs on when this

@@ -34,7 +34,7 @@ use crate::format::{
 use crate::keydir::{Entry, Keydir, MAX_SEQ, SHARDS};
 use crate::merge::MergeOutcome;
 use crate::options::{MAX_FILE_SIZE_LIMIT, Options, SyncPolicy};
-use crate::recovery;
+use crate::recovery::{self, Recovered};
 use crate::segment::{Appender, Segment};
 use crate::stats::{StoreStats, Tracker};
 use crate::vfs::DirLock;
@@ -232,13 +232,10 @@ impl Bitcask {
                 Error::io("lock", &lock_path, e)
             }
         })?;
-        let recovered = recovery::recover(&*vfs, &dir, true, options.active_map_len())?;
-        let keydir = recovered.keydir;
-        let mut segments = recovered.segments;
-        let mut stats = recovered.stats;
+        let mut recovered = recovery::recover(&*vfs, &dir, true, options.active_map_len())?;
         let mut next_id = recovered.max_id + 1;
-        let mut sealed_on_open = Vec::new();
-        let (active, active_len) = match recovered.newest_writable {
+        let mut sealed_on_open = std::mem::take(&mut recovered.missing_hints);
+        let (active, active_len) = match recovered.newest_writable.take() {
             Some((segment, len)) if len < options.max_file_size => (segment, len),
             previous => {
                 if let Some((segment, _)) = previous {
@@ -251,8 +248,8 @@ impl Bitcask {
                     Segment::create(&*vfs, &data_path(&dir, id), FileKind::Data, u64::from(id))?;
                 segment.map_for_reading(options.active_map_len());
                 let segment = Arc::new(segment);
-                segments.insert(id, segment.clone());
-                stats.segments.entry(id).or_default().file_bytes = FILE_HEADER_LEN as u64;
+                recovered.segments.insert(id, segment.clone());
+                recovered.stats.segments.entry(id).or_default().file_bytes = FILE_HEADER_LEN as u64;
                 (segment, FILE_HEADER_LEN as u64)
             }
         };
@@ -266,33 +263,18 @@ impl Bitcask {
             failed: None,
             rollbacks: 0,
         };
-        let inner = Arc::new_cyclic(|me| Inner {
-            me: me.clone(),
+        let inner = Inner::new(
             dir,
-            keydir,
-            segments: RwLock::new(segments),
-            active_flushed: AtomicU64::new(pack_flushed(active_id, active_len)),
-            writer: Some(Mutex::new(writer)),
-            sync_state: Mutex::new(SyncState {
-                durable_seq: recovered.max_seq,
-                ..SyncState::default()
-            }),
-            sync_done: Condvar::new(),
-            _lock: Some(lock),
-            interval_stop: Mutex::new(None),
-            stats: Mutex::new(stats),
-            next_segment_id: AtomicU32::new(next_id),
-            merge_lock: Mutex::new(()),
-            background: Mutex::new(Vec::new()),
-            merger_stop: Mutex::new(None),
-            retired: Arc::default(),
-            closing: Default::default(),
             options,
-        });
+            recovered,
+            next_id,
+            Some((writer, active_len, lock)),
+        );
         if let SyncPolicy::Interval(every) = inner.options.sync {
             start_interval_syncer(&inner, every);
         }
-        for id in recovered.missing_hints.into_iter().chain(sealed_on_open) {
+        // Sealed segments without a hint, including one that was full.
+        for id in sealed_on_open {
             inner.spawn_hint_writer(id);
         }
         if let Some(every) = inner.options.merge.background_interval {
@@ -317,27 +299,9 @@ impl Bitcask {
     pub fn open_read_only_with(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let recovered = recovery::recover(&*options.vfs, &dir, false, options.active_map_len())?;
+        let next_id = recovered.max_id + 1;
         Ok(Self {
-            inner: Arc::new_cyclic(|me| Inner {
-                me: me.clone(),
-                dir,
-                keydir: recovered.keydir,
-                segments: RwLock::new(recovered.segments),
-                writer: None,
-                active_flushed: AtomicU64::new(0),
-                sync_state: Mutex::new(SyncState::default()),
-                sync_done: Condvar::new(),
-                _lock: None,
-                interval_stop: Mutex::new(None),
-                stats: Mutex::new(recovered.stats),
-                next_segment_id: AtomicU32::new(recovered.max_id + 1),
-                merge_lock: Mutex::new(()),
-                background: Mutex::new(Vec::new()),
-                merger_stop: Mutex::new(None),
-                retired: Arc::default(),
-                closing: Default::default(),
-                options,
-            }),
+            inner: Inner::new(dir, options, recovered, next_id, None),
         })
     }
 
@@ -656,6 +620,47 @@ impl Writer {
 }
 
 impl Inner {
+    /// Assembles a store from what recovery found; `writer` (with the active
+    /// segment's length and the directory lock) is `None` for read-only.
+    fn new(
+        dir: PathBuf,
+        options: Options,
+        recovered: Recovered,
+        next_segment_id: u32,
+        writer: Option<(Writer, u64, Box<dyn DirLock>)>,
+    ) -> Arc<Self> {
+        let (writer, active_flushed, lock) = match writer {
+            Some((writer, active_len, lock)) => {
+                let flushed = pack_flushed(writer.active_id, active_len);
+                (Some(Mutex::new(writer)), flushed, Some(lock))
+            }
+            None => (None, 0, None),
+        };
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            dir,
+            keydir: recovered.keydir,
+            segments: RwLock::new(recovered.segments),
+            writer,
+            active_flushed: AtomicU64::new(active_flushed),
+            sync_state: Mutex::new(SyncState {
+                durable_seq: recovered.max_seq,
+                ..SyncState::default()
+            }),
+            sync_done: Condvar::new(),
+            _lock: lock,
+            interval_stop: Mutex::new(None),
+            stats: Mutex::new(recovered.stats),
+            next_segment_id: AtomicU32::new(next_segment_id),
+            merge_lock: Mutex::new(()),
+            background: Mutex::new(Vec::new()),
+            merger_stop: Mutex::new(None),
+            retired: Arc::default(),
+            closing: Default::default(),
+            options,
+        })
+    }
+
     fn writer(&self) -> Result<&Mutex<Writer>> {
         self.writer.as_ref().ok_or_else(|| Error::ReadOnly {
             path: self.dir.clone(),

@@ -2,49 +2,37 @@
 //! the same entry points the fuzz targets use, so inputs that once crashed
 //! stay fixed, without needing nightly or cargo-fuzz.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
-    files
-        .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect()
+    bitcask::fuzzing::corpus(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz"),
+        target,
+    )
+}
+
+/// Runs every file of corpus `target` through `check`, naming the file first
+/// so a failure points at it.
+fn replay(target: &str, check: impl Fn(&[u8])) {
+    for (path, bytes) in corpus(target) {
+        eprintln!("{}", path.display());
+        check(&bytes);
+    }
 }
 
 #[test]
 fn record_decode_corpus() {
-    for (path, bytes) in corpus("record_decode") {
-        eprintln!("{}", path.display());
-        bitcask::fuzzing::record_decode(&bytes);
-    }
+    replay("record_decode", bitcask::fuzzing::record_decode);
 }
 
 #[test]
 fn file_header_decode_corpus() {
-    for (path, bytes) in corpus("file_header_decode") {
-        eprintln!("{}", path.display());
-        bitcask::fuzzing::file_header_decode(&bytes);
-    }
+    replay("file_header_decode", bitcask::fuzzing::file_header_decode);
 }
 
 #[test]
 fn segment_recovery_corpus() {
-    for (path, bytes) in corpus("segment_recovery") {
-        eprintln!("{}", path.display());
-        bitcask::fuzzing::segment_recovery(&bytes);
-    }
+    replay("segment_recovery", bitcask::fuzzing::segment_recovery);
 }
 
 /// The seed corpus is written by `fuzz/make_seed_corpus.py` from
@@ -86,8 +74,5 @@ fn spec_written_segment_reads_as_specified() {
 
 #[test]
 fn hint_decode_corpus() {
-    for (path, bytes) in corpus("hint_decode") {
-        eprintln!("{}", path.display());
-        bitcask::fuzzing::hint_decode(&bytes);
-    }
+    replay("hint_decode", bitcask::fuzzing::hint_decode);
 }
