@@ -201,3 +201,58 @@ fn a_torn_value_that_contains_a_valid_record_is_still_a_torn_tail() {
         );
     }
 }
+
+/// A torn tail is cut on open, and the log says where and how many bytes.
+#[test]
+fn cutting_a_torn_tail_is_logged_with_the_bytes_dropped() {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let vfs = MemVfs::new();
+    let _ = write_history(&vfs);
+    let whole = vfs.read_whole(&segment_path()).unwrap();
+    vfs.write_whole(&segment_path(), &whole[..whole.len() - 5])
+        .unwrap();
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        Bitcask::open(DIR, options(&vfs)).unwrap();
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cut a torn tail"))
+        .unwrap_or_else(|| panic!("no torn-tail line in the log:\n{log}"));
+    // The last record lost 5 of its bytes: the rest of it is what was dropped.
+    let last_record_len = whole.len() - history_last_record_offset(&whole);
+    assert!(
+        line.contains(&format!("dropped_bytes={}", last_record_len - 5)),
+        "{line}"
+    );
+    assert!(line.contains("0000000001.data"), "{line}");
+}
+
+/// Offset of the last record of a segment written by `write_history`.
+fn history_last_record_offset(segment: &[u8]) -> usize {
+    let mut offset = bitcask::format::FILE_HEADER_LEN;
+    let mut last = offset;
+    while offset < segment.len() {
+        let (_, len) = bitcask::format::Record::decode(&segment[offset..]).unwrap();
+        last = offset;
+        offset += len;
+    }
+    last
+}
