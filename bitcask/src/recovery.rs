@@ -6,7 +6,14 @@
 //!   removed; so are hint files without a data file.
 //! - A segment written by a merge lists the segments it replaces in its
 //!   first record; if any of those still exist (a crash came between the
-//!   merge's commit and the removal of its inputs), they are removed now.
+//!   merge's commit and the removal of its inputs), they are removed now —
+//!   by a read-write open, and only after every record of the output was
+//!   read back and checked.
+//! - A read-write open makes what it inherits durable before building on it
+//!   (`segment::make_durable`: the active segment and the directory), since
+//!   a process crash leaves bytes and names in the page cache only.
+//! - A read-only open that finds a listed file gone (a live writer merged it
+//!   away) lists the directory again.
 //! - Only the *active* segment — the newest segment not written by a merge —
 //!   may end in a torn tail: a crash can only interrupt appends to it,
 //!   because a segment is fsynced before the next one is created, and merge
@@ -206,6 +213,19 @@ pub(crate) fn recover(
         .flat_map(|(_, info)| info.replaces.iter().copied())
         .filter(|id| opened.contains_key(id))
         .collect();
+    if writable && !replaced.is_empty() {
+        // Removing the inputs leaves the output as the only copy: check all
+        // of it first, not just its first record. A damaged output is an
+        // error naming it, and every input stays.
+        for (output, (segment, info)) in &opened {
+            if info.merged
+                && !replaced.contains(output)
+                && info.replaces.iter().any(|id| replaced.contains(id))
+            {
+                verify_merge_output(segment)?;
+            }
+        }
+    }
     for id in &replaced {
         opened.remove(id);
         if writable {
@@ -391,6 +411,20 @@ pub(crate) fn recover(
         max_id,
         missing_hints,
     })
+}
+
+/// Checks every record of a merge output whose inputs recovery is about to
+/// remove: it must end cleanly (a merge output is complete before its
+/// commit point, so even a torn tail means damage).
+fn verify_merge_output(segment: &Segment) -> Result<()> {
+    match segment::scan(segment, |_, _| Ok(()))? {
+        ScanEnd::Clean { .. } => Ok(()),
+        ScanEnd::Torn { valid_len, .. } => Err(Error::corrupted(
+            segment.path(),
+            valid_len,
+            "merge output ends in an unreadable tail; the segments it replaces are kept",
+        )),
+    }
 }
 
 /// What loading one segment needs to know.

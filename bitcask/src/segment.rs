@@ -438,6 +438,20 @@ pub fn sync_parent(vfs: &dyn Vfs, path: &Path) -> Result<()> {
         .map_err(|e| Error::io("sync directory", dir, e))
 }
 
+/// Cuts `segment` to `len` if it is longer, then fsyncs its data and its
+/// directory: whatever an earlier process left of its first `len` bytes and
+/// its name is durable afterwards. See [`Appender::resume`].
+pub fn make_durable(vfs: &dyn Vfs, segment: &Segment, len: u64) -> Result<()> {
+    let file = segment.file();
+    if segment.len()? > len {
+        file.set_len(len)
+            .map_err(|e| Error::io("truncate", segment.path(), e))?;
+    }
+    file.sync_data()
+        .map_err(|e| Error::io("sync", segment.path(), e))?;
+    sync_parent(vfs, segment.path())
+}
+
 /// A buffered appender to one segment.
 ///
 /// Appends go to an in-memory buffer; [`Appender::flush`] writes the buffer
@@ -455,8 +469,10 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// An appender that continues `segment` at `len` (its valid length, as a
-    /// scan found it; the file must already be cut to it).
+    /// An appender that continues `segment` at `len`, which **this process**
+    /// has made durable: a segment it just created ([`Segment::create`]
+    /// syncs the header and the directory) or one it sealed itself. For a
+    /// segment inherited from an earlier process use [`Appender::resume`].
     pub fn new(segment: Arc<Segment>, len: u64) -> Self {
         Self {
             segment,
@@ -464,6 +480,20 @@ impl Appender {
             flushed: len,
             synced: len,
         }
+    }
+
+    /// An appender that continues a segment inherited from an earlier
+    /// process at `len`, its valid length as a scan found it.
+    ///
+    /// A process crash leaves the file's bytes and its name in the page
+    /// cache without making either durable, so before anything is built on
+    /// them — an append, an acknowledgement, a seal — this cuts the file to
+    /// `len` and fsyncs it and its directory. After that, the appender's
+    /// idea of "durable" is true, and a later power loss can only take away
+    /// what this process writes.
+    pub fn resume(vfs: &dyn Vfs, segment: Arc<Segment>, len: u64) -> Result<Self> {
+        make_durable(vfs, &segment, len)?;
+        Ok(Self::new(segment, len))
     }
 
     /// The segment appended to.

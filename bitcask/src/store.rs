@@ -208,6 +208,10 @@ pub fn data_path(dir: &Path, id: u32) -> PathBuf {
 
 const SEGMENT_GONE: &str = "indexed segment is not open";
 
+/// How often a read-only open lists the directory again when a listed file
+/// vanished before it could be opened (a live writer merged it away).
+const READ_ONLY_OPEN_ATTEMPTS: u32 = 32;
+
 /// The name of the lock file in every read-write opened directory.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -235,7 +239,16 @@ impl Bitcask {
         let mut recovered = recovery::recover(&*vfs, &dir, true, options.active_map_len())?;
         let mut next_id = recovered.max_id + 1;
         let mut sealed_on_open = std::mem::take(&mut recovered.missing_hints);
-        let (active, active_len) = match recovered.newest_writable.take() {
+        let inherited = recovered.newest_writable.take();
+        if let Some((segment, len)) = &inherited {
+            // A process crash leaves the active segment's bytes and name in
+            // the page cache, not on disk: make them durable before any
+            // append, acknowledgement or seal builds on them (this also
+            // fsyncs the directory, for names an earlier process created,
+            // renamed or removed).
+            crate::segment::make_durable(&*vfs, segment, *len)?;
+        }
+        let (active, active_len) = match inherited {
             Some((segment, len)) if len < options.max_file_size => (segment, len),
             previous => {
                 if let Some((segment, _)) = previous {
@@ -298,7 +311,23 @@ impl Bitcask {
     /// [`Bitcask::open_read_only`] with options (only `vfs` matters).
     pub fn open_read_only_with(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let recovered = recovery::recover(&*options.vfs, &dir, false, options.active_map_len())?;
+        // A live writer's merge (or a hint writer letting go of a retired
+        // segment) may remove a file between our listing and our opening it;
+        // what we listed is then stale: list again.
+        let mut attempts = 0;
+        let recovered = loop {
+            match recovery::recover(&*options.vfs, &dir, false, options.active_map_len()) {
+                Err(Error::Io { source, path, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && path != dir
+                        && attempts < READ_ONLY_OPEN_ATTEMPTS =>
+                {
+                    attempts += 1;
+                    tracing::debug!(file = %path.display(), attempts, "a listed file vanished; listing again");
+                }
+                other => break other?,
+            }
+        };
         let next_id = recovered.max_id + 1;
         Ok(Self {
             inner: Inner::new(dir, options, recovered, next_id, None),
@@ -612,6 +641,18 @@ impl Writer {
         self.failed.as_deref()
     }
 
+    /// [`Error::Failed`] if the store has stopped; every path that writes
+    /// (put, delete, set_expiry, rotate, merge, sync) checks this first.
+    pub(crate) fn refuse_if_failed(&self, dir: &Path) -> Result<()> {
+        match &self.failed {
+            Some(reason) => Err(Error::Failed {
+                path: dir.to_path_buf(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses all further writes, for `reason`.
     pub(crate) fn set_failed(&mut self, reason: String) {
         tracing::error!(%reason, "store refuses further writes");
@@ -863,6 +904,8 @@ impl Inner {
         // the key slips in between.
         let writer = self.writer()?;
         let guard = writer.lock();
+        // A stopped store may hold records it cannot see: "absent" would be a lie.
+        guard.refuse_if_failed(&self.dir)?;
         if self.latest_locked(&guard, key).is_none() {
             return Ok(false);
         }
@@ -881,12 +924,7 @@ impl Inner {
         ops: &[Op<'_>],
         batch: bool,
     ) -> Result<()> {
-        if let Some(reason) = &w.failed {
-            return Err(Error::Failed {
-                path: self.dir.clone(),
-                reason: reason.clone(),
-            });
-        }
+        w.refuse_if_failed(&self.dir)?;
         let marker_len = if batch {
             2 * format::record_len(0, 0) as u64
         } else {
@@ -1040,6 +1078,7 @@ impl Inner {
         &self,
         mut w: parking_lot::MutexGuard<'a, Writer>,
     ) -> Result<parking_lot::MutexGuard<'a, Writer>> {
+        w.refuse_if_failed(&self.dir)?;
         if let Err(e) = w.appender.sync() {
             return Err(self.fail_unsynced(&mut w, e));
         }
@@ -1091,9 +1130,21 @@ impl Inner {
             return error;
         }
         let synced = w.appender.synced_len();
-        if let Err(rollback) = w.appender.truncate(synced) {
-            w.failed = Some(format!("{error}; rolling back also failed: {rollback}"));
-        }
+        let error = match w.appender.truncate(synced) {
+            Ok(()) => error,
+            // The records may still be in the file and come back on a
+            // restart: nobody may be told they failed.
+            Err(rollback) => {
+                let reason = format!(
+                    "{error}; rolling back also failed ({rollback}), so the outcome of the writes is unknown"
+                );
+                w.set_failed(reason.clone());
+                Error::Failed {
+                    path: self.dir.clone(),
+                    reason,
+                }
+            }
+        };
         self.publish_flushed(w);
         self.fail_range(w, error)
     }
@@ -1121,6 +1172,7 @@ impl Inner {
     pub(crate) fn rotate_now(&self) -> Result<()> {
         let writer = self.writer()?;
         let w = writer.lock();
+        w.refuse_if_failed(&self.dir)?;
         if w.appender.is_empty() {
             return Ok(());
         }
@@ -1162,15 +1214,24 @@ impl Inner {
         // Read and rewrite under the writer mutex, so no write to the key
         // slips in between. Readers are not blocked.
         let guard = writer.lock();
-        let Some(entry) = self.latest_locked(&guard, key) else {
-            return Ok(false);
+        guard.refuse_if_failed(&self.dir)?;
+        // A merge may retire the segment between the lookup and the read; the
+        // keydir then already points at the merged copy: look again (as `get`).
+        let mut attempts = 0;
+        let value = loop {
+            let Some(entry) = self.latest_locked(&guard, key) else {
+                return Ok(false);
+            };
+            let len = format::record_len(key.len(), entry.value_len as usize);
+            let mut buf = Vec::with_capacity(len);
+            match self.read_record_locked(&guard, &entry, len, &mut buf) {
+                Ok(record) => break record.value.to_vec(),
+                Err(Error::Corrupted { reason, .. }) if reason == SEGMENT_GONE && attempts < 16 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let len = format::record_len(key.len(), entry.value_len as usize);
-        let mut buf = Vec::with_capacity(len);
-        let value = self
-            .read_record_locked(&guard, &entry, len, &mut buf)?
-            .value
-            .to_vec();
         self.write_locked(
             guard,
             &[Op::Put {

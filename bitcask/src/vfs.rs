@@ -2,9 +2,10 @@
 //! the small [`Vfs`] and [`VfsFile`] traits.
 //!
 //! [`OsVfs`] is the real file system. [`MemVfs`] is an in-memory file system
-//! for tests that models what a crash does to files — only bytes that were
-//! `sync_data`-ed survive, and only names whose directory was synced — and can
-//! inject faults: an I/O error after N operations, a full disk, permission
+//! for tests that models the two kinds of crash — a *power loss*, after which
+//! only bytes that were `sync_data`-ed survive, and only names whose directory
+//! was synced; and a *process crash*, after which everything stays in the page
+//! cache but nothing more is durable than before — and can inject faults: an I/O error after N operations, a full disk, permission
 //! denied. The engine and the Raft log are tested against it (as redb does
 //! with its crash backend).
 
@@ -387,6 +388,25 @@ impl MemVfs {
         }
         state.names = survivors.clone();
         state.durable_names = survivors;
+        state.locks.clear();
+        state.faults = Faults::default();
+        state.generation += 1;
+    }
+
+    /// Simulates power loss; the same as [`MemVfs::crash`], named for what
+    /// it models next to [`MemVfs::process_crash`].
+    pub fn power_loss(&self, extra: impl FnMut(&Path, u64) -> u64) {
+        self.crash(extra)
+    }
+
+    /// Simulates the death of the process (SIGKILL, OOM, panic) while the
+    /// machine keeps running: every byte written and every name created,
+    /// renamed or removed stays as the page cache has it, and *nothing*
+    /// becomes durable. A later [`MemVfs::crash`] (power loss) can still take
+    /// away whatever was not synced. Locks are released and faults cleared;
+    /// handles from before refuse to modify anything, as after a power loss.
+    pub fn process_crash(&self) {
+        let mut state = self.state.lock();
         state.locks.clear();
         state.faults = Faults::default();
         state.generation += 1;
