@@ -227,3 +227,66 @@ fn a_second_opener_is_refused() {
         "the directory lock must refuse a second opener"
     );
 }
+
+/// A process crash between the write of a batch and its fsync leaves the
+/// entries in the page cache. The restarted node reports them in its log
+/// (and would acknowledge them to a leader), so open must make them durable:
+/// a later power loss may not take back what the reopened store reported.
+#[test]
+fn entries_inherited_from_a_killed_process_are_durable_once_reported() {
+    for fail_at in 0..6 {
+        let vfs = MemVfs::new();
+        let options = SegmentLogOptions {
+            max_segment_bytes: 300,
+        };
+        let mut s = open(&vfs, &options).expect("open");
+        s.append(&(1..=5).map(|i| entry(i, 1)).collect::<Vec<_>>())
+            .expect("append");
+        vfs.fail_after_ops(fail_at);
+        let _ = s.append(&(6..=12).map(|i| entry(i, 2)).collect::<Vec<_>>());
+        vfs.process_crash();
+        drop(s);
+
+        let s = open(&vfs, &options).expect("reopen after process crash");
+        let reported = all(&s);
+        drop(s);
+        vfs.power_loss(|_, _| 0);
+        let s = open(&vfs, &options).expect("reopen after power loss");
+        assert_eq!(all(&s), reported, "fault at operation {fail_at}");
+    }
+}
+
+/// The same for the hard state: a term and vote read back after a process
+/// crash must still be there after a power loss, or the node could vote
+/// twice in one term.
+#[test]
+fn hard_state_inherited_from_a_killed_process_is_durable_once_read() {
+    for fail_at in 0..4 {
+        let vfs = MemVfs::new();
+        let options = SegmentLogOptions::default();
+        let mut s = open(&vfs, &options).expect("open");
+        s.save_hard_state(HardState {
+            term: 3,
+            voted_for: Some(1),
+        })
+        .expect("save");
+        vfs.fail_after_ops(fail_at);
+        let _ = s.save_hard_state(HardState {
+            term: 4,
+            voted_for: Some(2),
+        });
+        vfs.process_crash();
+        drop(s);
+
+        let s = open(&vfs, &options).expect("reopen after process crash");
+        let read = s.hard_state().expect("hard state");
+        drop(s);
+        vfs.power_loss(|_, _| 0);
+        let s = open(&vfs, &options).expect("reopen after power loss");
+        assert_eq!(
+            s.hard_state().expect("hard state"),
+            read,
+            "fault at operation {fail_at}"
+        );
+    }
+}

@@ -274,10 +274,16 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
             });
             active_len = FILE_HEADER_LEN as u64;
         }
-        let active = Appender::new(
+        // A process crash leaves entries (and names) in the page cache that a
+        // power loss can still take away: make them durable before this node
+        // reports them in its log — a follower's append response counts it
+        // toward a commit. This also fsyncs the directory.
+        let active = Appender::resume(
+            &*vfs,
             Arc::clone(&segments[segments.len() - 1].segment),
             active_len,
-        );
+        )
+        .map_err(from_bitcask)?;
         let (hard_state, hs_appender) = Self::open_hard_state(&*vfs, dir)?;
         debug!(dir = %dir.display(), first_index, entries = slots.len(), segments = segments.len(), "opened raft log");
         Ok(SegmentLogStore {
@@ -373,12 +379,14 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
         .map_err(from_bitcask)?;
         if let ScanEnd::Torn { valid_len, .. } = end {
             warn!(file = %path.display(), valid_len, "ignoring a torn hard-state record");
-            seg.file()
-                .set_len(valid_len)
-                .map_err(|e| io_err(&path, e))?;
-            seg.file().sync_data().map_err(|e| io_err(&path, e))?;
         }
-        Ok((hs, Appender::new(Arc::new(seg), end.valid_len())))
+        // The term and vote read back may exist only in the page cache (the
+        // process died between writing and fsyncing them): make them
+        // durable before the node acts on them, or a power loss could let
+        // it vote twice in one term.
+        let appender =
+            Appender::resume(vfs, Arc::new(seg), end.valid_len()).map_err(from_bitcask)?;
+        Ok((hs, appender))
     }
 
     fn last(&self) -> Index {
