@@ -1,5 +1,9 @@
-//! # snowflk-server — a snowflk node (not yet implemented)
+//! # snowflk-server — a snowflk node
 //!
-//! This crate will run one node: the tokio runtime that drives the `raftlog`
-//! consensus core, the TCP peer transport, the RESP2/RESP3 client server and the
-//! key-value state machine on top of the `bitcask` engine.
+//! (Crate docs are being written; see the module list.)
+
+pub mod backend;
+pub mod config;
+pub mod ops;
+pub mod resp;
+pub mod state_machine;

@@ -1,0 +1,229 @@
+//! Choosing a backend ([`build_backend`]) and the `none` backend: the engine
+//! alone under `SyncPolicy::Always`, writes applied through the same
+//! [`KvStateMachine::apply_batch`] as in Raft mode, so both modes share
+//! every semantic.
+//!
+//! [`NoneBackend`] serializes writes through one writer thread that takes
+//! every write waiting at that moment and applies them as one engine batch:
+//! one fsync for all of them (group commit), each acknowledged only after it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bitcask::SyncPolicy;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{Config, Replication};
+use crate::ops::{
+    Backend, BackendError, BoxFuture, NodeRole, NodeStatus, PeerStatus, ReadOp, ReplicationMode,
+    Reply, WriteOp,
+};
+use crate::state_machine::{self, KvStateMachine};
+
+/// Why a backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The engine could not be opened (locked directory, corruption, I/O).
+    #[error("cannot open the data directory {path}: {source}")]
+    Engine {
+        /// The engine directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: state_machine::Error,
+    },
+    /// Another start-up failure (I/O, the Raft log, binding the peer port).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Builds the backend `config` asks for. The single place `main` picks one.
+pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartError> {
+    match config.replication {
+        Replication::None => Ok(Arc::new(NoneBackend::open(config)?)),
+        Replication::Raft => Err(StartError::Other(
+            "--replication raft is not available in this build yet; start with --replication none"
+                .into(),
+        )),
+    }
+}
+
+/// The engine directory inside a node's data directory.
+pub fn engine_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("engine")
+}
+
+type Pending = (WriteOp, oneshot::Sender<Result<Reply, BackendError>>);
+
+/// Most writes queued for the writer thread; more wait for room.
+const QUEUE: usize = 4096;
+/// Most writes applied in one engine batch.
+const MAX_GROUP: usize = 1024;
+
+/// `--replication none`: one durable engine, no replication.
+#[derive(Debug)]
+pub struct NoneBackend {
+    sm: Arc<KvStateMachine>,
+    id: u64,
+    tx: Mutex<Option<mpsc::Sender<Pending>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl NoneBackend {
+    /// Opens `<data-dir>/engine` under `SyncPolicy::Always` and starts the
+    /// writer thread.
+    pub fn open(config: &Config) -> Result<Self, StartError> {
+        let dir = engine_dir(&config.data_dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StartError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        let sm = KvStateMachine::open(&dir, config.engine_options(SyncPolicy::Always)).map_err(
+            |source| StartError::Engine {
+                path: dir.clone(),
+                source,
+            },
+        )?;
+        Ok(Self::with_state_machine(Arc::new(sm), config.id))
+    }
+
+    /// Serves an already opened state machine (tests).
+    pub fn with_state_machine(sm: Arc<KvStateMachine>, id: u64) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer_sm = sm.clone();
+        let writer = std::thread::Builder::new()
+            .name("snowflk-writer".into())
+            .spawn(move || writer_loop(&writer_sm, rx))
+            .ok();
+        Self {
+            sm,
+            id,
+            tx: Mutex::new(writer.as_ref().map(|_| tx)),
+            writer: Mutex::new(writer),
+        }
+    }
+
+    /// The state machine.
+    pub fn state_machine(&self) -> &Arc<KvStateMachine> {
+        &self.sm
+    }
+}
+
+fn writer_loop(sm: &KvStateMachine, mut rx: mpsc::Receiver<Pending>) {
+    let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+    let mut failed: Option<String> = None;
+    while let Some(first) = rx.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        if let Some(reason) = &failed {
+            for (_, reply) in group.drain(..) {
+                let _ = reply.send(Err(BackendError::Fatal(reason.clone())));
+            }
+            continue;
+        }
+        let first_index = sm.applied_index() + 1;
+        let entries: Vec<(u64, &WriteOp)> = group
+            .iter()
+            .enumerate()
+            .map(|(i, (op, _))| (first_index + i as u64, op))
+            .collect();
+        match sm.apply_batch(&entries) {
+            Ok(replies) => {
+                for ((_, reply), r) in group.drain(..).zip(replies) {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "engine write failed; refusing further writes");
+                let reason = e.to_string();
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(Err(BackendError::Fatal(reason.clone())));
+                }
+                failed = Some(reason);
+            }
+        }
+    }
+}
+
+impl Backend for NoneBackend {
+    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Reply, BackendError>> {
+        Box::pin(async move {
+            let tx = self
+                .tx
+                .lock()
+                .clone()
+                .ok_or_else(|| BackendError::Unavailable("server is shutting down".into()))?;
+            let (reply_tx, reply_rx) = oneshot::channel();
+            tx.send((op, reply_tx))
+                .await
+                .map_err(|_| BackendError::Unavailable("server is shutting down".into()))?;
+            // Once queued, the writer always answers unless it died mid-batch.
+            reply_rx
+                .await
+                .map_err(|_| BackendError::Fatal("writer stopped".into()))?
+        })
+    }
+
+    fn read(&self, op: ReadOp) -> BoxFuture<'_, Result<Reply, BackendError>> {
+        Box::pin(async move {
+            self.sm
+                .read(&op, bitcask::now_millis())
+                .map_err(|e| BackendError::Fatal(e.to_string()))
+        })
+    }
+
+    fn status(&self) -> NodeStatus {
+        let applied = self.sm.applied_index();
+        NodeStatus {
+            mode: ReplicationMode::None,
+            id: self.id,
+            role: NodeRole::Standalone,
+            term: 0,
+            leader: Some(self.id),
+            commit_index: applied,
+            applied_index: applied,
+            last_log_index: applied,
+            peers: vec![PeerStatus {
+                id: self.id,
+                addr: String::new(),
+                voter: true,
+                match_index: Some(applied),
+                connected: true,
+            }],
+        }
+    }
+
+    fn engine_stats(&self) -> Option<bitcask::StoreStats> {
+        Some(self.sm.store().stats())
+    }
+
+    fn transfer_leader(&self, _target: u64) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async {
+            Err(BackendError::Unavailable(
+                "no leadership to transfer with --replication none".into(),
+            ))
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            // Dropping the sender lets the writer finish what is queued and stop.
+            drop(self.tx.lock().take());
+            let writer = self.writer.lock().take();
+            let sm = self.sm.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Some(w) = writer {
+                    let _ = w.join();
+                }
+                sm.sync().map(|_| ())
+            })
+            .await
+            .map_err(|e| BackendError::Fatal(e.to_string()))?
+            .map_err(|e| BackendError::Fatal(e.to_string()))
+        })
+    }
+}

@@ -1,0 +1,424 @@
+//! Configuration: command-line flags (clap) and an optional TOML file with
+//! the same keys. A flag given on the command line wins over the file; the
+//! file wins over the defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+/// Why the configuration is unusable. Each is one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The `--config` file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML or has unknown keys.
+    #[error("bad config file {path}: {message}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Replication mode of the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replication {
+    /// Raft consensus; without `--peers` a one-member cluster.
+    #[default]
+    Raft,
+    /// The engine alone; every write fsynced before the reply.
+    None,
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  snowflk-server
+      one node on 127.0.0.1:7379, data in ./snowflk-data (a one-member Raft cluster)
+  snowflk-server --replication none --data-dir /var/lib/snowflk
+      a single durable server without Raft
+  snowflk-server --id 1 --listen 127.0.0.1:7001 --peer-listen 127.0.0.1:8001 \\
+      --peers 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003 --data-dir n1
+      node 1 of a three-node cluster
+  snowflk-server --config node1.toml
+      the same keys in a TOML file (data-dir = \"n1\", peers = \"1=...,2=...\")";
+
+/// Command-line flags. Every option is also a key of the `--config` file.
+#[derive(Debug, Clone, Default, Parser, Deserialize)]
+#[command(name = "snowflk-server", version, about = "A snowflk node: a Redis-protocol key-value store on a bitcask engine, replicated by Raft", after_help = AFTER_HELP)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Flags {
+    /// TOML file with any of these options as keys (e.g. `data-dir = "n1"`).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster). Default 1.
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// Data directory (engine, and the Raft log under `raft/`). Default `./snowflk-data`.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Client (RESP) address. Port 0 picks a free port (logged). Default `127.0.0.1:7379`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Write the bound client address to this file once listening (for scripts and tests).
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+    /// Raft peer address this node listens on. Default `127.0.0.1:7380`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub peer_listen: Option<String>,
+    /// Initial voters, this node included: `ID=HOST:PORT,...`. Default: this node alone.
+    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    pub peers: Option<String>,
+    /// Cluster name checked in the peer handshake. Default `snowflk`.
+    #[arg(long)]
+    pub cluster_id: Option<String>,
+    /// `raft` (default) or `none` (the engine alone, every write fsynced).
+    #[arg(long, value_enum)]
+    pub replication: Option<Replication>,
+    /// Raft tick length in milliseconds. Default 100.
+    #[arg(long, value_name = "MS")]
+    pub tick_ms: Option<u64>,
+    /// Election timeout in ticks (randomized between this and twice it). Default 10.
+    #[arg(long, value_name = "TICKS")]
+    pub election_ticks: Option<u32>,
+    /// Heartbeat interval in ticks (at most a fifth of the election timeout). Default 1.
+    #[arg(long, value_name = "TICKS")]
+    pub heartbeat_ticks: Option<u32>,
+    /// How long a client request waits for its write or read before `TIMEOUT`. Default 5000.
+    #[arg(long, value_name = "MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Engine segment size limit in bytes. Default 268435456 (256 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
+    /// Run the engine's merge policy every this many ms; 0 turns background merging off. Default 60000.
+    #[arg(long, value_name = "MS")]
+    pub merge_interval_ms: Option<u64>,
+    /// Merge output rate limit in bytes per second; 0 for none. Default 0.
+    #[arg(long, value_name = "BYTES")]
+    pub merge_rate_limit: Option<u64>,
+    /// How often the leader deletes expired keys (by proposing a purge); 0 turns it off. Default 1000.
+    #[arg(long, value_name = "MS")]
+    pub expire_sweep_ms: Option<u64>,
+    /// Most client connections; more are refused with an error. Default 10000.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Largest request (all its arguments) in bytes. Default 536870912 (512 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_request_size: Option<usize>,
+    /// Most arguments in one request. Default 1048576.
+    #[arg(long)]
+    pub max_args: Option<usize>,
+    /// Longest key in bytes (at most 65534). Default 65534.
+    #[arg(long, value_name = "BYTES")]
+    pub max_key_size: Option<usize>,
+    /// Longest value (one bulk argument) in bytes. Default 536870903 (512 MiB less the value header).
+    #[arg(long, value_name = "BYTES")]
+    pub max_value_size: Option<usize>,
+    /// Log filter (`RUST_LOG` syntax), e.g. `info` or `snowflk_server=debug`. Default `info`.
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// Client-protocol limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most client connections.
+    pub max_connections: usize,
+    /// Largest request in bytes.
+    pub max_request_size: usize,
+    /// Most arguments per request.
+    pub max_args: usize,
+    /// Longest key.
+    pub max_key_size: usize,
+    /// Longest bulk argument (value).
+    pub max_value_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_request_size: 512 * 1024 * 1024,
+            max_args: 1024 * 1024,
+            max_key_size: crate::state_machine::MAX_KEY_LEN,
+            max_value_size: crate::state_machine::MAX_VALUE_LEN,
+        }
+    }
+}
+
+/// The resolved configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Node id.
+    pub id: u64,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Client address to bind.
+    pub listen: String,
+    /// Where to write the bound client address.
+    pub port_file: Option<PathBuf>,
+    /// Peer address to bind.
+    pub peer_listen: String,
+    /// Initial voters: id -> peer address (this node included).
+    pub peers: BTreeMap<u64, String>,
+    /// Cluster name for the peer handshake.
+    pub cluster_id: String,
+    /// Replication mode.
+    pub replication: Replication,
+    /// Raft tick in ms.
+    pub tick_ms: u64,
+    /// Election timeout in ticks.
+    pub election_ticks: u32,
+    /// Heartbeat interval in ticks.
+    pub heartbeat_ticks: u32,
+    /// Request timeout in ms.
+    pub request_timeout_ms: u64,
+    /// Engine segment size.
+    pub max_file_size: u64,
+    /// Background merge interval in ms (0: off).
+    pub merge_interval_ms: u64,
+    /// Merge rate limit (0: none).
+    pub merge_rate_limit: u64,
+    /// Expiry sweep interval in ms (0: off).
+    pub expire_sweep_ms: u64,
+    /// Client-protocol limits.
+    pub limits: Limits,
+    /// Log filter.
+    pub log: String,
+}
+
+impl Config {
+    /// Parses the process arguments (exits with clap's message on bad flags)
+    /// and the `--config` file, then validates.
+    pub fn from_args() -> Result<Self, ConfigError> {
+        Self::from_flags(Flags::parse())
+    }
+
+    /// Resolves flags plus the file they name.
+    pub fn from_flags(flags: Flags) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            None => Flags::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<Flags>(&text).map_err(|e| ConfigError::Toml {
+                    path: path.clone(),
+                    message: e.message().replace('\n', " "),
+                })?
+            }
+        };
+        Self::resolve(flags, file)
+    }
+
+    fn resolve(f: Flags, file: Flags) -> Result<Self, ConfigError> {
+        macro_rules! pick {
+            ($field:ident, $default:expr) => {
+                f.$field.or(file.$field).unwrap_or_else(|| $default)
+            };
+        }
+        let d = Limits::default();
+        let id = pick!(id, 1);
+        if id == 0 {
+            return Err(ConfigError::Invalid(
+                "--id must be a positive integer".into(),
+            ));
+        }
+        let peer_listen = pick!(peer_listen, "127.0.0.1:7380".into());
+        let peers = match f.peers.or(file.peers) {
+            Some(text) => parse_peers(&text)?,
+            None => BTreeMap::from([(id, peer_listen.clone())]),
+        };
+        if !peers.contains_key(&id) {
+            return Err(ConfigError::Invalid(format!(
+                "--peers must include this node (id {id})"
+            )));
+        }
+        let listen = pick!(listen, "127.0.0.1:7379".into());
+        check_addr("--listen", &listen)?;
+        check_addr("--peer-listen", &peer_listen)?;
+        let config = Config {
+            id,
+            data_dir: pick!(data_dir, PathBuf::from("./snowflk-data")),
+            listen,
+            port_file: f.port_file.or(file.port_file),
+            peer_listen,
+            peers,
+            cluster_id: pick!(cluster_id, "snowflk".into()),
+            replication: pick!(replication, Replication::Raft),
+            tick_ms: pick!(tick_ms, 100),
+            election_ticks: pick!(election_ticks, 10),
+            heartbeat_ticks: pick!(heartbeat_ticks, 1),
+            request_timeout_ms: pick!(request_timeout_ms, 5000),
+            max_file_size: pick!(max_file_size, 256 * 1024 * 1024),
+            merge_interval_ms: pick!(merge_interval_ms, 60_000),
+            merge_rate_limit: pick!(merge_rate_limit, 0),
+            expire_sweep_ms: pick!(expire_sweep_ms, 1000),
+            limits: Limits {
+                max_connections: pick!(max_connections, d.max_connections),
+                max_request_size: pick!(max_request_size, d.max_request_size),
+                max_args: pick!(max_args, d.max_args),
+                max_key_size: pick!(max_key_size, d.max_key_size),
+                max_value_size: pick!(max_value_size, d.max_value_size),
+            },
+            log: pick!(log, "info".into()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.tick_ms == 0 {
+            return bad("--tick-ms must be positive".into());
+        }
+        if self.heartbeat_ticks == 0 || self.election_ticks < 5 * self.heartbeat_ticks {
+            return bad(format!(
+                "--election-ticks ({}) must be at least 5 times --heartbeat-ticks ({}), which must be positive",
+                self.election_ticks, self.heartbeat_ticks
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return bad("--request-timeout-ms must be positive".into());
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.max_args == 0 || l.max_request_size == 0 {
+            return bad(
+                "--max-connections, --max-args and --max-request-size must be positive".into(),
+            );
+        }
+        if l.max_key_size > crate::state_machine::MAX_KEY_LEN {
+            return bad(format!(
+                "--max-key-size must be at most {}",
+                crate::state_machine::MAX_KEY_LEN
+            ));
+        }
+        if l.max_value_size > crate::state_machine::MAX_VALUE_LEN {
+            return bad(format!(
+                "--max-value-size must be at most {}",
+                crate::state_machine::MAX_VALUE_LEN
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine options for this node's state machine under `sync`.
+    pub fn engine_options(&self, sync: bitcask::SyncPolicy) -> bitcask::Options {
+        let mut merge = bitcask::MergePolicy::default();
+        if self.merge_interval_ms > 0 {
+            merge.background_interval =
+                Some(std::time::Duration::from_millis(self.merge_interval_ms));
+        }
+        if self.merge_rate_limit > 0 {
+            merge.rate_limit_bytes_per_sec = Some(self.merge_rate_limit);
+        }
+        bitcask::Options::default()
+            .sync(sync)
+            .max_file_size(self.max_file_size)
+            .merge(merge)
+    }
+}
+
+fn check_addr(flag: &str, addr: &str) -> Result<(), ConfigError> {
+    addr.parse::<SocketAddr>()
+        .map(|_| ())
+        .map_err(|_| ConfigError::Invalid(format!("{flag} {addr:?} is not an IP:PORT address")))
+}
+
+/// Parses `ID=HOST:PORT,...`: ids positive and unique, addresses `IP:PORT`.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad =
+            || ConfigError::Invalid(format!("bad --peers entry {item:?}: expected ID=HOST:PORT"));
+        let (id, addr) = item.split_once('=').ok_or_else(bad)?;
+        let id: u64 = id.trim().parse().map_err(|_| bad())?;
+        if id == 0 {
+            return Err(bad());
+        }
+        let addr = addr.trim();
+        check_addr("--peers", addr)?;
+        if peers.insert(id, addr.to_string()).is_some() {
+            return Err(ConfigError::Invalid(format!(
+                "--peers names node {id} twice"
+            )));
+        }
+    }
+    if peers.is_empty() {
+        return Err(ConfigError::Invalid("--peers is empty".into()));
+    }
+    Ok(peers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut all = vec!["snowflk-server"];
+        all.extend_from_slice(args);
+        Config::from_flags(
+            Flags::try_parse_from(all).map_err(|e| ConfigError::Invalid(e.to_string()))?,
+        )
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.id, 1);
+        assert_eq!(c.listen, "127.0.0.1:7379");
+        assert_eq!(c.data_dir, PathBuf::from("./snowflk-data"));
+        assert_eq!(c.replication, Replication::Raft);
+        assert_eq!(c.peers, BTreeMap::from([(1, "127.0.0.1:7380".to_string())]));
+    }
+
+    #[test]
+    fn peers_and_errors() {
+        let c = parse(&["--id", "2", "--peers", "1=127.0.0.1:1,2=127.0.0.1:2"]).unwrap();
+        assert_eq!(c.peers.len(), 2);
+        for bad in [
+            &["--peers", "1=127.0.0.1:1,1=127.0.0.1:2"][..],
+            &["--peers", "x=127.0.0.1:1"],
+            &["--peers", "1=nowhere"],
+            &["--peers", "2=127.0.0.1:2"],
+            &["--id", "0"],
+            &["--listen", "7379"],
+            &["--election-ticks", "2"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn toml_file_and_flag_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        std::fs::write(
+            &path,
+            "id = 3\ndata-dir = \"d3\"\nreplication = \"none\"\npeers = \"3=127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let c = parse(&["--config", path.to_str().unwrap(), "--data-dir", "other"]).unwrap();
+        assert_eq!(c.id, 3);
+        assert_eq!(c.replication, Replication::None);
+        assert_eq!(c.data_dir, PathBuf::from("other"));
+        std::fs::write(&path, "colour = 1\n").unwrap();
+        let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,832 @@
+//! The key-value state machine: applies [`WriteOp`]s to a bitcask engine and
+//! answers [`ReadOp`]s.
+//!
+//! ## Invariants
+//! - **Apply reads no clock.** Whether a key is expired at apply time is
+//!   decided with the op's [`WriteOp::now_ms`], stamped by the proposer;
+//!   expiries are absolute. Two nodes that apply the same entries hold the
+//!   same bytes and return the same replies.
+//! - **One batch per apply.** The effects of the applied entries and the new
+//!   applied index go to the engine in one `write_batch`, so after any crash
+//!   the engine holds exactly the effects of entries `1..=applied_index()`:
+//!   a consistent prefix, and the driver replays the log after it.
+//! - **Key spaces.** A client key `k` is stored as `0x00 ‖ k`; internal keys
+//!   start with `0x01` (only [`APPLIED_KEY`] today). Clients can never name
+//!   an internal key. Layouts in `docs/format.md`.
+//! - **Expiry lives in the value** (`0x00 ‖ expiry u64 LE ‖ bytes`), not in
+//!   the engine's record expiry: the engine hides expired records by the
+//!   local wall clock, which would make apply depend on the clock. Expired
+//!   keys are invisible to reads (by the reader's clock) and to writes (by
+//!   the op's clock), and are deleted by [`WriteCmd::PurgeExpired`] entries
+//!   that the server's sweeper proposes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bitcask::{BatchOp, Bitcask, Options};
+use parking_lot::{Mutex, RwLock};
+
+use crate::ops::{
+    ExpireCondition, ReadOp, Reply, SetCondition, SetExpiry, TtlUnit, WriteCmd, WriteOp, errors,
+};
+
+/// Prefix byte of client keys in the engine.
+pub const USER_PREFIX: u8 = 0x00;
+/// Prefix byte of internal keys in the engine.
+pub const INTERNAL_PREFIX: u8 = 0x01;
+/// The engine key holding the applied index (`u64` little-endian value).
+pub const APPLIED_KEY: &[u8] = b"\x01applied_index";
+/// Type tag of a string value (the first byte of every client value).
+pub const TAG_STRING: u8 = 0x00;
+/// Bytes before the client's value: tag and expiry.
+pub const VALUE_HEADER_LEN: usize = 9;
+/// Longest client key: the engine's limit less the prefix byte.
+pub const MAX_KEY_LEN: usize = bitcask::format::MAX_KEY_LEN - 1;
+/// Longest client value: the engine's limit less the value header. The same
+/// on every node (a server-configured limit would not be).
+pub const MAX_VALUE_LEN: usize = bitcask::format::MAX_VALUE_LEN - VALUE_HEADER_LEN;
+
+/// Errors of the state machine: the engine failed or holds bytes this code
+/// did not write. Data-decided command errors are [`Reply::Error`] instead.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] bitcask::Error),
+    /// An entry at or below the applied index was passed to apply.
+    #[error("entry {index} is not after the applied index {applied}")]
+    OutOfOrder {
+        /// The entry's index.
+        index: u64,
+        /// The state machine's applied index.
+        applied: u64,
+    },
+    /// A stored value or the applied-index record is malformed.
+    #[error("malformed stored record for key {key:?}: {reason}")]
+    Corrupted {
+        /// The engine key, lossily printed.
+        key: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// A client value with its expiry (ms since the epoch, 0 for none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Value {
+    data: Vec<u8>,
+    expiry: u64,
+}
+
+fn user_key(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(USER_PREFIX);
+    k.extend_from_slice(key);
+    k
+}
+
+fn encode_value(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(VALUE_HEADER_LEN + v.data.len());
+    out.push(TAG_STRING);
+    out.extend_from_slice(&v.expiry.to_le_bytes());
+    out.extend_from_slice(&v.data);
+    out
+}
+
+fn decode_value(key: &[u8], mut raw: Vec<u8>) -> Result<Value, Error> {
+    if raw.len() < VALUE_HEADER_LEN || raw[0] != TAG_STRING {
+        return Err(Error::Corrupted {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: "value header missing or unknown type tag",
+        });
+    }
+    let expiry = u64::from_le_bytes(raw[1..9].try_into().unwrap_or_default());
+    raw.drain(..VALUE_HEADER_LEN);
+    Ok(Value { data: raw, expiry })
+}
+
+fn live(expiry: u64, now: u64) -> bool {
+    expiry == 0 || expiry > now
+}
+
+/// The key-value state machine over one bitcask engine. `&self` throughout;
+/// applies are serialized internally, reads run in parallel with them.
+#[derive(Debug)]
+pub struct KvStateMachine {
+    store: Bitcask,
+    applied: AtomicU64,
+    /// Client keys that have an expiry, with it: TTL-free DBSIZE/SCAN
+    /// filtering and the purge order. Derived from the engine, so the same
+    /// on every node at the same applied index.
+    volatile: RwLock<BTreeMap<Vec<u8>, u64>>,
+    apply_lock: Mutex<()>,
+}
+
+impl KvStateMachine {
+    /// Opens (or creates) the engine in `dir` with `options` (raft mode
+    /// passes `SyncPolicy::Never`: the Raft log is the durability) and reads
+    /// the applied index. Reads every value once to rebuild the expiry index.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, Error> {
+        Self::from_store(Bitcask::open(dir, options)?)
+    }
+
+    /// Wraps an already opened engine.
+    pub fn from_store(store: Bitcask) -> Result<Self, Error> {
+        let applied = match store.get(APPLIED_KEY)? {
+            None => 0,
+            Some(raw) => {
+                let bytes: [u8; 8] = raw.as_slice().try_into().map_err(|_| Error::Corrupted {
+                    key: String::from_utf8_lossy(APPLIED_KEY).into_owned(),
+                    reason: "applied index is not 8 bytes",
+                })?;
+                u64::from_le_bytes(bytes)
+            }
+        };
+        let mut volatile = BTreeMap::new();
+        for item in store.iter() {
+            let (key, raw) = item?;
+            if key.first() != Some(&USER_PREFIX) {
+                continue;
+            }
+            let v = decode_value(&key, raw)?;
+            if v.expiry != 0 {
+                volatile.insert(key[1..].to_vec(), v.expiry);
+            }
+        }
+        Ok(Self {
+            store,
+            applied: AtomicU64::new(applied),
+            volatile: RwLock::new(volatile),
+            apply_lock: Mutex::new(()),
+        })
+    }
+
+    /// The index of the last applied entry (0 if none), as on disk.
+    pub fn applied_index(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// The engine (for stats and tools).
+    pub fn store(&self) -> &Bitcask {
+        &self.store
+    }
+
+    /// Applies entry `index` (which must be above [`Self::applied_index`])
+    /// and returns its reply. See [`Self::apply_batch`].
+    pub fn apply(&self, index: u64, op: &WriteOp) -> Result<Reply, Error> {
+        let mut replies = self.apply_batch(&[(index, op)])?;
+        Ok(replies.pop().unwrap_or(Reply::Nil))
+    }
+
+    /// Applies consecutive entries in order and writes all their effects and
+    /// the last index as the applied index in one atomic engine batch.
+    /// Indexes must increase and start above [`Self::applied_index`] (gaps,
+    /// such as Raft no-op entries, are allowed). On `Err` nothing was
+    /// applied; the driver should stop (the engine failed).
+    pub fn apply_batch(&self, entries: &[(u64, &WriteOp)]) -> Result<Vec<Reply>, Error> {
+        let _guard = self.apply_lock.lock();
+        let mut last = self.applied_index();
+        for &(index, _) in entries {
+            if index <= last {
+                return Err(Error::OutOfOrder {
+                    index,
+                    applied: last,
+                });
+            }
+            last = index;
+        }
+        let mut txn = Txn::new(self, 0);
+        let mut replies = Vec::with_capacity(entries.len());
+        for &(_, op) in entries {
+            txn.now = op.now_ms;
+            replies.push(txn.run(&op.cmd, true)?);
+        }
+        self.commit(txn, last)?;
+        Ok(replies)
+    }
+
+    /// Records `index` as applied without a command (a Raft no-op or
+    /// membership entry).
+    pub fn apply_noop(&self, index: u64) -> Result<(), Error> {
+        let _guard = self.apply_lock.lock();
+        let applied = self.applied_index();
+        if index <= applied {
+            return Err(Error::OutOfOrder { index, applied });
+        }
+        self.commit(Txn::new(self, 0), index)
+    }
+
+    /// Answers a read as of now (`now_ms` is the reader's clock: it only
+    /// decides what is visible, it changes nothing).
+    pub fn read(&self, op: &ReadOp, now_ms: u64) -> Result<Reply, Error> {
+        Txn::new(self, now_ms).read(op)
+    }
+
+    /// Fsyncs the engine; returns the applied index now durable in it (the
+    /// Raft log may be purged up to it).
+    pub fn sync(&self) -> Result<u64, Error> {
+        let applied = {
+            let _guard = self.apply_lock.lock();
+            self.applied_index()
+        };
+        self.store.sync()?;
+        Ok(applied)
+    }
+
+    /// Number of client keys holding an expiry (expired or not).
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.read().len()
+    }
+
+    /// Number of client keys with an expiry that has passed at `now_ms`
+    /// (what the sweeper would purge).
+    pub fn expired_count(&self, now_ms: u64) -> usize {
+        self.volatile
+            .read()
+            .values()
+            .filter(|&&e| !live(e, now_ms))
+            .count()
+    }
+
+    fn commit(&self, txn: Txn<'_>, index: u64) -> Result<(), Error> {
+        let Txn {
+            overlay, flushed, ..
+        } = txn;
+        let mut batch = Vec::with_capacity(overlay.len() + 1);
+        if flushed {
+            for key in self.store.keys() {
+                if key.first() == Some(&USER_PREFIX) && !overlay.contains_key(&key[1..]) {
+                    batch.push(BatchOp::delete(key));
+                }
+            }
+        }
+        for (key, state) in &overlay {
+            let ekey = user_key(key);
+            match state {
+                Some(v) => batch.push(BatchOp::Put {
+                    key: ekey,
+                    value: encode_value(v),
+                    expiry: 0,
+                }),
+                None => {
+                    if self.store.contains_key(&ekey) {
+                        batch.push(BatchOp::delete(ekey));
+                    }
+                }
+            }
+        }
+        batch.push(BatchOp::put(APPLIED_KEY, index.to_le_bytes()));
+        self.store.write_batch(&batch)?;
+        self.applied.store(index, Ordering::Release);
+        let mut volatile = self.volatile.write();
+        if flushed {
+            volatile.clear();
+        }
+        for (key, state) in overlay {
+            match state {
+                Some(v) if v.expiry != 0 => {
+                    volatile.insert(key, v.expiry);
+                }
+                _ => {
+                    volatile.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pending effects of the entries being applied, seen by later commands of
+/// the same batch (a MULTI, MSET with repeated keys, a group of entries).
+struct Txn<'a> {
+    sm: &'a KvStateMachine,
+    now: u64,
+    /// Client key -> new state (`None`: deleted).
+    overlay: BTreeMap<Vec<u8>, Option<Value>>,
+    /// FLUSHDB ran: keys not in the overlay are gone.
+    flushed: bool,
+}
+
+impl<'a> Txn<'a> {
+    fn new(sm: &'a KvStateMachine, now: u64) -> Self {
+        Self {
+            sm,
+            now,
+            overlay: BTreeMap::new(),
+            flushed: false,
+        }
+    }
+
+    /// The live value of `key` at `self.now`, including pending effects.
+    fn get(&self, key: &[u8]) -> Result<Option<Value>, Error> {
+        let v = match self.overlay.get(key) {
+            Some(state) => state.clone(),
+            None if self.flushed => None,
+            None => {
+                let ekey = user_key(key);
+                match self.sm.store.get(&ekey)? {
+                    Some(raw) => Some(decode_value(&ekey, raw)?),
+                    None => None,
+                }
+            }
+        };
+        Ok(v.filter(|v| live(v.expiry, self.now)))
+    }
+
+    fn put(&mut self, key: &[u8], data: Vec<u8>, expiry: u64) {
+        let state = live(expiry, self.now).then_some(Value { data, expiry });
+        self.overlay.insert(key.to_vec(), state);
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.overlay.insert(key.to_vec(), None);
+    }
+
+    /// Runs one write command; `top` is false inside a MULTI.
+    fn run(&mut self, cmd: &WriteCmd, top: bool) -> Result<Reply, Error> {
+        Ok(match cmd {
+            WriteCmd::Set {
+                key,
+                value,
+                condition,
+                expiry,
+                get,
+            } => {
+                if let Some(r) = check_sizes(key, value.len()) {
+                    return Ok(r);
+                }
+                let old = self.get(key)?;
+                let proceed = match condition {
+                    SetCondition::Always => true,
+                    SetCondition::IfAbsent => old.is_none(),
+                    SetCondition::IfPresent => old.is_some(),
+                };
+                if proceed {
+                    let exp = match expiry {
+                        SetExpiry::Clear => 0,
+                        SetExpiry::Keep => old.as_ref().map_or(0, |v| v.expiry),
+                        SetExpiry::At(t) => *t,
+                        SetExpiry::In(d) => self.now.saturating_add(*d),
+                    };
+                    self.put(key, value.clone(), exp);
+                }
+                match (get, proceed) {
+                    (true, _) => old.map_or(Reply::Nil, |v| Reply::Bulk(v.data)),
+                    (false, true) => Reply::ok(),
+                    (false, false) => Reply::Nil,
+                }
+            }
+            WriteCmd::Del { keys } => {
+                let mut n = 0;
+                for key in keys {
+                    if self.get(key)?.is_some() {
+                        self.delete(key);
+                        n += 1;
+                    }
+                }
+                Reply::Int(n)
+            }
+            WriteCmd::MSet { pairs } => {
+                for (key, value) in pairs {
+                    if let Some(r) = check_sizes(key, value.len()) {
+                        return Ok(r);
+                    }
+                }
+                for (key, value) in pairs {
+                    self.put(key, value.clone(), 0);
+                }
+                Reply::ok()
+            }
+            WriteCmd::IncrBy { key, delta } => {
+                if let Some(r) = check_sizes(key, 0) {
+                    return Ok(r);
+                }
+                let (cur, expiry) = match self.get(key)? {
+                    None => (0, 0),
+                    Some(v) => match parse_i64(&v.data) {
+                        Some(n) => (n, v.expiry),
+                        None => return Ok(Reply::error(errors::NOT_INTEGER)),
+                    },
+                };
+                let Some(new) = cur.checked_add(*delta) else {
+                    return Ok(Reply::error(errors::OVERFLOW));
+                };
+                self.put(key, new.to_string().into_bytes(), expiry);
+                Reply::Int(new)
+            }
+            WriteCmd::Append { key, value } => {
+                let (mut data, expiry) = match self.get(key)? {
+                    None => (Vec::new(), 0),
+                    Some(v) => (v.data, v.expiry),
+                };
+                if let Some(r) = check_sizes(key, data.len().saturating_add(value.len())) {
+                    return Ok(r);
+                }
+                data.extend_from_slice(value);
+                let len = data.len() as i64;
+                self.put(key, data, expiry);
+                Reply::Int(len)
+            }
+            WriteCmd::GetDel { key } => match self.get(key)? {
+                None => Reply::Nil,
+                Some(v) => {
+                    self.delete(key);
+                    Reply::Bulk(v.data)
+                }
+            },
+            WriteCmd::Expire {
+                key,
+                deadline,
+                condition,
+            } => {
+                let at_ms = &deadline.resolve(self.now);
+                let Some(v) = self.get(key)? else {
+                    return Ok(Reply::Int(0));
+                };
+                let ok = match condition {
+                    ExpireCondition::Always => true,
+                    ExpireCondition::IfNone => v.expiry == 0,
+                    ExpireCondition::IfSome => v.expiry != 0,
+                    ExpireCondition::IfGreater => v.expiry != 0 && *at_ms > v.expiry,
+                    ExpireCondition::IfLess => v.expiry == 0 || *at_ms < v.expiry,
+                };
+                if !ok {
+                    return Ok(Reply::Int(0));
+                }
+                // A time not after now deletes the key (put does that).
+                self.put(key, v.data, (*at_ms).max(1));
+                Reply::Int(1)
+            }
+            WriteCmd::Persist { key } => match self.get(key)? {
+                Some(v) if v.expiry != 0 => {
+                    self.put(key, v.data, 0);
+                    Reply::Int(1)
+                }
+                _ => Reply::Int(0),
+            },
+            WriteCmd::Cas { key, expected, new } => {
+                if let Some(r) = check_sizes(key, new.len()) {
+                    return Ok(r);
+                }
+                match self.get(key)? {
+                    Some(v) if v.data == *expected => {
+                        self.put(key, new.clone(), v.expiry);
+                        Reply::Int(1)
+                    }
+                    _ => Reply::Int(0),
+                }
+            }
+            WriteCmd::FlushDb => {
+                self.overlay.clear();
+                self.flushed = true;
+                Reply::ok()
+            }
+            WriteCmd::Multi(cmds) => {
+                if !top {
+                    return Ok(Reply::error("ERR MULTI calls can not be nested"));
+                }
+                let mut replies = Vec::with_capacity(cmds.len());
+                for c in cmds {
+                    replies.push(self.run(c, false)?);
+                }
+                Reply::Array(replies)
+            }
+            WriteCmd::Read(op) => {
+                if !op.allowed_in_multi() {
+                    return Ok(Reply::error("ERR command not allowed inside MULTI"));
+                }
+                self.read(op)?
+            }
+            WriteCmd::PurgeExpired { limit } => {
+                if self.flushed {
+                    return Ok(Reply::Int(0));
+                }
+                let victims: Vec<Vec<u8>> = self
+                    .sm
+                    .volatile
+                    .read()
+                    .iter()
+                    .filter(|(k, e)| !live(**e, self.now) && !self.overlay.contains_key(*k))
+                    .take(*limit as usize)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let n = victims.len() as i64;
+                for k in victims {
+                    self.delete(&k);
+                }
+                Reply::Int(n)
+            }
+        })
+    }
+
+    fn read(&self, op: &ReadOp) -> Result<Reply, Error> {
+        Ok(match op {
+            ReadOp::Get { key } => self.get(key)?.map_or(Reply::Nil, |v| Reply::Bulk(v.data)),
+            ReadOp::MGet { keys } => {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    out.push(self.get(key)?.map_or(Reply::Nil, |v| Reply::Bulk(v.data)));
+                }
+                Reply::Array(out)
+            }
+            ReadOp::Exists { keys } => {
+                let mut n = 0;
+                for key in keys {
+                    if self.exists(key)? {
+                        n += 1;
+                    }
+                }
+                Reply::Int(n)
+            }
+            ReadOp::StrLen { key } => Reply::Int(self.get(key)?.map_or(0, |v| v.data.len() as i64)),
+            ReadOp::Ttl { key, unit } => match self.get(key)? {
+                None => Reply::Int(-2),
+                Some(v) if v.expiry == 0 => Reply::Int(-1),
+                Some(v) => {
+                    let left = v.expiry - self.now;
+                    Reply::Int(match unit {
+                        TtlUnit::Millis => left as i64,
+                        // Redis rounds to the nearest second.
+                        TtlUnit::Seconds => (left.saturating_add(500) / 1000) as i64,
+                    })
+                }
+            },
+            ReadOp::DbSize => Reply::Int(self.user_len() as i64),
+            ReadOp::ExpiredCount => Reply::Int(self.sm.expired_count(self.now) as i64),
+            ReadOp::Keyspace => {
+                let expires = self.sm.volatile_len() - self.sm.expired_count(self.now);
+                Reply::Array(vec![
+                    Reply::Int(self.user_len() as i64),
+                    Reply::Int(expires as i64),
+                ])
+            }
+            ReadOp::Keys { pattern } => {
+                let mut keys = self.live_keys(|k| glob_match(pattern, k));
+                keys.sort();
+                Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
+            }
+            ReadOp::Scan {
+                cursor,
+                pattern,
+                count,
+            } => self.scan(*cursor, pattern.as_deref(), (*count).max(1)),
+        })
+    }
+
+    /// Existence without reading the value (no pending effects apply on the
+    /// read-only path; inside a transaction, fall back to `get`).
+    fn exists(&self, key: &[u8]) -> Result<bool, Error> {
+        if !self.overlay.is_empty() || self.flushed {
+            return Ok(self.get(key)?.is_some());
+        }
+        if !self.sm.store.contains_key(&user_key(key)) {
+            return Ok(false);
+        }
+        Ok(match self.sm.volatile.read().get(key) {
+            Some(&e) => live(e, self.now),
+            None => true,
+        })
+    }
+
+    fn user_len(&self) -> usize {
+        let internal = usize::from(self.sm.store.contains_key(APPLIED_KEY));
+        let total = self.sm.store.len().saturating_sub(internal);
+        total.saturating_sub(self.sm.expired_count(self.now))
+    }
+
+    /// Live client keys passing `filter` (unordered).
+    fn live_keys(&self, mut filter: impl FnMut(&[u8]) -> bool) -> Vec<Vec<u8>> {
+        let volatile = self.sm.volatile.read();
+        self.sm
+            .store
+            .keys()
+            .filter(|k| k.first() == Some(&USER_PREFIX))
+            .map(|mut k| {
+                k.remove(0);
+                k
+            })
+            .filter(|k| volatile.get(k).is_none_or(|&e| live(e, self.now)))
+            .filter(|k| filter(k))
+            .collect()
+    }
+
+    /// SCAN: the cursor is a position in the 64-bit FNV-1a hash space of the
+    /// keys; each call returns the `count` keys with the smallest hashes at
+    /// or after it (plus any sharing the last hash), so a key present for
+    /// the whole scan is returned at least once.
+    fn scan(&self, cursor: u64, pattern: Option<&[u8]>, count: usize) -> Reply {
+        let mut found: Vec<(u64, Vec<u8>)> = self
+            .live_keys(|k| fnv1a(k) >= cursor)
+            .into_iter()
+            .map(|k| (fnv1a(&k), k))
+            .collect();
+        found.sort_unstable();
+        let mut take = found.len().min(count);
+        while take < found.len() && take > 0 && found[take].0 == found[take - 1].0 {
+            take += 1;
+        }
+        let next = if take == found.len() {
+            0
+        } else {
+            found[take - 1].0.checked_add(1).unwrap_or(0)
+        };
+        found.truncate(take);
+        let keys = found
+            .into_iter()
+            .filter(|(_, k)| pattern.is_none_or(|p| glob_match(p, k)))
+            .map(|(_, k)| Reply::Bulk(k))
+            .collect();
+        Reply::Array(vec![
+            Reply::Bulk(next.to_string().into_bytes()),
+            Reply::Array(keys),
+        ])
+    }
+}
+
+/// The size error reply if `key` or a value of `value_len` bytes is too long.
+fn check_sizes(key: &[u8], value_len: usize) -> Option<Reply> {
+    if key.len() > MAX_KEY_LEN {
+        Some(Reply::error(errors::KEY_TOO_LARGE))
+    } else if value_len > MAX_VALUE_LEN {
+        Some(Reply::error(errors::TOO_LARGE))
+    } else {
+        None
+    }
+}
+
+/// Parses a decimal i64 the way Redis does (`string2ll`): optional `-`, no
+/// `+`, no spaces, no leading zeros.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(d - b'0');
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+/// 64-bit FNV-1a: the SCAN cursor space (fixed, so cursors stay valid across
+/// nodes and restarts).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Redis glob matching: `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
+pub fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
+    // Iterative with one backtrack point for the last `*`.
+    let (mut p, mut i) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    while p < pattern.len() && pattern[p] == b'*' {
+                        p += 1;
+                    }
+                    if p == pattern.len() {
+                        return true;
+                    }
+                    star = Some((p, i));
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    i += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, next)) = class_match(pattern, p, s[i])
+                        && matched
+                    {
+                        p = next;
+                        i += 1;
+                        continue;
+                    }
+                }
+                b'\\' if p + 1 < pattern.len() => {
+                    if pattern[p + 1] == s[i] {
+                        p += 2;
+                        i += 1;
+                        continue;
+                    }
+                }
+                c => {
+                    if c == s[i] {
+                        p += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        match star {
+            Some((sp, si)) => {
+                p = sp;
+                i = si + 1;
+                star = Some((sp, si + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// Matches `c` against the class starting at `pattern[p] == b'['`; returns
+/// whether it matched and the index after the class.
+fn class_match(pattern: &[u8], p: usize, c: u8) -> Option<(bool, usize)> {
+    let mut j = p + 1;
+    let negate = pattern.get(j) == Some(&b'^');
+    if negate {
+        j += 1;
+    }
+    let mut matched = false;
+    while j < pattern.len() && pattern[j] != b']' {
+        if pattern[j] == b'\\' && j + 1 < pattern.len() {
+            matched |= pattern[j + 1] == c;
+            j += 2;
+        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' && pattern[j + 2] != b']' {
+            let (lo, hi) = (
+                pattern[j].min(pattern[j + 2]),
+                pattern[j].max(pattern[j + 2]),
+            );
+            matched |= (lo..=hi).contains(&c);
+            j += 3;
+        } else {
+            matched |= pattern[j] == c;
+            j += 1;
+        }
+    }
+    // An unterminated class matches like Redis: up to the end.
+    let next = (j + 1).min(pattern.len());
+    Some((matched != negate, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_i64_like_redis() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b" 1",
+            b"01",
+            b"-0",
+            b"1a",
+            b"9223372036854775808",
+            b"-",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match(b"*", b"anything"));
+        assert!(glob_match(b"h?llo", b"hello"));
+        assert!(glob_match(b"h*llo", b"heeeello"));
+        assert!(glob_match(b"h[ae]llo", b"hallo"));
+        assert!(!glob_match(b"h[ae]llo", b"hillo"));
+        assert!(glob_match(b"h[^e]llo", b"hallo"));
+        assert!(!glob_match(b"h[^e]llo", b"hello"));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo"));
+        assert!(glob_match(b"a\\*b", b"a*b"));
+        assert!(!glob_match(b"a\\*b", b"axb"));
+        assert!(glob_match(b"user:*:name", b"user:42:name"));
+        assert!(!glob_match(b"user:*:name", b"user:42:age"));
+        assert!(glob_match(b"", b""));
+        assert!(!glob_match(b"", b"a"));
+    }
+}
