@@ -1,5 +1,13 @@
 //! Model-based property test: random sequences of operations, reopens and
-//! crashes, compared against a `BTreeMap` model.
+//! crashes of both kinds, compared against a `BTreeMap` model.
+//!
+//! - A *process crash* keeps the page cache (every flushed byte and name)
+//!   but makes nothing durable; the store reopened after it must make what
+//!   it inherited durable, so a later *power loss* only loses what was
+//!   written after that reopen (and not fsynced).
+//! - A fault injected before a write, followed by a process crash: the
+//!   write's outcome must match its result (`Ok` = applied, other errors =
+//!   not applied, `Error::Failed` = either).
 //!
 //! - Under `Always`, every acknowledged write survives: after a reopen or a
 //!   crash the store equals the model.
@@ -38,6 +46,13 @@ enum Step {
     MergeSome(u32),
     /// Fail the n-th file operation of a merge, then crash keeping `keep` ‰.
     CrashDuringMerge(u8, u16),
+    /// The process dies: the page cache keeps everything, nothing more is durable.
+    ProcessCrash,
+    /// File operations fail from the n-th on; a put (and a rotation) runs
+    /// into it; then the process dies.
+    FaultThenKill(u8, u8, Vec<u8>),
+    /// A read-only open sees what the writer made durable.
+    ReadOnlyOpen,
 }
 
 fn key(k: u8) -> Vec<u8> {
@@ -66,6 +81,9 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         1 => Just(Step::MergeAll),
         2 => any::<u32>().prop_map(Step::MergeSome),
         1 => (0u8..40, 0u16..=1000).prop_map(|(n, keep)| Step::CrashDuringMerge(n, keep)),
+        2 => Just(Step::ProcessCrash),
+        2 => (0u8..12, 0u8..24, value_strategy()).prop_map(|(n, k, v)| Step::FaultThenKill(n, k, v)),
+        1 => Just(Step::ReadOnlyOpen),
     ]
 }
 
@@ -154,7 +172,7 @@ fn debug(vfs: &MemVfs, what: &str) {
 
 fn apply(model: &mut Model, step: &Step) {
     match step {
-        Step::Put(k, v) | Step::PutExpiring(k, v, false) => {
+        Step::Put(k, v) | Step::PutExpiring(k, v, false) | Step::FaultThenKill(_, k, v) => {
             model.insert(key(*k), v.clone());
         }
         Step::PutExpiring(k, _, true) => {
@@ -249,6 +267,67 @@ fn run(steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
                     store.merge_segments(&chosen).expect("merge_segments");
                 }
             }
+            Step::ProcessCrash | Step::FaultThenKill(..) => {
+                // What the step's own write may have done: `None` = no write.
+                let mut outcome: Option<Result<(), bitcask::Error>> = None;
+                if let Step::FaultThenKill(n, k, v) = step {
+                    vfs.fail_after_ops(u64::from(*n));
+                    let result = store.put(&key(*k), v);
+                    if result.is_ok() {
+                        let _ = store.rotate();
+                    }
+                    outcome = Some(result);
+                }
+                vfs.process_crash();
+                drop(store);
+                store = open(&vfs, sync);
+                check_no_orphans(&vfs);
+                let found = contents(&store);
+                let mut with_write = model.clone();
+                apply(&mut with_write, step);
+                let acceptable: Vec<&Model> = match (&outcome, sync) {
+                    (None, SyncPolicy::Always) => vec![&model],
+                    (Some(Ok(())), SyncPolicy::Always) => vec![&with_write],
+                    (Some(Err(bitcask::Error::Failed { .. })), SyncPolicy::Always) => {
+                        vec![&model, &with_write]
+                    }
+                    (Some(Err(_)), SyncPolicy::Always) => vec![&model],
+                    // Unsynced writes (the last ones still in the dead
+                    // process's buffer) may be lost: any prefix state.
+                    (Some(Ok(())) | Some(Err(bitcask::Error::Failed { .. })), _) => {
+                        candidates.iter().chain([&model, &with_write]).collect()
+                    }
+                    _ => candidates.iter().chain([&model]).collect(),
+                };
+                prop_assert!(
+                    acceptable.contains(&&found),
+                    "after a process crash at step {} (write outcome {:?}): {}",
+                    i,
+                    outcome,
+                    diff(&found, acceptable.last().expect("a state"))
+                );
+                // The reopen made all of it durable: the new baseline.
+                model = found;
+                candidates.clear();
+                candidates.push(model.clone());
+                continue;
+            }
+            Step::ReadOnlyOpen => {
+                store.sync().expect("sync");
+                candidates.clear();
+                let reader = Bitcask::open_read_only_with(
+                    Path::new("/db"),
+                    Options::default().vfs(Arc::new(vfs.clone())),
+                )
+                .expect("read-only open");
+                let found = contents(&reader);
+                prop_assert!(
+                    found == model,
+                    "read-only open at step {}: {}",
+                    i,
+                    diff(&found, &model)
+                );
+            }
             Step::Crash(keep) | Step::CrashDuringMerge(_, keep) => {
                 if let Step::CrashDuringMerge(n, _) = step {
                     // Everything before the merge is made durable, so only
@@ -301,8 +380,17 @@ fn run(steps: &[Step], sync: SyncPolicy) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Cases per policy: 1000 in an ordinary `cargo test`; a soak sets
+/// `MODEL_CASES` (e.g. 20000, with `--release`).
+fn cases() -> u32 {
+    std::env::var("MODEL_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn always_keeps_every_acknowledged_write(steps in prop::collection::vec(step_strategy(), 1..120)) {
@@ -312,5 +400,10 @@ proptest! {
     #[test]
     fn never_recovers_a_prefix_after_a_crash(steps in prop::collection::vec(step_strategy(), 1..120)) {
         run(&steps, SyncPolicy::Never)?;
+    }
+
+    #[test]
+    fn interval_recovers_a_prefix_after_a_crash(steps in prop::collection::vec(step_strategy(), 1..60)) {
+        run(&steps, SyncPolicy::Interval(std::time::Duration::from_millis(2)))?;
     }
 }
