@@ -42,10 +42,24 @@ pub enum StartError {
 pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartError> {
     match config.replication {
         Replication::None => Ok(Arc::new(NoneBackend::open(config)?)),
-        Replication::Raft => Err(StartError::Other(
-            "--replication raft is not available in this build yet; start with --replication none"
-                .into(),
-        )),
+        Replication::Raft => {
+            let dir = engine_dir(&config.data_dir);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StartError::Other(format!("cannot create {}: {e}", dir.display())))?;
+            // The Raft log is the durability: the engine does not fsync per
+            // write (see `raft::machine` and the crate docs).
+            let sm = KvStateMachine::open(&dir, config.engine_options(SyncPolicy::Never)).map_err(
+                |source| StartError::Engine {
+                    path: dir.clone(),
+                    source,
+                },
+            )?;
+            let settings = crate::raft::RaftSettings::from_config(config);
+            let backend = crate::raft::RaftBackend::start(settings, Arc::new(sm))
+                .await
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            Ok(backend)
+        }
     }
 }
 

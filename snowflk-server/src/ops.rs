@@ -91,6 +91,8 @@ pub enum ExpireCondition {
     IfGreater,
     /// `LT`: only if the new expiry is earlier (no expiry counts as infinite).
     IfLess,
+    /// `XX LT`: only if the key has an expiry and the new one is earlier.
+    IfSomeAndLess,
 }
 
 /// A write command. Variants are only ever added at the end (the encoding

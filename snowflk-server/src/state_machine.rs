@@ -450,6 +450,7 @@ impl<'a> Txn<'a> {
                     ExpireCondition::IfSome => v.expiry != 0,
                     ExpireCondition::IfGreater => v.expiry != 0 && *at_ms > v.expiry,
                     ExpireCondition::IfLess => v.expiry == 0 || *at_ms < v.expiry,
+                    ExpireCondition::IfSomeAndLess => v.expiry != 0 && *at_ms < v.expiry,
                 };
                 if !ok {
                     return Ok(Reply::Int(0));

@@ -1,0 +1,92 @@
+//! `SNOWFLK LEADER | MEMBERS | TRANSFER-LEADER id | HELP`: cluster admin.
+
+use super::{AdminCmd, Args, Command, Parsed, wrong_args};
+use crate::ops::{NodeStatus, Reply};
+
+/// Parses `SNOWFLK ...` (arity already checked).
+pub fn parse(_name: &str, a: &Args<'_>) -> Parsed {
+    let sub = a.upper(1);
+    Ok(match (sub.as_str(), a.len()) {
+        ("LEADER", 2) => Command::Admin(AdminCmd::Leader),
+        ("MEMBERS", 2) => Command::Admin(AdminCmd::Members),
+        ("TRANSFER-LEADER", 3) => {
+            let id = a.int(2)?;
+            if id <= 0 {
+                return Err(Reply::error("ERR node id must be a positive integer"));
+            }
+            Command::Admin(AdminCmd::TransferLeader(id as u64))
+        }
+        ("HELP", _) => Command::Reply(Reply::Array(
+            [
+                "SNOWFLK LEADER -- the leader's node id and peer address, or nil",
+                "SNOWFLK MEMBERS -- every member: id, address, role, match index, connected",
+                "SNOWFLK TRANSFER-LEADER <id> -- ask the leader to hand leadership to <id>",
+            ]
+            .iter()
+            .map(|s| Reply::Simple((*s).to_string()))
+            .collect(),
+        )),
+        ("LEADER" | "MEMBERS" | "TRANSFER-LEADER", _) => {
+            return Err(wrong_args(&format!("snowflk|{}", sub.to_ascii_lowercase())));
+        }
+        _ => {
+            return Err(Reply::error(format!(
+                "ERR unknown subcommand '{sub}'. Try SNOWFLK HELP."
+            )));
+        }
+    })
+}
+
+/// `SNOWFLK LEADER`: `[id, peer address]`, or nil when no leader is known.
+pub fn leader_reply(status: &NodeStatus) -> Reply {
+    match status.leader {
+        None => Reply::NilArray,
+        Some(id) => {
+            let addr = status
+                .peers
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.addr.clone())
+                .unwrap_or_default();
+            Reply::Array(vec![Reply::Int(id as i64), Reply::bulk(addr)])
+        }
+    }
+}
+
+/// `SNOWFLK MEMBERS`: per member, a map (RESP3) / flat array (RESP2) of
+/// `id`, `addr`, `role` (`leader`/`voter`/`learner`), `match-index` (-1 if
+/// unknown), `connected` (0/1, 1 for this node), `self` (0/1).
+pub fn members_reply(status: &NodeStatus) -> Reply {
+    Reply::Array(
+        status
+            .peers
+            .iter()
+            .map(|p| {
+                let role = if Some(p.id) == status.leader {
+                    "leader"
+                } else if p.voter {
+                    "voter"
+                } else {
+                    "learner"
+                };
+                Reply::Map(vec![
+                    (Reply::bulk("id"), Reply::Int(p.id as i64)),
+                    (Reply::bulk("addr"), Reply::bulk(p.addr.clone())),
+                    (Reply::bulk("role"), Reply::bulk(role)),
+                    (
+                        Reply::bulk("match-index"),
+                        Reply::Int(p.match_index.map_or(-1, |m| m as i64)),
+                    ),
+                    (
+                        Reply::bulk("connected"),
+                        Reply::Int(i64::from(p.connected || p.id == status.id)),
+                    ),
+                    (
+                        Reply::bulk("self"),
+                        Reply::Int(i64::from(p.id == status.id)),
+                    ),
+                ])
+            })
+            .collect(),
+    )
+}

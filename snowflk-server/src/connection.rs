@@ -1,0 +1,439 @@
+//! One client connection: buffered reads, the RESP parser, commands run in
+//! order (pipelined requests are answered in order, their replies written
+//! together), RESP3 after `HELLO 3`, and `MULTI` queues.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::commands::{self, AdminCmd, Command, ConnCmd, Ctx, admin};
+use crate::ops::{NodeRole, ReadOp, ReplicationMode, Reply, WriteCmd, WriteOp};
+use crate::resp::{self, ParseLimits, Protocol, RequestParser};
+use crate::server::Shared;
+
+/// Replies are written once this many bytes are pending, even mid-pipeline.
+const FLUSH_AT: usize = 64 * 1024;
+/// Read granularity.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A `MULTI` in progress.
+#[derive(Debug, Default)]
+struct Multi {
+    cmds: Vec<WriteCmd>,
+    /// A command failed to queue: `EXEC` aborts.
+    failed: bool,
+}
+
+/// One client connection.
+pub struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    id: u64,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    parser: RequestParser,
+    proto: Protocol,
+    name: Option<Vec<u8>>,
+    multi: Option<Multi>,
+    ctx: Ctx,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the connection does after a command.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Continue,
+    Close,
+}
+
+impl Connection {
+    /// Wraps an accepted stream.
+    pub fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Self {
+        let limits = shared.config.limits;
+        let parse_limits = ParseLimits {
+            max_request: limits.max_request_size,
+            max_args: limits.max_args,
+            max_bulk: limits.max_value_size.max(limits.max_key_size),
+        };
+        Self {
+            id: shared.next_client_id(),
+            stream,
+            peer,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            parser: RequestParser::new(parse_limits),
+            proto: Protocol::Resp2,
+            name: None,
+            multi: None,
+            ctx: Ctx { limits },
+            shared,
+        }
+    }
+
+    /// Serves the connection until the client leaves, a protocol error, or
+    /// shutdown (requests already received are answered first).
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        loop {
+            loop {
+                match self.parser.parse(&mut self.rbuf) {
+                    Ok(Some(args)) => {
+                        let next = self.execute(args).await;
+                        if next == Next::Close {
+                            let _ = self.flush().await;
+                            return;
+                        }
+                        if self.wbuf.len() >= FLUSH_AT && self.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.shared
+                            .stats
+                            .protocol_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(peer = %self.peer, error = %e, "closing client connection");
+                        self.encode(&Reply::error(format!("ERR {e}")));
+                        let _ = self.flush().await;
+                        return;
+                    }
+                }
+            }
+            if self.flush().await.is_err() || *stop.borrow() {
+                return;
+            }
+            self.rbuf.reserve(READ_CHUNK);
+            tokio::select! {
+                read = self.stream.read_buf(&mut self.rbuf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, reply: &Reply) {
+        resp::encode(reply, self.proto, &mut self.wbuf);
+    }
+
+    async fn execute(&mut self, args: Vec<Vec<u8>>) -> Next {
+        self.shared
+            .stats
+            .total_commands
+            .fetch_add(1, Ordering::Relaxed);
+        let cmd = commands::parse(&args, &self.ctx);
+        drop(args);
+        if self.multi.is_some() {
+            if let Some(reply) = self.queue(cmd.clone()) {
+                self.encode(&reply);
+                return Next::Continue;
+            }
+        }
+        let reply = match cmd {
+            Command::Reply(r) => r,
+            Command::Write(w) => self.write(w).await,
+            Command::Read(op) => match self.shared.backend.read(op).await {
+                Ok(r) => r,
+                Err(e) => e.to_reply(),
+            },
+            Command::Info(sections) => Reply::Bulk(self.info(&sections).await.into_bytes()),
+            Command::Admin(a) => self.admin(a).await,
+            Command::Conn(c) => match self.conn(c).await {
+                (r, Next::Close) => {
+                    self.encode(&r);
+                    return Next::Close;
+                }
+                (r, Next::Continue) => r,
+            },
+        };
+        self.encode(&reply);
+        Next::Continue
+    }
+
+    async fn write(&self, cmd: WriteCmd) -> Reply {
+        let op = WriteOp::new(cmd, bitcask::now_millis());
+        match self.shared.backend.write(op).await {
+            Ok(r) => r,
+            Err(e) => e.to_reply(),
+        }
+    }
+
+    /// Inside MULTI: queues the command and returns the reply (`QUEUED` or
+    /// an error), or `None` for the commands that act on the MULTI itself.
+    fn queue(&mut self, cmd: Command) -> Option<Reply> {
+        let multi = self.multi.as_mut()?;
+        match cmd {
+            Command::Conn(
+                ConnCmd::Exec | ConnCmd::Discard | ConnCmd::Multi | ConnCmd::Reset | ConnCmd::Quit,
+            ) => None,
+            Command::Write(w) => {
+                multi.cmds.push(w);
+                Some(Reply::Simple("QUEUED".into()))
+            }
+            Command::Read(op) if op.allowed_in_multi() => {
+                multi.cmds.push(WriteCmd::Read(op));
+                Some(Reply::Simple("QUEUED".into()))
+            }
+            Command::Reply(Reply::Error(e)) => {
+                multi.failed = true;
+                Some(Reply::Error(e))
+            }
+            _ => {
+                multi.failed = true;
+                Some(Reply::error(
+                    "ERR only data commands (reads of single keys and writes) can be queued in MULTI",
+                ))
+            }
+        }
+    }
+
+    async fn conn(&mut self, cmd: ConnCmd) -> (Reply, Next) {
+        let reply = match cmd {
+            ConnCmd::Hello { proto, name } => {
+                if let Some(p) = proto {
+                    self.proto = if p == 3 {
+                        Protocol::Resp3
+                    } else {
+                        Protocol::Resp2
+                    };
+                }
+                if name.is_some() {
+                    self.name = name;
+                }
+                self.hello_reply()
+            }
+            ConnCmd::SetName(n) => {
+                self.name = (!n.is_empty()).then_some(n);
+                Reply::ok()
+            }
+            ConnCmd::GetName => self.name.clone().map_or(Reply::Nil, Reply::Bulk),
+            ConnCmd::Id => Reply::Int(self.id as i64),
+            ConnCmd::ClientInfo => Reply::Bulk(self.client_line().into_bytes()),
+            ConnCmd::Quit => return (Reply::ok(), Next::Close),
+            ConnCmd::Reset => {
+                self.proto = Protocol::Resp2;
+                self.name = None;
+                self.multi = None;
+                Reply::Simple("RESET".into())
+            }
+            ConnCmd::Multi => {
+                if self.multi.is_some() {
+                    Reply::error("ERR MULTI calls can not be nested")
+                } else {
+                    self.multi = Some(Multi::default());
+                    Reply::ok()
+                }
+            }
+            ConnCmd::Discard => match self.multi.take() {
+                Some(_) => Reply::ok(),
+                None => Reply::error("ERR DISCARD without MULTI"),
+            },
+            ConnCmd::Exec => match self.multi.take() {
+                None => Reply::error("ERR EXEC without MULTI"),
+                Some(m) if m.failed => {
+                    Reply::error("EXECABORT Transaction discarded because of previous errors.")
+                }
+                Some(m) if m.cmds.is_empty() => Reply::Array(vec![]),
+                Some(m) => self.write(WriteCmd::Multi(m.cmds)).await,
+            },
+        };
+        (reply, Next::Continue)
+    }
+
+    fn hello_reply(&self) -> Reply {
+        let status = self.shared.backend.status();
+        let role = if matches!(status.role, NodeRole::Leader | NodeRole::Standalone) {
+            "master"
+        } else {
+            "replica"
+        };
+        let proto = if self.proto == Protocol::Resp3 { 3 } else { 2 };
+        Reply::Map(vec![
+            (Reply::bulk("server"), Reply::bulk("snowflk")),
+            (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
+            (Reply::bulk("proto"), Reply::Int(proto)),
+            (Reply::bulk("id"), Reply::Int(self.id as i64)),
+            (Reply::bulk("mode"), Reply::bulk("standalone")),
+            (Reply::bulk("role"), Reply::bulk(role)),
+            (Reply::bulk("modules"), Reply::Array(vec![])),
+        ])
+    }
+
+    fn client_line(&self) -> String {
+        let name = self
+            .name
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let proto = if self.proto == Protocol::Resp3 { 3 } else { 2 };
+        format!(
+            "id={} addr={} laddr={} name={} db=0 multi={} resp={}\n",
+            self.id,
+            self.peer,
+            self.shared.local_addr,
+            name,
+            self.multi.as_ref().map_or(-1, |m| m.cmds.len() as i64),
+            proto
+        )
+    }
+
+    async fn admin(&self, cmd: AdminCmd) -> Reply {
+        let backend = &self.shared.backend;
+        match cmd {
+            AdminCmd::Leader => admin::leader_reply(&backend.status()),
+            AdminCmd::Members => admin::members_reply(&backend.status()),
+            AdminCmd::TransferLeader(id) => match backend.transfer_leader(id).await {
+                Ok(()) => Reply::ok(),
+                Err(e) => e.to_reply(),
+            },
+        }
+    }
+
+    /// The INFO text for `sections` (empty, `all`, `default`, `everything`:
+    /// every section).
+    async fn info(&self, sections: &[String]) -> String {
+        const ALL: [&str; 6] = [
+            "server",
+            "clients",
+            "replication",
+            "persistence",
+            "stats",
+            "keyspace",
+        ];
+        let every = sections.is_empty()
+            || sections
+                .iter()
+                .any(|s| matches!(s.as_str(), "all" | "default" | "everything"));
+        let wanted = |name: &str| every || sections.iter().any(|s| s == name);
+        let shared = &self.shared;
+        let status = shared.backend.status();
+        let mut out = String::new();
+        for section in ALL.iter().filter(|s| wanted(s)) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            match *section {
+                "server" => {
+                    let up = shared.started.elapsed().as_secs();
+                    let _ = write!(
+                        out,
+                        "# Server\r\nredis_version:{REDIS_VERSION}\r\nsnowflk_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nnode_id:{}\r\n",
+                        env!("CARGO_PKG_VERSION"),
+                        std::env::consts::OS,
+                        std::process::id(),
+                        shared.local_addr.port(),
+                        up / 86400,
+                        status.id,
+                    );
+                }
+                "clients" => {
+                    let _ = write!(
+                        out,
+                        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+                        shared.stats.connected.load(Ordering::Relaxed),
+                        shared.config.limits.max_connections
+                    );
+                }
+                "replication" => {
+                    let role = match status.role {
+                        NodeRole::Leader | NodeRole::Standalone => "master",
+                        _ => "slave",
+                    };
+                    let mode = match status.mode {
+                        ReplicationMode::Raft => "raft",
+                        ReplicationMode::None => "none",
+                    };
+                    let _ = write!(
+                        out,
+                        "# Replication\r\nrole:{role}\r\nreplication:{mode}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_members:{}\r\n",
+                        status.role.as_str(),
+                        status.term,
+                        status
+                            .leader
+                            .map_or_else(|| "none".to_string(), |l| l.to_string()),
+                        status.commit_index,
+                        status.applied_index,
+                        status.last_log_index,
+                        status.peers.len(),
+                    );
+                    for p in &status.peers {
+                        let _ = write!(
+                            out,
+                            "raft_peer{}:addr={},voter={},match_index={},connected={}\r\n",
+                            p.id,
+                            p.addr,
+                            u8::from(p.voter),
+                            p.match_index
+                                .map_or_else(|| "-1".to_string(), |m| m.to_string()),
+                            u8::from(p.connected || p.id == status.id),
+                        );
+                    }
+                }
+                "persistence" => {
+                    out.push_str("# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n");
+                    if let Some(st) = shared.backend.engine_stats() {
+                        let t = &st.total;
+                        let _ = write!(
+                            out,
+                            "engine_segments:{}\r\nengine_file_bytes:{}\r\nengine_live_keys:{}\r\nengine_live_bytes:{}\r\n",
+                            st.segments.len(),
+                            t.file_bytes,
+                            t.live_keys,
+                            t.live_bytes
+                        );
+                    }
+                }
+                "stats" => {
+                    let s = &shared.stats;
+                    let _ = write!(
+                        out,
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\n",
+                        s.total_connections.load(Ordering::Relaxed),
+                        s.total_commands.load(Ordering::Relaxed),
+                        s.rejected_connections.load(Ordering::Relaxed),
+                        s.protocol_errors.load(Ordering::Relaxed),
+                    );
+                }
+                _ => {
+                    out.push_str("# Keyspace\r\n");
+                    if let Ok(Reply::Array(v)) = shared.backend.read(ReadOp::Keyspace).await
+                        && let [Reply::Int(keys), Reply::Int(expires)] = v.as_slice()
+                        && *keys > 0
+                    {
+                        let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The Redis version snowflk reports (`INFO redis_version`, `HELLO`):
+/// clients pick features by it; snowflk speaks that version's protocol for
+/// the commands it has.
+pub const REDIS_VERSION: &str = "7.2.0";

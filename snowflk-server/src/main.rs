@@ -1,0 +1,80 @@
+//! `snowflk-server`: runs one snowflk node. See `snowflk-server --help` and
+//! `docs/server.md`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use snowflk_server::backend::build_backend;
+use snowflk_server::config::Config;
+use snowflk_server::server::{self, Server};
+
+fn main() -> ExitCode {
+    // Bad flags: clap prints its message and exits with status 2.
+    let config = match Config::from_args() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("snowflk-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log);
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("snowflk-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("snowflk")
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = server::bind(&config).await?;
+        tracing::info!(
+            id = config.id,
+            data_dir = %config.data_dir.display(),
+            replication = ?config.replication,
+            "starting snowflk-server"
+        );
+        let backend = build_backend(&config).await?;
+        let server = Server::new(listener, config, backend)?;
+        server.run(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}
