@@ -1,0 +1,783 @@
+//! The Raft driver: one tokio task owns the [`raftlog::Raft`] node.
+//!
+//! The task wakes on a tick, a batch of peer messages or a client request,
+//! then drains everything else already queued (so a burst of requests is
+//! handled as one batch), and then works through the node's [`Ready`]
+//! batches in the documented order:
+//!
+//! 1. send [`Ready::messages`] (the leader's appends may leave before its own
+//!    disk write, thesis §10.2.1);
+//! 2. persist the hard state and entries as one batch with one fsync, on the
+//!    persistence thread (the task awaits it; the runtime stays free);
+//! 3. send [`Ready::persisted_messages`] (votes and responses promise
+//!    durability);
+//! 4. hand the committed entries to the apply thread, release confirmed
+//!    reads, fail dropped reads;
+//! 5. [`raftlog::Raft::advance`].
+//!
+//! **Group commit.** While step 2 waits for the disk, new proposals queue in
+//! the request channel; the next iteration drains all of them into one
+//! [`raftlog::Raft::propose_batch`], so they share one log fsync on every
+//! node. The more clients, the more writes per fsync.
+//!
+//! **Reads.** All read requests drained in one iteration share one
+//! [`raftlog::Raft::read_index`] call, hence one leadership-confirmation
+//! round; each waiter then gets the read index and waits until the apply
+//! thread has applied that far.
+//!
+//! **Apply.** A dedicated thread applies committed entries in order (the
+//! engine is synchronous) and resolves waiting proposals: a proposal
+//! succeeded if and only if the entry applied at its index has its term. An
+//! entry of another term there means the proposal was replaced after a
+//! leadership change; the waiter is told the outcome is unknown, never
+//! "failed" (the brief errs on the side of the contract).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, info, warn};
+
+use raftlog::{
+    AppendResult, Entry, HardState, Index, LogStore, Message, MessageBody, NodeId, ProposeError,
+    Raft, Ready, Role, StorageError,
+};
+
+/// What the driver needs from the application's state machine.
+pub trait StateMachine: Send + Sync + 'static {
+    /// The replicated command.
+    type Command: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static;
+    /// The result of applying one command.
+    type Output: Send + 'static;
+    /// A fatal state machine failure.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The last index whose effects the state machine holds (after a restart:
+    /// what it holds on disk). The log is replayed after it.
+    fn applied_index(&self) -> Index;
+
+    /// Applies committed entries in order (no-op entries included, to be
+    /// skipped); returns the output of each command entry with its index.
+    fn apply(
+        &self,
+        entries: &[Entry<Self::Command>],
+    ) -> Result<Vec<(Index, Self::Output)>, Self::Error>;
+
+    /// Makes everything applied durable (used at shutdown).
+    fn sync(&self) -> Result<(), Self::Error>;
+}
+
+/// Why a request to the driver had no (known) effect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// This node is not the leader; the request was certainly not proposed.
+    #[error("not the leader (leader hint: {0:?})")]
+    NotLeader(Option<NodeId>),
+    /// Certainly not proposed; retrying may work.
+    #[error("{0}")]
+    TryAgain(String),
+    /// The outcome is unknown (a write may still be applied).
+    #[error("{0}")]
+    Unknown(String),
+    /// The driver has stopped.
+    #[error("the Raft driver stopped")]
+    Stopped,
+}
+
+/// Result of a proposal.
+pub type ProposeResult<O> = Result<O, DriverError>;
+
+/// A request to the driver task.
+pub enum Request<C, O> {
+    /// Propose a command; answered once applied.
+    Propose {
+        /// The command.
+        command: C,
+        /// Where the apply output goes.
+        reply: oneshot::Sender<ProposeResult<O>>,
+    },
+    /// Ask for a read index (answered once leadership is confirmed).
+    ReadIndex {
+        /// Where the index goes.
+        reply: oneshot::Sender<Result<Index, DriverError>>,
+    },
+    /// Start a leadership transfer.
+    Transfer {
+        /// The target node.
+        target: NodeId,
+        /// Outcome of starting it.
+        reply: oneshot::Sender<Result<(), DriverError>>,
+    },
+}
+
+/// Settings of the driver.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// The Raft configuration (its `applied` is overwritten with the state
+    /// machine's applied index).
+    pub raft: raftlog::Config,
+    /// Real time per Raft tick.
+    pub tick: Duration,
+    /// Seed of the election-timeout randomness.
+    pub seed: u64,
+    /// Most proposals waiting to be applied at once; more are refused
+    /// (TRYAGAIN) until some complete.
+    pub max_pending_writes: usize,
+    /// Capacity of the request channel.
+    pub request_queue: usize,
+    /// A read batch not confirmed within this time is given up (its waiters
+    /// have timed out by then).
+    pub read_timeout: Duration,
+}
+
+/// The node as the rest of the server sees it, published after every
+/// driver iteration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriverStatus {
+    /// The core's status.
+    pub raft: raftlog::Status,
+    /// Leader only: the highest index each follower acknowledged this term.
+    pub matched: BTreeMap<NodeId, Index>,
+    /// The driver stopped (shutdown or a fatal error).
+    pub stopped: bool,
+}
+
+/// Sends Raft messages to peers (the transport, or a test network).
+pub trait MessageSink<C>: Send + 'static {
+    /// Queues a message without waiting; may drop it.
+    fn send(&self, message: Message<C>);
+}
+
+/// A handle to a running driver: submit requests, watch status and progress.
+pub struct DriverHandle<S: StateMachine> {
+    requests: mpsc::Sender<Request<S::Command, S::Output>>,
+    status: watch::Receiver<DriverStatus>,
+    applied: watch::Receiver<Index>,
+    shutdown: watch::Sender<bool>,
+    task: parking_lot::Mutex<Option<tokio::task::JoinHandle<Result<(), FatalError>>>>,
+}
+
+/// A failure that stops the node.
+#[derive(Debug, thiserror::Error)]
+pub enum FatalError {
+    /// The Raft log failed.
+    #[error("raft log: {0}")]
+    Storage(#[from] StorageError),
+    /// The node could not start.
+    #[error("raft: {0}")]
+    Raft(#[from] raftlog::Error),
+    /// The state machine failed.
+    #[error("state machine: {0}")]
+    StateMachine(String),
+    /// A helper thread stopped unexpectedly.
+    #[error("{0} thread stopped")]
+    Thread(&'static str),
+}
+
+impl<S: StateMachine> DriverHandle<S> {
+    /// Restores the node from `store` and starts the driver task, the
+    /// persistence thread and the apply thread. `inbound` carries peer
+    /// messages; `sink` sends them.
+    pub fn start<L, K>(
+        mut config: DriverConfig,
+        store: L,
+        sm: Arc<S>,
+        inbound: mpsc::Receiver<Vec<Message<S::Command>>>,
+        sink: K,
+    ) -> Result<Self, FatalError>
+    where
+        L: LogStore<S::Command> + Send + 'static,
+        K: MessageSink<S::Command>,
+    {
+        let restored = raftlog::storage::restore(&store)?;
+        let applied = sm.applied_index();
+        config.raft.applied = applied;
+        let raft = Raft::new(config.raft.clone(), config.seed, restored)?;
+        info!(
+            node = raft.id(),
+            term = raft.status().term,
+            last_index = raft.status().last_index,
+            applied,
+            "raft node restored"
+        );
+        let (req_tx, req_rx) = mpsc::channel(config.request_queue.max(1));
+        let (status_tx, status_rx) = watch::channel(DriverStatus {
+            raft: raft.status(),
+            matched: BTreeMap::new(),
+            stopped: false,
+        });
+        let (applied_tx, applied_rx) = watch::channel(applied);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let inflight = Arc::new(AtomicUsize::new(0));
+        let persist = spawn_persist_thread(store);
+        let apply = spawn_apply_thread(sm.clone(), applied_tx, inflight.clone());
+        let driver = Driver {
+            raft,
+            sink,
+            persist: Some(persist),
+            apply: Some(apply),
+            sm,
+            requests: req_rx,
+            inbound,
+            status: status_tx,
+            pending_commands: Vec::new(),
+            pending_replies: Vec::new(),
+            waiting_reads: Vec::new(),
+            reads: HashMap::new(),
+            next_read_ctx: 1,
+            matched: BTreeMap::new(),
+            inflight,
+            config,
+        };
+        let task = tokio::spawn(driver.run(shutdown_rx));
+        Ok(DriverHandle {
+            requests: req_tx,
+            status: status_rx,
+            applied: applied_rx,
+            shutdown: shutdown_tx,
+            task: parking_lot::Mutex::new(Some(task)),
+        })
+    }
+
+    /// Proposes `command`; resolves with its apply output. `Unknown` means
+    /// the command may or may not be applied.
+    pub async fn propose(&self, command: S::Command) -> ProposeResult<S::Output> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Propose { command, reply: tx })
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        // Once queued, a lost answer means the outcome is unknown.
+        rx.await
+            .unwrap_or_else(|_| Err(DriverError::Unknown("the Raft driver stopped".into())))
+    }
+
+    /// Waits for a linearizable read index (leader only).
+    pub async fn read_index(&self) -> Result<Index, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::ReadIndex { reply: tx })
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await.unwrap_or(Err(DriverError::Stopped))
+    }
+
+    /// Waits until the apply thread has applied `index`.
+    pub async fn wait_applied(&self, index: Index) -> Result<(), DriverError> {
+        let mut rx = self.applied.clone();
+        rx.wait_for(|a| *a >= index)
+            .await
+            .map(|_| ())
+            .map_err(|_| DriverError::Stopped)
+    }
+
+    /// Starts a leadership transfer to `target`.
+    pub async fn transfer(&self, target: NodeId) -> Result<(), DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Transfer { target, reply: tx })
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await.unwrap_or(Err(DriverError::Stopped))
+    }
+
+    /// The latest published status.
+    pub fn status(&self) -> DriverStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver of status changes.
+    pub fn watch_status(&self) -> watch::Receiver<DriverStatus> {
+        self.status.clone()
+    }
+
+    /// The index the apply thread has reached.
+    pub fn applied(&self) -> Index {
+        *self.applied.borrow()
+    }
+
+    /// Stops the driver: the in-flight persist finishes, the apply thread
+    /// drains, the state machine is synced, the log store is closed.
+    /// Idempotent.
+    pub async fn shutdown(&self) -> Result<(), FatalError> {
+        let _ = self.shutdown.send(true);
+        let task = self.task.lock().take();
+        match task {
+            Some(t) => t.await.unwrap_or(Err(FatalError::Thread("driver"))),
+            None => Ok(()),
+        }
+    }
+}
+
+struct PersistJob<C> {
+    hard_state: Option<HardState>,
+    entries: Vec<Entry<C>>,
+    done: oneshot::Sender<Result<(), StorageError>>,
+}
+
+struct Worker<J> {
+    tx: Option<std::sync::mpsc::Sender<J>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<J: Send + 'static> Worker<J> {
+    /// Closes the queue and waits (off the runtime) until the thread drains it.
+    async fn finish(mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+
+    fn send(&self, job: J) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.send(job).is_ok())
+    }
+}
+
+fn spawn_persist_thread<C, L>(mut store: L) -> Worker<PersistJob<C>>
+where
+    C: Send + 'static,
+    L: LogStore<C> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel::<PersistJob<C>>();
+    let thread = std::thread::Builder::new()
+        .name("raft-persist".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                let ready = Ready {
+                    hard_state: job.hard_state,
+                    entries: job.entries,
+                    ..Ready::default()
+                };
+                let r = raftlog::storage::persist_ready(&mut store, &ready);
+                let _ = job.done.send(r);
+            }
+            // `store` drops here: files closed, the directory lock released.
+        })
+        .ok();
+    Worker {
+        tx: Some(tx),
+        thread,
+    }
+}
+
+enum ApplyJob<C, O> {
+    /// A proposal at (index, term) waits for its entry.
+    Register {
+        index: Index,
+        term: u64,
+        reply: oneshot::Sender<ProposeResult<O>>,
+    },
+    /// Committed entries, in order.
+    Entries(Vec<Entry<C>>),
+}
+
+/// Waiting proposals beyond this many trigger a sweep of abandoned ones.
+const SWEEP_PENDING: usize = 4096;
+
+fn spawn_apply_thread<S: StateMachine>(
+    sm: Arc<S>,
+    applied: watch::Sender<Index>,
+    inflight: Arc<AtomicUsize>,
+) -> Worker<ApplyJob<S::Command, S::Output>> {
+    let (tx, rx) = std::sync::mpsc::channel::<ApplyJob<S::Command, S::Output>>();
+    type Waiter<O> = (u64, oneshot::Sender<ProposeResult<O>>);
+    let thread = std::thread::Builder::new()
+        .name("raft-apply".into())
+        .spawn(move || {
+            let mut waiting: BTreeMap<Index, Waiter<S::Output>> = BTreeMap::new();
+            let mut next_sweep = SWEEP_PENDING;
+            while let Ok(job) = rx.recv() {
+                let mut jobs = vec![job];
+                jobs.extend(rx.try_iter().take(1024));
+                let mut last = None;
+                for job in jobs {
+                    match job {
+                        ApplyJob::Register { index, term, reply } => {
+                            if let Some((_, old)) = waiting.insert(index, (term, reply)) {
+                                inflight.fetch_sub(1, Ordering::Relaxed);
+                                let _ = old.send(Err(DriverError::Unknown(
+                                    "superseded by a later proposal at the same index".into(),
+                                )));
+                            }
+                        }
+                        ApplyJob::Entries(entries) => {
+                            let outputs = match sm.apply(&entries) {
+                                Ok(o) => o,
+                                Err(e) => {
+                                    error!(error = %e, "state machine apply failed; the node stops");
+                                    fatal_exit();
+                                }
+                            };
+                            let mut outputs = outputs.into_iter().peekable();
+                            for e in &entries {
+                                let out = match outputs.peek() {
+                                    Some((i, _)) if *i == e.index => outputs.next().map(|x| x.1),
+                                    _ => None,
+                                };
+                                if let Some((term, reply)) = waiting.remove(&e.index) {
+                                    inflight.fetch_sub(1, Ordering::Relaxed);
+                                    let r = match out {
+                                        Some(o) if term == e.term => Ok(o),
+                                        _ => Err(DriverError::Unknown(
+                                            "leadership changed while the write was pending"
+                                                .into(),
+                                        )),
+                                    };
+                                    let _ = reply.send(r);
+                                }
+                            }
+                            last = entries.last().map(|e| e.index).or(last);
+                        }
+                    }
+                }
+                if let Some(i) = last {
+                    applied.send_replace(i);
+                }
+                if waiting.len() >= next_sweep {
+                    let before = waiting.len();
+                    waiting.retain(|_, (_, r)| !r.is_closed());
+                    inflight.fetch_sub(before - waiting.len(), Ordering::Relaxed);
+                    next_sweep = (waiting.len() * 2).max(SWEEP_PENDING);
+                }
+            }
+            // Driver gone: whoever still waits learns the outcome is unknown.
+            for (_, (_, reply)) in waiting {
+                let _ = reply.send(Err(DriverError::Unknown("the node is stopping".into())));
+            }
+        })
+        .ok();
+    Worker {
+        tx: Some(tx),
+        thread,
+    }
+}
+
+/// A storage or apply failure leaves state that cannot be trusted: the node
+/// stops at once (like a crash; the log and engine recover on restart).
+fn fatal_exit() -> ! {
+    std::process::exit(70)
+}
+
+struct Driver<S: StateMachine, K> {
+    raft: Raft<S::Command>,
+    sink: K,
+    persist: Option<Worker<PersistJob<S::Command>>>,
+    apply: Option<Worker<ApplyJob<S::Command, S::Output>>>,
+    sm: Arc<S>,
+    requests: mpsc::Receiver<Request<S::Command, S::Output>>,
+    inbound: mpsc::Receiver<Vec<Message<S::Command>>>,
+    status: watch::Sender<DriverStatus>,
+    /// Proposals drained this iteration, proposed together.
+    pending_commands: Vec<S::Command>,
+    pending_replies: Vec<oneshot::Sender<ProposeResult<S::Output>>>,
+    /// Reads drained this iteration, sharing one read index.
+    waiting_reads: Vec<oneshot::Sender<Result<Index, DriverError>>>,
+    /// Read batches waiting for their confirmation round, by context.
+    reads: HashMap<u64, (Instant, Vec<oneshot::Sender<Result<Index, DriverError>>>)>,
+    next_read_ctx: u64,
+    matched: BTreeMap<NodeId, Index>,
+    inflight: Arc<AtomicUsize>,
+    config: DriverConfig,
+}
+
+/// Most requests (or message batches) drained per iteration, so ticks and
+/// peers are never starved by a flood of one kind.
+const MAX_DRAIN: usize = 8192;
+
+impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), FatalError> {
+        let mut ticker = tokio::time::interval(self.config.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
+        let result = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break Ok(()),
+                _ = ticker.tick() => {
+                    self.raft.tick();
+                    ticks += 1;
+                    if ticks % 64 == 0 {
+                        self.expire_reads();
+                    }
+                }
+                Some(msgs) = self.inbound.recv() => self.step_all(msgs),
+                Some(req) = self.requests.recv() => self.take(req),
+            }
+            for _ in 0..MAX_DRAIN {
+                match self.inbound.try_recv() {
+                    Ok(msgs) => self.step_all(msgs),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..MAX_DRAIN {
+                match self.requests.try_recv() {
+                    Ok(req) => self.take(req),
+                    Err(_) => break,
+                }
+            }
+            self.propose_pending();
+            self.read_pending();
+            if let Err(e) = self.process_ready().await {
+                break Err(e);
+            }
+            self.publish(false);
+        };
+        self.stop(result).await
+    }
+
+    fn step_all(&mut self, msgs: Vec<Message<S::Command>>) {
+        for m in msgs {
+            if self.raft.status().role == Role::Leader
+                && let MessageBody::AppendResponse {
+                    result: AppendResult::Success { match_index },
+                } = &m.body
+                && m.term == self.raft.status().term
+                && *match_index <= self.raft.status().last_index
+            {
+                let e = self.matched.entry(m.from).or_default();
+                *e = (*e).max(*match_index);
+            }
+            let from = m.from;
+            if let Err(e) = self.raft.step(m) {
+                debug!(node = self.raft.id(), from, error = %e, "dropped a peer message");
+            }
+        }
+    }
+
+    fn take(&mut self, req: Request<S::Command, S::Output>) {
+        match req {
+            Request::Propose { command, reply } => {
+                self.pending_commands.push(command);
+                self.pending_replies.push(reply);
+            }
+            Request::ReadIndex { reply } => self.waiting_reads.push(reply),
+            Request::Transfer { target, reply } => {
+                let r = self.raft.transfer_leadership(target).map_err(propose_error);
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Group commit: every proposal drained this iteration in one batch.
+    fn propose_pending(&mut self) {
+        if self.pending_commands.is_empty() {
+            return;
+        }
+        let commands = std::mem::take(&mut self.pending_commands);
+        let mut replies = std::mem::take(&mut self.pending_replies);
+        let room = self
+            .config
+            .max_pending_writes
+            .saturating_sub(self.inflight.load(Ordering::Relaxed));
+        if replies.len() > room {
+            for r in replies.drain(room..) {
+                let _ = r.send(Err(DriverError::TryAgain(
+                    "too many writes pending; retry".into(),
+                )));
+            }
+        }
+        let commands: Vec<_> = commands.into_iter().take(replies.len()).collect();
+        if commands.is_empty() {
+            return;
+        }
+        match self.raft.propose_batch(commands) {
+            Ok(placed) => {
+                self.inflight.fetch_add(placed.len(), Ordering::Relaxed);
+                let apply = self.apply.as_ref();
+                for (p, reply) in placed.into_iter().zip(replies) {
+                    let sent = apply.is_some_and(|a| {
+                        a.send(ApplyJob::Register {
+                            index: p.index,
+                            term: p.term,
+                            reply,
+                        })
+                    });
+                    if !sent {
+                        self.inflight.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Err(e) => {
+                let e = propose_error(e);
+                for r in replies {
+                    let _ = r.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// ReadIndex batching: one read index for every read drained now.
+    fn read_pending(&mut self) {
+        if self.waiting_reads.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.waiting_reads);
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx += 1;
+        match self.raft.read_index(ctx) {
+            Ok(()) => {
+                self.reads.insert(ctx, (Instant::now(), batch));
+            }
+            Err(e) => {
+                let e = propose_error(e);
+                for r in batch {
+                    let _ = r.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Drops read batches whose round never completed (their waiters gave up).
+    fn expire_reads(&mut self) {
+        let limit = self.config.read_timeout;
+        self.reads.retain(|_, (since, batch)| {
+            batch.retain(|r| !r.is_closed());
+            since.elapsed() < limit && !batch.is_empty()
+        });
+    }
+
+    async fn process_ready(&mut self) -> Result<(), FatalError> {
+        while self.raft.has_ready() {
+            let mut ready = self.raft.ready();
+            if let Some(ss) = ready.soft_state {
+                let st = self.raft.status();
+                info!(
+                    node = st.id,
+                    term = st.term,
+                    role = %ss.role,
+                    leader = ?ss.leader,
+                    "leader changed"
+                );
+                if ss.role == Role::Leader {
+                    self.matched.clear();
+                }
+            }
+            // 1. Messages that may precede the disk write.
+            for m in ready.messages.drain(..) {
+                self.sink.send(m);
+            }
+            // 2. Persist hard state + entries: one batch, one fsync.
+            if ready.hard_state.is_some() || !ready.entries.is_empty() {
+                let (tx, rx) = oneshot::channel();
+                let job = PersistJob {
+                    hard_state: ready.hard_state,
+                    entries: std::mem::take(&mut ready.entries),
+                    done: tx,
+                };
+                let sent = self.persist.as_ref().is_some_and(|p| p.send(job));
+                if !sent {
+                    return Err(FatalError::Thread("persist"));
+                }
+                match rx.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        error!(node = self.raft.id(), error = %e, "raft log write failed; the node stops");
+                        fatal_exit();
+                    }
+                    Err(_) => return Err(FatalError::Thread("persist")),
+                }
+            }
+            // 3. Messages that promise durability.
+            for m in ready.persisted_messages.drain(..) {
+                self.sink.send(m);
+            }
+            // 4. Apply, then serve and fail reads.
+            if !ready.committed_entries.is_empty() {
+                let entries = std::mem::take(&mut ready.committed_entries);
+                let sent = self
+                    .apply
+                    .as_ref()
+                    .is_some_and(|a| a.send(ApplyJob::Entries(entries)));
+                if !sent {
+                    return Err(FatalError::Thread("apply"));
+                }
+            }
+            for rs in &ready.read_states {
+                if let Some((_, batch)) = self.reads.remove(&rs.context) {
+                    for r in batch {
+                        let _ = r.send(Ok(rs.index));
+                    }
+                }
+            }
+            for ctx in &ready.dropped_reads {
+                if let Some((_, batch)) = self.reads.remove(ctx) {
+                    for r in batch {
+                        let _ = r.send(Err(DriverError::TryAgain(
+                            "leadership lost before the read was confirmed".into(),
+                        )));
+                    }
+                }
+            }
+            // 5.
+            self.raft.advance();
+        }
+        Ok(())
+    }
+
+    fn publish(&self, stopped: bool) {
+        let raft = self.raft.status();
+        let leader = raft.role == Role::Leader;
+        self.status.send_if_modified(|s| {
+            let changed =
+                s.raft != raft || s.stopped != stopped || (leader && s.matched != self.matched);
+            if changed {
+                s.raft = raft;
+                s.stopped = stopped;
+                s.matched = if leader {
+                    self.matched.clone()
+                } else {
+                    BTreeMap::new()
+                };
+            }
+            changed
+        });
+    }
+
+    async fn stop(mut self, result: Result<(), FatalError>) -> Result<(), FatalError> {
+        // Requests not yet proposed were certainly not proposed.
+        self.requests.close();
+        while let Ok(req) = self.requests.try_recv() {
+            self.take(req);
+        }
+        for r in self.pending_replies.drain(..) {
+            let _ = r.send(Err(DriverError::TryAgain("the node is stopping".into())));
+        }
+        for r in self.waiting_reads.drain(..) {
+            let _ = r.send(Err(DriverError::Stopped));
+        }
+        self.reads.clear();
+        // The last persist was awaited inside the loop; close the log.
+        if let Some(p) = self.persist.take() {
+            p.finish().await;
+        }
+        if let Some(a) = self.apply.take() {
+            a.finish().await;
+        }
+        let sm = self.sm.clone();
+        let synced = tokio::task::spawn_blocking(move || sm.sync())
+            .await
+            .map_err(|_| FatalError::Thread("sync"))?;
+        if let Err(e) = synced {
+            warn!(error = %e, "state machine sync at shutdown failed");
+        }
+        self.publish(true);
+        info!(node = self.raft.id(), "raft driver stopped");
+        result
+    }
+}
+
+fn propose_error(e: ProposeError) -> DriverError {
+    match e {
+        ProposeError::NotLeader { leader_hint } => DriverError::NotLeader(leader_hint),
+        ProposeError::TransferInProgress(t) => {
+            DriverError::TryAgain(format!("leadership transfer to node {t} in progress"))
+        }
+        ProposeError::UnknownNode(n) => DriverError::TryAgain(format!("node {n} is not a voter")),
+    }
+}

@@ -1,0 +1,76 @@
+//! The key-value state machine as the driver sees it: log commands are
+//! encoded [`WriteOp`]s ([`WriteOp::encode`]: a version byte, then postcard),
+//! so the log format can evolve without breaking old entries.
+
+use std::sync::Arc;
+
+use raftlog::{Entry, EntryPayload, Index};
+
+use crate::ops::{Reply, WriteOp};
+use crate::state_machine::{self, KvStateMachine};
+
+use super::driver::StateMachine;
+
+/// A Raft log command: a [`WriteOp`] in its versioned encoding.
+pub type Command = Vec<u8>;
+
+/// Why applying failed; the node stops.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A committed entry does not decode: it was written by a newer build or
+    /// is corrupt. Applying anything else would diverge from other nodes.
+    #[error("committed entry {index} holds an undecodable write op: {reason}")]
+    Undecodable {
+        /// The entry's index.
+        index: Index,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] state_machine::Error),
+}
+
+/// [`KvStateMachine`] behind the driver's [`StateMachine`] trait.
+#[derive(Debug, Clone)]
+pub struct KvMachine(pub Arc<KvStateMachine>);
+
+impl StateMachine for KvMachine {
+    type Command = Command;
+    type Output = Reply;
+    type Error = ApplyError;
+
+    fn applied_index(&self) -> Index {
+        self.0.applied_index()
+    }
+
+    fn apply(&self, entries: &[Entry<Command>]) -> Result<Vec<(Index, Reply)>, ApplyError> {
+        let mut ops = Vec::with_capacity(entries.len());
+        let applied = self.0.applied_index();
+        for e in entries {
+            // After a restart the log replays from the engine's applied index;
+            // anything at or below it is already in the engine.
+            if e.index <= applied {
+                continue;
+            }
+            if let EntryPayload::Command(bytes) = &e.payload {
+                let op = WriteOp::decode(bytes).map_err(|err| ApplyError::Undecodable {
+                    index: e.index,
+                    reason: err.to_string(),
+                })?;
+                ops.push((e.index, op));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<(u64, &WriteOp)> = ops.iter().map(|(i, op)| (*i, op)).collect();
+        let replies = self.0.apply_batch(&refs)?;
+        Ok(ops.iter().map(|(i, _)| *i).zip(replies).collect())
+    }
+
+    fn sync(&self) -> Result<(), ApplyError> {
+        self.0.sync()?;
+        Ok(())
+    }
+}

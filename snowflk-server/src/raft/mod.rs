@@ -1,0 +1,29 @@
+//! Raft replication for a node: the driver task around the `raftlog` core,
+//! the peer transport, forwarding from followers to the leader, and the
+//! [`RaftBackend`] the client server talks to.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`wire`] | the peer protocol's bytes: handshake and length-prefixed frames (`docs/format.md`) |
+//! | [`transport`] | TCP links: one outgoing task + bounded queue per peer, the listener, reconnect with backoff |
+//! | [`driver`] | the one task that owns the Raft node; persistence and apply threads; group commit; ReadIndex batching |
+//! | [`machine`] | the key-value state machine behind the driver's trait (log commands are encoded `WriteOp`s) |
+//! | [`forward`] | follower → leader request/reply RPC with a bounded pending map |
+//! | [`backend`] | [`RaftBackend`]: write, read, status, admin, shutdown |
+//!
+//! How a write travels: client → [`RaftBackend`] (forwarded if this node
+//! does not lead) → driver request channel → one `propose_batch` per driver
+//! iteration → appends sent to followers while the leader's persistence
+//! thread fsyncs the same batch → followers persist and answer → the leader
+//! commits → the apply thread applies the entry to the engine (effects and
+//! applied index in one batch) and answers the client. See
+//! `docs/server.md`, "Replication".
+
+pub mod backend;
+pub mod driver;
+pub mod forward;
+pub mod machine;
+pub mod transport;
+pub mod wire;
+
+pub use backend::{RaftBackend, RaftSettings, StartError};

@@ -1,0 +1,722 @@
+//! The peer transport: TCP connections between the nodes of a cluster.
+//!
+//! - **One outgoing task and one bounded queue per peer.** [`Transport::send`]
+//!   never waits: when a peer's queue is full (the peer is slow, paused or
+//!   down) the item is dropped and counted. Raft tolerates lost messages; a
+//!   forwarded request whose frame is dropped times out at its sender.
+//! - The outgoing task dials the peer only at the address in the peer map,
+//!   from a socket bound to this node's own peer-listen host (port 0), sends
+//!   the [`Hello`], waits for the [`Ack`], and then writes frames: everything
+//!   queued at that moment goes out in one write (consecutive Raft messages
+//!   in one frame). While disconnected it reconnects with exponential backoff
+//!   and discards what is queued (stale Raft traffic is useless; Raft resends).
+//! - The listener accepts connections, checks the handshake (version, cluster
+//!   id, sender in the peer map, addressed to this node), and reads frames
+//!   into the driver's and the forwarder's channels. Raft messages must name
+//!   the connection's sender and this node, or they are dropped. A peer that
+//!   lies (bad handshake, garbage, oversized length) or disconnects mid-frame
+//!   is logged with its address and dropped; nothing else is affected.
+//! - Connections are one-way (see [`super::wire`]); a newer connection from
+//!   the same peer replaces the older one, so connections stay bounded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
+use tracing::{debug, info, warn};
+
+use raftlog::{Message, NodeId};
+
+use super::wire::{
+    self, ACK_LEN, Ack, AckStatus, HELLO_LEN, Hello, LEN_PREFIX, PROTOCOL_VERSION, PeerFrame,
+    WireError,
+};
+
+/// Settings of the transport.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// This node's id.
+    pub id: NodeId,
+    /// The cluster id every peer must present.
+    pub cluster_id: u64,
+    /// The other voters and the addresses this node dials them at.
+    pub peers: BTreeMap<NodeId, String>,
+    /// The local address outgoing sockets are bound to (port 0); `None`
+    /// lets the OS choose.
+    pub bind_ip: Option<IpAddr>,
+    /// Capacity of each peer's outgoing queue, in items.
+    pub queue_len: usize,
+    /// Hard limit on one frame body, both directions.
+    pub max_frame: u32,
+    /// First reconnect delay; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Limit on connecting, the handshake, and each write.
+    pub io_timeout: Duration,
+}
+
+impl TransportConfig {
+    /// Defaults for everything but identity and peers.
+    pub fn new(id: NodeId, cluster_id: u64, peers: BTreeMap<NodeId, String>) -> Self {
+        TransportConfig {
+            id,
+            cluster_id,
+            peers,
+            bind_ip: None,
+            queue_len: 4096,
+            max_frame: wire::DEFAULT_MAX_FRAME,
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Something to send to one peer.
+#[derive(Debug)]
+pub enum Outbound<C, R> {
+    /// A Raft message.
+    Raft(Message<C>),
+    /// A forwarding RPC.
+    Rpc(R),
+}
+
+/// Where incoming frames go.
+#[derive(Debug)]
+pub struct Sinks<C, R> {
+    /// Raft messages, checked to come from the connection's peer.
+    pub raft: mpsc::Sender<Vec<Message<C>>>,
+    /// Forwarding RPCs with the sending peer.
+    pub rpc: mpsc::Sender<(NodeId, R)>,
+}
+
+/// Counters of one peer link.
+#[derive(Debug, Default)]
+pub struct PeerCounters {
+    /// An outgoing connection is established.
+    pub connected: AtomicBool,
+    /// Items dropped because the queue was full or the peer unreachable.
+    pub dropped: AtomicU64,
+    /// Frames written.
+    pub frames_sent: AtomicU64,
+    /// Frames received on accepted connections.
+    pub frames_received: AtomicU64,
+}
+
+/// A point-in-time view of one peer link, for INFO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerLinkStatus {
+    /// Peer id.
+    pub id: NodeId,
+    /// The address dialed.
+    pub addr: String,
+    /// An outgoing connection is established.
+    pub connected: bool,
+    /// Items dropped so far.
+    pub dropped: u64,
+    /// Frames written so far.
+    pub frames_sent: u64,
+    /// Frames received so far.
+    pub frames_received: u64,
+}
+
+/// Errors of one connection; logged, never fatal for the node.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// A socket operation failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The peer's bytes break the protocol.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The other side refused the handshake.
+    #[error("refused by the peer: {0}")]
+    Refused(AckStatus),
+    /// The peer address does not resolve.
+    #[error("address {0} does not resolve")]
+    Unresolved(String),
+    /// An operation took longer than the I/O timeout.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    /// The connection ended in the middle of a frame.
+    #[error("disconnected mid-frame ({got} of {len} bytes)")]
+    MidFrame {
+        /// Bytes received.
+        got: usize,
+        /// Bytes announced.
+        len: usize,
+    },
+}
+
+fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> LinkError {
+    move |source| LinkError::Io { op, source }
+}
+
+/// The running transport. Dropping it stops the outgoing tasks (their
+/// queues close); the listener stops on the shutdown signal.
+pub struct Transport<C, R> {
+    queues: BTreeMap<NodeId, mpsc::Sender<Outbound<C, R>>>,
+    counters: BTreeMap<NodeId, Arc<PeerCounters>>,
+    addrs: BTreeMap<NodeId, String>,
+}
+
+impl<C, R> Transport<C, R>
+where
+    C: Serialize + DeserializeOwned + Send + Sync + 'static,
+    R: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Starts the listener on `listener` and one outgoing task per peer.
+    /// Everything stops when `shutdown` turns true.
+    pub fn start(
+        config: TransportConfig,
+        listener: TcpListener,
+        sinks: Sinks<C, R>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let config = Arc::new(config);
+        let mut queues = BTreeMap::new();
+        let mut counters = BTreeMap::new();
+        for (&id, addr) in &config.peers {
+            let (tx, rx) = mpsc::channel(config.queue_len.max(1));
+            let c = Arc::new(PeerCounters::default());
+            queues.insert(id, tx);
+            counters.insert(id, c.clone());
+            tokio::spawn(run_outgoing(
+                config.clone(),
+                id,
+                addr.clone(),
+                rx,
+                c,
+                shutdown.clone(),
+            ));
+        }
+        tokio::spawn(run_listener(
+            config.clone(),
+            listener,
+            Arc::new(sinks),
+            counters.clone(),
+            shutdown,
+        ));
+        Transport {
+            queues,
+            counters,
+            addrs: config.peers.clone(),
+        }
+    }
+
+    /// Queues `item` for peer `to` without waiting. Returns false if it was
+    /// dropped (queue full, or `to` is not a peer).
+    pub fn send(&self, to: NodeId, item: Outbound<C, R>) -> bool {
+        let Some(q) = self.queues.get(&to) else {
+            return false;
+        };
+        match q.try_send(item) {
+            Ok(()) => true,
+            Err(_) => {
+                if let Some(c) = self.counters.get(&to) {
+                    c.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                false
+            }
+        }
+    }
+
+    /// The state of every peer link, by id.
+    pub fn status(&self) -> Vec<PeerLinkStatus> {
+        self.counters
+            .iter()
+            .map(|(&id, c)| PeerLinkStatus {
+                id,
+                addr: self.addrs.get(&id).cloned().unwrap_or_default(),
+                connected: c.connected.load(Ordering::Relaxed),
+                dropped: c.dropped.load(Ordering::Relaxed),
+                frames_sent: c.frames_sent.load(Ordering::Relaxed),
+                frames_received: c.frames_received.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- outgoing
+
+async fn run_outgoing<C, R>(
+    config: Arc<TransportConfig>,
+    peer: NodeId,
+    addr: String,
+    mut rx: mpsc::Receiver<Outbound<C, R>>,
+    counters: Arc<PeerCounters>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    C: Serialize + Send + 'static,
+    R: Serialize + Send + 'static,
+{
+    let mut backoff = config.backoff_min;
+    let mut last_error: Option<String> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match dial(&config, peer, &addr).await {
+            Ok(stream) => {
+                info!(
+                    node = config.id,
+                    peer,
+                    addr = %addr,
+                    direction = "outgoing",
+                    "peer connected"
+                );
+                counters.connected.store(true, Ordering::Relaxed);
+                backoff = config.backoff_min;
+                last_error = None;
+                let end = pump(&config, stream, &mut rx, &counters, &mut shutdown).await;
+                counters.connected.store(false, Ordering::Relaxed);
+                match end {
+                    Ok(()) => {
+                        debug!(node = config.id, peer, "outgoing link closed");
+                        return;
+                    }
+                    Err(e) => info!(
+                        node = config.id,
+                        peer,
+                        addr = %addr,
+                        direction = "outgoing",
+                        error = %e,
+                        "peer disconnected"
+                    ),
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                // Log a new kind of failure loudly, repeats quietly.
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    warn!(node = config.id, peer, addr = %addr, error = %msg, "cannot reach peer");
+                } else {
+                    debug!(node = config.id, peer, addr = %addr, error = %msg, "cannot reach peer");
+                }
+                last_error = Some(msg);
+            }
+        }
+        // Wait before redialing; what is queued meanwhile is stale: drop it.
+        let delay = jitter(backoff);
+        backoff = (backoff * 2).min(config.backoff_max);
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                item = rx.recv() => match item {
+                    Some(_) => { counters.dropped.fetch_add(1, Ordering::Relaxed); }
+                    None => return,
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// A delay in `[d/2, d)`, so nodes that lost each other do not redial in step.
+fn jitter(d: Duration) -> Duration {
+    let nanos = d.as_nanos() as u64;
+    let half = nanos / 2;
+    Duration::from_nanos(half + rand::random_range(0..half.max(1)))
+}
+
+async fn dial(config: &TransportConfig, peer: NodeId, addr: &str) -> Result<TcpStream, LinkError> {
+    let timeout = config.io_timeout;
+    let target = tokio::net::lookup_host(addr)
+        .await
+        .map_err(io("resolve"))?
+        .find(|a| match config.bind_ip {
+            Some(ip) => a.is_ipv4() == ip.is_ipv4(),
+            None => true,
+        })
+        .ok_or_else(|| LinkError::Unresolved(addr.to_string()))?;
+    let socket = if target.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(io("socket"))?;
+    if let Some(ip) = config.bind_ip {
+        socket
+            .bind(SocketAddr::new(ip, 0))
+            .map_err(io("bind local address"))?;
+    }
+    let mut stream = tokio::time::timeout(timeout, socket.connect(target))
+        .await
+        .map_err(|_| LinkError::Timeout("connect"))?
+        .map_err(io("connect"))?;
+    stream.set_nodelay(true).map_err(io("set nodelay"))?;
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        cluster_id: config.cluster_id,
+        from: config.id,
+        to: peer,
+    };
+    let mut ack = [0u8; ACK_LEN];
+    tokio::time::timeout(timeout, async {
+        stream.write_all(&hello.encode()).await?;
+        stream.read_exact(&mut ack).await.map(|_| ())
+    })
+    .await
+    .map_err(|_| LinkError::Timeout("handshake"))?
+    .map_err(io("handshake"))?;
+    let ack = Ack::decode(&ack)?;
+    if ack.status != AckStatus::Accepted {
+        return Err(LinkError::Refused(ack.status));
+    }
+    Ok(stream)
+}
+
+/// The largest number of queued items written in one go.
+const MAX_BATCH: usize = 512;
+
+/// Writes queued items until the queue closes (`Ok`) or the link fails.
+async fn pump<C, R>(
+    config: &TransportConfig,
+    stream: TcpStream,
+    rx: &mut mpsc::Receiver<Outbound<C, R>>,
+    counters: &PeerCounters,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), LinkError>
+where
+    C: Serialize,
+    R: Serialize,
+{
+    let mut w = BufWriter::with_capacity(256 << 10, stream);
+    let mut batch: Vec<Outbound<C, R>> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 { return Ok(()) },
+            _ = shutdown.changed() => return Ok(()),
+        }
+        let mut frames = Vec::new();
+        encode_batch(&mut batch, config.max_frame, &mut frames, counters);
+        let write = async {
+            for f in &frames {
+                w.write_all(f).await?;
+            }
+            w.flush().await
+        };
+        tokio::time::timeout(config.io_timeout, write)
+            .await
+            .map_err(|_| LinkError::Timeout("write"))?
+            .map_err(io("write"))?;
+        counters
+            .frames_sent
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The borrowed twin of [`PeerFrame`]: serializes to the same bytes without
+/// copying the messages.
+#[derive(Serialize)]
+enum FrameRef<'a, C, R> {
+    Raft(&'a [Message<C>]),
+    Rpc(&'a R),
+}
+
+/// Encodes a drained batch into frames: runs of Raft messages share a frame
+/// (split in halves while too large); each RPC is its own frame. A single
+/// item too large for any frame is dropped, counted and logged.
+fn encode_batch<C: Serialize, R: Serialize>(
+    batch: &mut Vec<Outbound<C, R>>,
+    max: u32,
+    out: &mut Vec<Vec<u8>>,
+    counters: &PeerCounters,
+) {
+    let mut run: Vec<Message<C>> = Vec::new();
+    for item in batch.drain(..) {
+        match item {
+            Outbound::Raft(m) => run.push(m),
+            Outbound::Rpc(r) => {
+                encode_run(&run, max, out, counters);
+                run.clear();
+                push_frame(&FrameRef::<C, R>::Rpc(&r), 1, max, out, counters);
+            }
+        }
+    }
+    encode_run(&run, max, out, counters);
+}
+
+fn encode_run<C: Serialize>(
+    run: &[Message<C>],
+    max: u32,
+    out: &mut Vec<Vec<u8>>,
+    counters: &PeerCounters,
+) {
+    if run.is_empty() {
+        return;
+    }
+    match wire::encode_frame(&FrameRef::<C, ()>::Raft(run), max) {
+        Ok(f) => out.push(f),
+        Err(WireError::FrameTooLarge { .. }) if run.len() > 1 => {
+            let (a, b) = run.split_at(run.len() / 2);
+            encode_run(a, max, out, counters);
+            encode_run(b, max, out, counters);
+        }
+        Err(e) => {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            warn!(error = %e, "dropping a Raft message that cannot be framed");
+        }
+    }
+}
+
+fn push_frame<T: Serialize>(
+    frame: &T,
+    items: u64,
+    max: u32,
+    out: &mut Vec<Vec<u8>>,
+    counters: &PeerCounters,
+) {
+    match wire::encode_frame(frame, max) {
+        Ok(f) => out.push(f),
+        Err(e) => {
+            counters.dropped.fetch_add(items, Ordering::Relaxed);
+            warn!(error = %e, "dropping an RPC that cannot be framed");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- incoming
+
+/// Live accepted connections by peer, so a reconnecting peer replaces its
+/// old connection instead of adding one.
+type Live = Mutex<HashMap<NodeId, (u64, AbortHandle)>>;
+
+/// Connections in the handshake at once; more are refused until one ends.
+const MAX_HANDSHAKING: usize = 64;
+
+async fn run_listener<C, R>(
+    config: Arc<TransportConfig>,
+    listener: TcpListener,
+    sinks: Arc<Sinks<C, R>>,
+    counters: BTreeMap<NodeId, Arc<PeerCounters>>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    C: DeserializeOwned + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    let live: Arc<Live> = Arc::new(Mutex::new(HashMap::new()));
+    let handshaking = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKING));
+    let counters = Arc::new(counters);
+    let mut serial = 0u64;
+    loop {
+        let (stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!(node = config.id, error = %e, "peer accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = handshaking.clone().try_acquire_owned() else {
+            warn!(node = config.id, %addr, "too many peer handshakes in progress, refusing");
+            continue;
+        };
+        serial += 1;
+        let conn = serial;
+        let (config, sinks, live2, counters, shutdown) = (
+            config.clone(),
+            sinks.clone(),
+            live.clone(),
+            counters.clone(),
+            shutdown.clone(),
+        );
+        let (handle_tx, handle_rx) = tokio::sync::oneshot::channel::<AbortHandle>();
+        let task = tokio::spawn(async move {
+            let (peer, reader) = match accept(&config, stream, addr).await {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!(node = config.id, %addr, error = %e, "refused peer connection");
+                    return;
+                }
+            };
+            drop(permit);
+            // The newest connection of a peer wins: abort the older one.
+            if let Ok(me) = handle_rx.await {
+                let old = live2.lock().insert(peer, (conn, me));
+                if let Some((_, old)) = old {
+                    old.abort();
+                }
+            }
+            info!(node = config.id, peer, %addr, direction = "incoming", "peer connected");
+            let c = counters.get(&peer).cloned().unwrap_or_default();
+            let end = read_frames(&config, peer, reader, &sinks, &c, shutdown).await;
+            {
+                let mut l = live2.lock();
+                if l.get(&peer).is_some_and(|(s, _)| *s == conn) {
+                    l.remove(&peer);
+                }
+            }
+            match end {
+                Ok(()) => info!(
+                    node = config.id,
+                    peer,
+                    %addr,
+                    direction = "incoming",
+                    "peer disconnected"
+                ),
+                Err(e) => warn!(
+                    node = config.id,
+                    peer,
+                    %addr,
+                    direction = "incoming",
+                    error = %e,
+                    "peer disconnected, connection dropped"
+                ),
+            }
+        });
+        let _ = handle_tx.send(task.abort_handle());
+    }
+    // Shutdown: stop every reader.
+    for (_, (_, h)) in live.lock().drain() {
+        h.abort();
+    }
+}
+
+/// Reads and judges the handshake, answers it. On success returns the peer
+/// id and a buffered reader for the frames.
+async fn accept(
+    config: &TransportConfig,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+) -> Result<(NodeId, BufReader<TcpStream>), LinkError> {
+    let _ = stream.set_nodelay(true);
+    let mut b = [0u8; HELLO_LEN];
+    tokio::time::timeout(config.io_timeout, stream.read_exact(&mut b))
+        .await
+        .map_err(|_| LinkError::Timeout("handshake"))?
+        .map_err(io("read handshake"))?;
+    let hello = Hello::decode(&b)?;
+    let status = wire::judge_hello(&hello, config.cluster_id, config.id, |id| {
+        config.peers.contains_key(&id)
+    });
+    let ack = Ack {
+        version: PROTOCOL_VERSION,
+        status,
+    };
+    let _ = tokio::time::timeout(config.io_timeout, stream.write_all(&ack.encode())).await;
+    if status != AckStatus::Accepted {
+        warn!(
+            node = config.id,
+            %addr,
+            from = hello.from,
+            to = hello.to,
+            version = hello.version,
+            cluster_id = hello.cluster_id,
+            reason = %status,
+            "peer handshake refused"
+        );
+        return Err(LinkError::Refused(status));
+    }
+    Ok((hello.from, BufReader::with_capacity(256 << 10, stream)))
+}
+
+/// Reads one frame: `Ok(None)` on a clean end of stream at a frame boundary.
+pub async fn read_frame<T, S>(reader: &mut S, max: u32) -> Result<Option<T>, LinkError>
+where
+    T: DeserializeOwned,
+    S: AsyncRead + Unpin,
+{
+    let mut len = [0u8; LEN_PREFIX];
+    let mut got = 0;
+    while got < LEN_PREFIX {
+        let n = reader
+            .read(&mut len[got..])
+            .await
+            .map_err(io("read frame"))?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(LinkError::MidFrame {
+                    got,
+                    len: LEN_PREFIX,
+                })
+            };
+        }
+        got += n;
+    }
+    let len = wire::check_frame_len(u64::from(u32::from_le_bytes(len)), max)?;
+    // Grow the buffer as bytes arrive: a lying length costs nothing until
+    // the bytes are really sent.
+    let mut body = Vec::with_capacity(len.min(64 << 10));
+    (&mut *reader)
+        .take(len as u64)
+        .read_to_end(&mut body)
+        .await
+        .map_err(io("read frame"))?;
+    if body.len() < len {
+        return Err(LinkError::MidFrame {
+            got: body.len(),
+            len,
+        });
+    }
+    Ok(Some(wire::decode_frame_body(&body)?))
+}
+
+async fn read_frames<C, R>(
+    config: &TransportConfig,
+    peer: NodeId,
+    mut reader: BufReader<TcpStream>,
+    sinks: &Sinks<C, R>,
+    counters: &PeerCounters,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), LinkError>
+where
+    C: DeserializeOwned,
+    R: DeserializeOwned,
+{
+    loop {
+        let frame = tokio::select! {
+            f = read_frame::<PeerFrame<C, R>, _>(&mut reader, config.max_frame) => f?,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let Some(frame) = frame else {
+            return Ok(());
+        };
+        counters.frames_received.fetch_add(1, Ordering::Relaxed);
+        match frame {
+            PeerFrame::Raft(mut msgs) => {
+                let before = msgs.len();
+                msgs.retain(|m| m.from == peer && m.to == config.id);
+                if msgs.len() != before {
+                    warn!(
+                        node = config.id,
+                        peer,
+                        dropped = before - msgs.len(),
+                        "dropping Raft messages that do not name this link's nodes"
+                    );
+                }
+                if !msgs.is_empty() && sinks.raft.send(msgs).await.is_err() {
+                    return Ok(()); // the driver stopped
+                }
+            }
+            PeerFrame::Rpc(r) => {
+                if sinks.rpc.send((peer, r)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
