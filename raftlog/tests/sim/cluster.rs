@@ -251,14 +251,24 @@ impl Cluster {
     }
 
     /// Crash: everything not in the store is lost. A segment store's file
-    /// system also loses a random part of whatever was not fsynced.
+    /// system sees one of the two kinds of crash, at random: a power loss
+    /// (a random part of whatever was not fsynced is lost) or a process
+    /// crash (the page cache keeps every byte written, none of it more
+    /// durable than before — a later power loss of the same node can still
+    /// take it away, unless the restarted node made it durable).
     pub fn crash(&mut self, id: NodeId) -> SimResult {
         let keep: f64 = self.rng.random();
+        let power_loss = self.rng.random_bool(0.5);
         if let Some(n) = self.nodes.get_mut(&id)
             && let Some(vfs) = &n.vfs
         {
-            n.store = Box::new(MemLogStore::new()); // drops (closes) the segment store
-            vfs.crash(|_, unsynced| (unsynced as f64 * keep) as u64);
+            if power_loss {
+                n.store = Box::new(MemLogStore::new()); // drops (closes) the segment store
+                vfs.power_loss(|_, unsynced| (unsynced as f64 * keep) as u64);
+            } else {
+                vfs.process_crash();
+                n.store = Box::new(MemLogStore::new());
+            }
             n.store = Box::new(open_segment_store(vfs)?);
         }
         if let Some(n) = self.nodes.get_mut(&id) {
