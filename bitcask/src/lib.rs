@@ -50,6 +50,16 @@
 //!   crash, the store holds a prefix of the writes in order — no holes, and a
 //!   write batch entirely or not at all. A merge never changes contents, and
 //!   a crash at any point of it leaves the same contents.
+//! - "After any crash" means both kinds: a *process crash* (SIGKILL, OOM,
+//!   panic), which leaves every byte and name in the page cache without
+//!   making any of it durable, and a *power loss*, which keeps only what was
+//!   fsynced — and the two in sequence. A read-write open therefore makes
+//!   what it inherits durable (the active segment and the directory) before
+//!   its first append, acknowledgement, seal or rotation.
+//! - An error from a write means it had no effect, except
+//!   [`Error::Failed`]: the outcome is unknown (a failed fsync whose
+//!   rollback failed too) and the store refuses every write path until it
+//!   is reopened.
 //! - A tombstone outlives every older value of its key that might still be
 //!   on disk.
 //! - One read-write opener per directory (the `LOCK` file, `File::try_lock`);
