@@ -34,7 +34,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::format::{self, FileKind, RecordKind, SEGMENT_FLAG_MERGED};
 use crate::hint::{self, TMP_SUFFIX};
-use crate::keydir::{Entry, Keydir, MAX_SEQ};
+use crate::keydir::{Entry, Keydir, KeydirPart, MAX_SEQ};
 use crate::segment::{self, ScanEnd, Segment};
 use crate::stats::Tracker;
 use crate::store::{LOCK_FILE, data_path};
@@ -291,16 +291,9 @@ pub(crate) fn recover(
     }
 
     // Pass 2: load every segment, oldest to newest.
+    // Each segment loads into its own part (appends only); the keydir is
+    // built from all parts at once at the end, sized exactly.
     let keydir = Keydir::new();
-    // Hint trailers tell how many entries are coming: size the keydir once
-    // instead of rehashing it at every doubling (most of the cost of opening).
-    let hinted_entries: u64 = hint_ids
-        .iter()
-        .filter(|id| opened.contains_key(id))
-        .filter_map(|&id| hint::read_trailer(vfs, &hint::hint_path(dir, id)))
-        .map(|t| t.entries)
-        .sum();
-    keydir.reserve(usize::try_from(hinted_entries).unwrap_or(0));
     let max_id = data_ids.iter().copied().max().unwrap_or(0);
     let context = LoadContext {
         vfs,
@@ -384,7 +377,9 @@ pub(crate) fn recover(
             );
         }
     }
-    for (id, loaded) in results {
+    let mut parts = Vec::with_capacity(results.len());
+    for (id, mut loaded) in results {
+        parts.push(std::mem::replace(&mut loaded.part, keydir.part()));
         max_seq = max_seq.max(loaded.max_seq);
         stats.segments.extend(loaded.stats.segments);
         if loaded.missing_hint {
@@ -395,8 +390,8 @@ pub(crate) fn recover(
         }
         segments.insert(id, loaded.segment);
     }
-    keydir.purge_tombstones();
-    keydir.shrink_oversized();
+    // Newest entry of each key wins, tombstones are dropped.
+    keydir.absorb(parts);
     for shard in 0..crate::keydir::SHARDS {
         keydir.for_each_in_shard(shard, |key, entry| {
             stats.live_added(&entry, key.len());
@@ -451,13 +446,16 @@ struct LoadedSegment {
     missing_hint: bool,
     /// The active segment, opened for appending.
     writable_active: bool,
+    /// The segment's keydir entries, for [`Keydir::absorb`].
+    part: KeydirPart,
 }
 
 impl LoadContext<'_> {
     /// Loads one segment into the keydir, from its hint if valid, else by
     /// scanning it (cutting a torn tail off the active segment).
     fn load_segment(&self, id: u32, segment: Segment, info: SegmentInfo) -> Result<LoadedSegment> {
-        let (vfs, dir, keydir) = (self.vfs, self.dir, self.keydir);
+        let (vfs, dir) = (self.vfs, self.dir);
+        let mut part = self.keydir.part();
         let is_active = Some(id) == self.active_id;
         let data_len = segment.len()?;
         let mut stats = Tracker::default();
@@ -473,7 +471,7 @@ impl LoadContext<'_> {
                     RecordKind::Put => counters.puts += 1,
                     _ => counters.tombstones += 1,
                 }
-                keydir.apply(
+                part.push(
                     e.key,
                     Entry {
                         segment: id,
@@ -522,7 +520,7 @@ impl LoadContext<'_> {
                 id,
                 is_active,
                 self.writable,
-                keydir,
+                &mut part,
                 &mut stats,
                 &mut max_seq,
             )?;
@@ -549,6 +547,7 @@ impl LoadContext<'_> {
             // An active segment that already has a hint was sealed before a
             // crash: it is not appended to again.
             writable_active: is_active && self.writable && !loaded_from_hint,
+            part,
         })
     }
 }
@@ -561,7 +560,7 @@ fn load_by_scan(
     id: u32,
     is_active: bool,
     writable: bool,
-    keydir: &Keydir,
+    keydir: &mut KeydirPart,
     stats: &mut Tracker,
     max_seq: &mut u64,
 ) -> Result<(u64, Option<u64>)> {
@@ -600,7 +599,7 @@ fn load_by_scan(
                     None => {
                         *max_seq = (*max_seq).max(record.seq);
                         stats.appended(id, record.kind, record.seq, len);
-                        keydir.apply(record.key, entry);
+                        keydir.push(record.key, entry);
                     }
                 }
             }
@@ -639,7 +638,7 @@ fn load_by_scan(
                 *max_seq = (*max_seq).max(record.seq);
                 stats.appended(id, record.kind, record.seq, len);
                 for op in ops {
-                    keydir.apply(&op.key, op.entry);
+                    keydir.push(&op.key, op.entry);
                 }
             }
             RecordKind::SegmentInfo => {
