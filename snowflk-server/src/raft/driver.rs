@@ -464,6 +464,9 @@ fn fatal_exit() -> ! {
     std::process::exit(70)
 }
 
+/// Where a read index goes.
+type ReadWaiter = oneshot::Sender<Result<Index, DriverError>>;
+
 struct Driver<S: StateMachine, K> {
     raft: Raft<S::Command>,
     sink: K,
@@ -477,9 +480,9 @@ struct Driver<S: StateMachine, K> {
     pending_commands: Vec<S::Command>,
     pending_replies: Vec<oneshot::Sender<ProposeResult<S::Output>>>,
     /// Reads drained this iteration, sharing one read index.
-    waiting_reads: Vec<oneshot::Sender<Result<Index, DriverError>>>,
+    waiting_reads: Vec<ReadWaiter>,
     /// Read batches waiting for their confirmation round, by context.
-    reads: HashMap<u64, (Instant, Vec<oneshot::Sender<Result<Index, DriverError>>>)>,
+    reads: HashMap<u64, (Instant, Vec<ReadWaiter>)>,
     next_read_ctx: u64,
     matched: BTreeMap<NodeId, Index>,
     inflight: Arc<AtomicUsize>,
@@ -502,7 +505,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 _ = ticker.tick() => {
                     self.raft.tick();
                     ticks += 1;
-                    if ticks % 64 == 0 {
+                    if ticks.is_multiple_of(64) {
                         self.expire_reads();
                     }
                 }

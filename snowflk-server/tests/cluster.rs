@@ -1,0 +1,178 @@
+//! Three real `snowflk-server` processes replicating through Raft:
+//! election, replication to every node, TTL agreement, leader failover with
+//! catch-up, and a full-cluster crash keeping every acknowledged write.
+
+mod common;
+mod cluster_util;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cluster_util::{Cluster, connect, replication_info, retry};
+use redis::Commands;
+
+fn short() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[test]
+fn three_nodes_elect_replicate_and_agree_on_ttl() {
+    let work = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(work.path(), 3, &[]);
+    let leader = cluster.wait_leader();
+
+    // Writes sent to any node (followers forward) read back from every node.
+    for id in 1..=3u64 {
+        let mut c = connect(cluster.node(id), short()).unwrap();
+        let key = format!("k{id}");
+        retry("SET on a node", || c.set::<_, _, ()>(&key, format!("v{id}")));
+    }
+    for reader in 1..=3u64 {
+        let mut c = connect(cluster.node(reader), short()).unwrap();
+        for id in 1..=3u64 {
+            let got: Option<String> = c.get(format!("k{id}")).unwrap();
+            assert_eq!(got.as_deref(), Some(format!("v{id}").as_str()), "node {reader}");
+        }
+    }
+
+    // An expiry is fixed by the proposer: every node reports the same deadline.
+    let mut c = connect(cluster.node(leader), short()).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("t")
+        .arg("x")
+        .arg("EX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    let commit = cluster.commit_index(leader);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut deadlines = Vec::new();
+    for id in 1..=3u64 {
+        cluster.wait_applied(id, commit);
+        let mut c = connect(cluster.node(id), short()).unwrap();
+        let pttl: i64 = redis::cmd("PTTL").arg("t").query(&mut c).unwrap();
+        let at = now + pttl;
+        assert!(pttl > 90_000 && pttl <= 100_000, "node {id}: PTTL {pttl}");
+        deadlines.push(at);
+    }
+    let spread = deadlines.iter().max().unwrap() - deadlines.iter().min().unwrap();
+    assert!(spread < 2_000, "deadlines differ by {spread} ms: {deadlines:?}");
+
+    // INFO replication on the leader shows every follower's match index.
+    let info = replication_info(cluster.node(leader)).unwrap();
+    assert_eq!(info.get("raft_role").map(String::as_str), Some("leader"));
+    for id in 1..=3u64 {
+        let line = info
+            .get(&format!("raft_peer{id}"))
+            .unwrap_or_else(|| panic!("no raft_peer{id} in {info:?}"));
+        assert!(!line.contains("match_index=-1"), "{line}");
+    }
+}
+
+#[test]
+fn leader_killed_new_leader_takes_over_and_old_leader_catches_up() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(work.path(), 3, &[]);
+    let old = cluster.wait_leader();
+    let mut c = connect(cluster.node(old), short()).unwrap();
+    for i in 0..20 {
+        let _: () = c.set(format!("a{i}"), i).unwrap();
+    }
+    drop(c);
+
+    cluster.kill(old);
+    let new = cluster.wait_leader();
+    assert_ne!(new, old);
+    // Writes continue, through either survivor.
+    for (n, id) in cluster.running().into_iter().enumerate() {
+        let mut c = connect(cluster.node(id), short()).unwrap();
+        for i in 0..20 {
+            let key = format!("b{n}-{i}");
+            retry("SET after failover", || c.set::<_, _, ()>(&key, i));
+        }
+    }
+    let commit = cluster.commit_index(new);
+
+    cluster.start_node(old);
+    // The restarted node applies everything committed while it was down.
+    cluster.wait_applied(old, commit);
+    let mut c = connect(cluster.node(old), short()).unwrap();
+    for n in 0..2 {
+        for i in 0..20 {
+            let got: Option<i64> = retry("GET on the restarted node", || c.get(format!("b{n}-{i}")));
+            assert_eq!(got, Some(i), "b{n}-{i}\n{}", cluster.logs());
+        }
+    }
+    for i in 0..20 {
+        let got: Option<i64> = c.get(format!("a{i}")).unwrap();
+        assert_eq!(got, Some(i));
+    }
+}
+
+#[test]
+fn every_acknowledged_write_survives_killing_all_nodes() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(work.path(), 3, &[]);
+    cluster.wait_leader();
+    // Several concurrent writers, each through a different node.
+    let acked: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..=3u64)
+            .map(|id| {
+                let node = cluster.node(id);
+                s.spawn(move || {
+                    let mut c = connect(node, short()).unwrap();
+                    let mut acked = Vec::new();
+                    for i in 0..60 {
+                        let key = format!("w{id}-{i}");
+                        if c.set::<_, _, ()>(&key, &key).is_ok() {
+                            acked.push(key);
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let acked: Vec<String> = acked.into_iter().flatten().collect();
+    assert!(acked.len() > 100, "only {} writes acknowledged", acked.len());
+
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
+    for id in 1..=3 {
+        cluster.start_node(id);
+    }
+    cluster.wait_leader();
+    let mut c = connect(cluster.node(1), short()).unwrap();
+    for key in &acked {
+        let got: Option<String> = retry("GET after restart", || c.get(key));
+        assert_eq!(got.as_deref(), Some(key.as_str()), "acknowledged write lost");
+    }
+}
+
+#[test]
+fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(work.path(), 3, &[]);
+    let leader = cluster.wait_leader();
+    let mut c = connect(cluster.node(leader), short()).unwrap();
+    let _: () = c.set("before", "1").unwrap();
+    drop(c);
+    let mut node = cluster.nodes[(leader - 1) as usize].take().unwrap();
+    node.signal("TERM");
+    let status = node.wait_exit();
+    assert!(status.success(), "exit status {status}: {}", node.stderr());
+    drop(node);
+    let new = cluster.wait_leader();
+    assert_ne!(new, leader);
+    let mut c = connect(cluster.node(new), short()).unwrap();
+    let got: Option<String> = retry("GET after SIGTERM", || c.get("before"));
+    assert_eq!(got.as_deref(), Some("1"));
+    // The stopped node restarts on its data directory (its locks were released).
+    cluster.start_node(leader);
+    let commit = cluster.commit_index(new);
+    cluster.wait_applied(leader, commit);
+}
