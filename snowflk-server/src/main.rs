@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // One line for the operator (the log already has the context).
             eprintln!("snowflk-server: {e:#}");
             ExitCode::FAILURE
         }
