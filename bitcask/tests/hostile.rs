@@ -116,7 +116,10 @@ fn concurrent_writers_with_one_failing_fsync_get_truthful_results() {
                     match result {
                         Ok(()) => assert!(present, "k={k} {round}: acknowledged {name} lost"),
                         Err(e) if !failed => {
-                            assert!(!present, "k={k} {round}: {name} failed ({e}) but is there")
+                            assert!(
+                                !present,
+                                "k={k} threads={threads} permanent={permanent} {round}: {name} failed ({e}) but is there"
+                            )
                         }
                         Err(_) => {}
                     }
