@@ -39,7 +39,7 @@
 //! entries too, so that an older put found later cannot resurrect a deleted
 //! key; [`Keydir::purge_tombstones`] drops them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -78,6 +78,9 @@ const MAX_LOAD_NUM: usize = 17;
 const MAX_LOAD_DEN: usize = 20;
 /// Buckets past the last home position, where the last runs spill.
 const TAIL: usize = 8;
+/// In a part's buckets (not in a table), marks a tombstone's record index,
+/// so that building a shard reads no record of a key that occurs once.
+const PENDING_TOMBSTONE: u32 = 1 << 31;
 
 /// Where the newest record for a key lives, and what it says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -491,8 +494,8 @@ impl Shard {
             expiries.extend(piece.expiries.iter().map(|&(i, at)| (i + base, at)));
         }
         assert!(
-            arena.len() / REC_ALIGN < u32::MAX as usize,
-            "keydir shard arena beyond 16 GiB"
+            arena.len() / REC_ALIGN < PENDING_TOMBSTONE as usize,
+            "keydir shard arena beyond 8 GiB while loading"
         );
         self.arena = arena;
         sort_buckets(&mut pending);
@@ -507,10 +510,22 @@ impl Shard {
             while j < pending.len() && tag_of(pending[j]) == tag {
                 j += 1;
             }
+            if j == i + 1 {
+                // The common case: the key's only entry; its record is not read.
+                let index = pending[i] as u32;
+                if index & PENDING_TOMBSTONE != 0 {
+                    self.kill(index & !PENDING_TOMBSTONE);
+                } else {
+                    pending[kept] = bucket(tag, index);
+                    kept += 1;
+                }
+                i = j;
+                continue;
+            }
             // Equal tags: nearly always the same key written several times.
             group.clear();
             for &b in &pending[i..j] {
-                let index = b as u32;
+                let index = b as u32 & !PENDING_TOMBSTONE;
                 let same = {
                     let key = self.key(index);
                     group.iter().position(|&g: &u32| self.key(g) == key)
@@ -550,6 +565,35 @@ impl Shard {
         } else if self.arena.capacity() - self.arena.len() > self.arena.len() / 16 {
             self.arena.shrink_to_fit();
         }
+    }
+}
+
+/// Runs `f(shard)` for every shard, on several threads if `entries` is
+/// large enough to pay for them.
+fn on_shards(entries: usize, f: impl Fn(usize) + Sync) {
+    let threads = if entries < 1 << 16 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    let next = AtomicUsize::new(0);
+    let work = || {
+        loop {
+            let shard = next.fetch_add(1, Ordering::Relaxed);
+            if shard >= SHARDS {
+                break;
+            }
+            f(shard);
+        }
+    };
+    if threads == 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(work);
+            }
+        });
     }
 }
 
@@ -608,7 +652,13 @@ impl KeydirPart {
         let hash = self.hasher.hash_one(key);
         let shard = &mut self.shards[((hash >> SHARD_SHIFT) as usize) & (SHARDS - 1)];
         let index = push_record(&mut shard.arena, key, &entry);
-        shard.pending.push(bucket(hash as u32, index));
+        assert!(index < PENDING_TOMBSTONE, "keydir part beyond 8 GiB");
+        let flag = if entry.tombstone {
+            PENDING_TOMBSTONE
+        } else {
+            0
+        };
+        shard.pending.push(bucket(hash as u32, index | flag));
         if entry.expiry != 0 {
             shard.expiries.push((index, entry.expiry));
         }
@@ -854,33 +904,57 @@ impl Keydir {
             return;
         }
         let work: Vec<Mutex<Vec<PartShard>>> = per_shard.into_iter().map(Mutex::new).collect();
-        let next = AtomicUsize::new(0);
-        let build = || {
-            loop {
-                let shard = next.fetch_add(1, Ordering::Relaxed);
-                if shard >= SHARDS {
-                    break;
+        on_shards(total, |shard| {
+            let pieces = std::mem::take(&mut *work[shard].lock());
+            if !pieces.is_empty() {
+                self.shards[shard].write().build(pieces);
+            }
+        });
+    }
+
+    /// Live keys and their encoded record bytes, per segment (what the
+    /// statistics count as live), summed over the shards on several threads.
+    pub fn live_by_segment(&self) -> BTreeMap<u32, (u64, u64)> {
+        let sums = Mutex::new(BTreeMap::<u32, (u64, u64)>::new());
+        on_shards(self.len(), |shard| {
+            let mut local: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+            // Records come in load order: runs of one segment.
+            let mut run: Option<(u32, u64, u64)> = None;
+            let shard = self.shards[shard].read();
+            for (_, header, key) in records(&shard.arena) {
+                let entry = entry_of(header, || 0);
+                if entry.segment == FREE_SEGMENT || entry.tombstone {
+                    continue;
                 }
-                let pieces = std::mem::take(&mut *work[shard].lock());
-                if !pieces.is_empty() {
-                    self.shards[shard].write().build(pieces);
+                let bytes = crate::format::record_len(key.len(), entry.value_len as usize) as u64;
+                match &mut run {
+                    Some((segment, keys, sum)) if *segment == entry.segment => {
+                        *keys += 1;
+                        *sum += bytes;
+                    }
+                    _ => {
+                        if let Some((segment, keys, sum)) = run.take() {
+                            let c = local.entry(segment).or_default();
+                            c.0 += keys;
+                            c.1 += sum;
+                        }
+                        run = Some((entry.segment, 1, bytes));
+                    }
                 }
             }
-        };
-        let threads = if total < 1 << 16 {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-        };
-        if threads == 1 {
-            build();
-        } else {
-            std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    scope.spawn(build);
-                }
-            });
-        }
+            if let Some((segment, keys, sum)) = run {
+                let c = local.entry(segment).or_default();
+                c.0 += keys;
+                c.1 += sum;
+            }
+            let mut sums = sums.lock();
+            for (segment, (keys, bytes)) in local {
+                let c = sums.entry(segment).or_default();
+                c.0 += keys;
+                c.1 += bytes;
+            }
+        });
+        sums.into_inner()
     }
 
     /// Number of keys (tombstones excluded).
@@ -1204,6 +1278,15 @@ mod tests {
                 absorbed.count_expired(u64::MAX),
                 applied.count_expired(u64::MAX)
             );
+            let mut by_segment: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+            for shard in 0..SHARDS {
+                applied.for_each_in_shard(shard, |key, e| {
+                    let c = by_segment.entry(e.segment).or_default();
+                    c.0 += 1;
+                    c.1 += crate::format::record_len(key.len(), e.value_len as usize) as u64;
+                });
+            }
+            assert_eq!(absorbed.live_by_segment(), by_segment, "seed {seed}");
             // Absorbing into a keydir that has entries applies one by one.
             let mut more = absorbed.part();
             more.push(b"new", entry(1));

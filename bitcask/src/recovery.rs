@@ -392,10 +392,10 @@ pub(crate) fn recover(
     }
     // Newest entry of each key wins, tombstones are dropped.
     keydir.absorb(parts);
-    for shard in 0..crate::keydir::SHARDS {
-        keydir.for_each_in_shard(shard, |key, entry| {
-            stats.live_added(&entry, key.len());
-        });
+    for (segment, (keys, bytes)) in keydir.live_by_segment() {
+        let counters = stats.segments.entry(segment).or_default();
+        counters.live_keys += keys;
+        counters.live_bytes += bytes;
     }
     Ok(Recovered {
         keydir,
