@@ -76,3 +76,8 @@ fn spec_written_segment_reads_as_specified() {
 fn hint_decode_corpus() {
     replay("hint_decode", bitcask::fuzzing::hint_decode);
 }
+
+#[test]
+fn engine_ops_corpus() {
+    replay("engine_ops", bitcask::fuzzing::engine_ops);
+}
