@@ -160,6 +160,8 @@ impl Inner {
 
     /// Merges what the policy selects, repeatedly, until it selects nothing.
     pub(crate) fn merge_by_policy(&self) -> Result<Vec<MergeOutcome>> {
+        // A stopped store refuses merges even when none would be selected.
+        self.sealed_ids()?;
         let mut outcomes = Vec::new();
         for _ in 0..64 {
             let selected = self.select_by_policy(&self.stats());

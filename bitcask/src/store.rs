@@ -1083,6 +1083,18 @@ impl Inner {
             return Err(self.fail_unsynced(&mut w, e));
         }
         self.publish_flushed(&w);
+        if self.options.sync == SyncPolicy::Always {
+            // That fsync made every record in the segment durable, including
+            // those waiting for (or inside) a group-commit round. Settle them
+            // now: a later failure in the new segment must not report them
+            // as failed, since they will be there after any crash.
+            let mut settled = std::mem::take(&mut w.in_flight);
+            settled.append(&mut w.pending);
+            self.apply_updates(settled);
+            let mut state = self.sync_state.lock();
+            state.durable_seq = state.durable_seq.max(w.next_seq - 1);
+            self.sync_done.notify_all();
+        }
         let sealed = w.active_id;
         let id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
         let path = data_path(&self.dir, id);
