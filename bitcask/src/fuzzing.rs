@@ -455,7 +455,7 @@ impl Engine {
         } else {
             self.model.floor
         };
-        if !power || r.u8() % 2 == 0 {
+        if !power || r.u8().is_multiple_of(2) {
             self.vfs.process_crash();
         }
         if power {
@@ -551,7 +551,7 @@ impl Engine {
             let at = usize::from(r.u16()) % bytes.len();
             bytes[at] ^= r.u8() | 1;
         }
-        if r.u8() % 4 == 0 {
+        if r.u8().is_multiple_of(4) {
             bytes.truncate(usize::from(r.u16()) % bytes.len());
         }
         self.vfs.write_whole(&path, &bytes).expect("mem write");
@@ -703,7 +703,7 @@ impl Engine {
                 };
                 self.trace.push(format!("merge {} -> {result:?}", how % 3));
                 // A successful merge (or merge_all) synced every write.
-                let durable = how % 3 != 0;
+                let durable = !how.is_multiple_of(3);
                 self.kept(result, durable);
             }
             13 => {

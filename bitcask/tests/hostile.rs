@@ -66,6 +66,9 @@ fn merge_by_policy_is_refused_on_a_failed_store() {
     );
 }
 
+/// A key, its put's result, and whether the error was `Error::Failed`.
+type Outcome = (Vec<u8>, Result<(), String>, bool);
+
 /// Several threads write distinct keys under `Always` (group commit) while
 /// one fsync (or write) fails at the `k`-th file operation. Each write's
 /// result must match what survives: `Ok` = present after a reopen and after
@@ -82,26 +85,25 @@ fn concurrent_writers_with_one_failing_fsync_get_truthful_results() {
             } else {
                 vfs.fail_once_after_ops(k);
             }
-            let results: Vec<Vec<(Vec<u8>, Result<(), String>, bool)>> =
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let store = &store;
-                            scope.spawn(move || {
-                                (0..12)
-                                    .map(|i| {
-                                        let key = format!("t{t}-{i}").into_bytes();
-                                        let value = vec![t as u8; 100 + 400 * (i % 3)];
-                                        let result = store.put(&key, &value);
-                                        let failed = matches!(result, Err(Error::Failed { .. }));
-                                        (key, result.map_err(|e| e.to_string()), failed)
-                                    })
-                                    .collect()
-                            })
+            let results: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let store = &store;
+                        scope.spawn(move || {
+                            (0..12)
+                                .map(|i| {
+                                    let key = format!("t{t}-{i}").into_bytes();
+                                    let value = vec![t as u8; 100 + 400 * (i % 3)];
+                                    let result = store.put(&key, &value);
+                                    let failed = matches!(result, Err(Error::Failed { .. }));
+                                    (key, result.map_err(|e| e.to_string()), failed)
+                                })
+                                .collect()
                         })
-                        .collect();
-                    handles.into_iter().map(|h| h.join().unwrap()).collect()
-                });
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
             drop(store);
             vfs.clear_faults();
             for round in ["reopen", "power loss"] {

@@ -94,7 +94,7 @@ fn busy_value(step: u64) -> Vec<u8> {
 /// Step `step` puts its key; every 7th step then deletes the key of three
 /// steps before (a second acknowledged write).
 fn busy_deletes(step: u64) -> Option<u64> {
-    (step % 7 == 0 && step >= 3).then(|| step - 3)
+    (step.is_multiple_of(7) && step >= 3).then(|| step - 3)
 }
 
 /// Checks that `store` holds a prefix of round `round`'s writes: keys up to
