@@ -147,11 +147,11 @@ impl Connection {
             .fetch_add(1, Ordering::Relaxed);
         let cmd = commands::parse(&args, &self.ctx);
         drop(args);
-        if self.multi.is_some() {
-            if let Some(reply) = self.queue(cmd.clone()) {
-                self.encode(&reply);
-                return Next::Continue;
-            }
+        if self.multi.is_some()
+            && let Some(reply) = self.queue(cmd.clone())
+        {
+            self.encode(&reply);
+            return Next::Continue;
         }
         let reply = match cmd {
             Command::Reply(r) => r,

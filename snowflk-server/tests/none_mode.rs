@@ -484,7 +484,6 @@ fn help_lists_examples() {
 /// its data in `./snowflk-data`. The default port is fixed, so the test
 /// makes sure it talks to its own process (INFO's process_id).
 #[test]
-#[ignore = "needs the Raft backend: the default replication is raft"]
 fn default_start_with_no_flags() {
     let work = tempfile::tempdir().unwrap();
     let child = std::process::Command::new(common::binary())

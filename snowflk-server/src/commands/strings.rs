@@ -1,4 +1,4 @@
-//! String commands: GET, SET, MGET, MSET, INCR/DECR[BY], GETDEL, APPEND,
+//! String commands: GET, SET, MGET, MSET, INCR, INCRBY, DECR, DECRBY, GETDEL, APPEND,
 //! STRLEN, CAS.
 
 use super::{Args, Command, Parsed, syntax};
@@ -13,7 +13,7 @@ pub fn parse(name: &str, a: &Args<'_>) -> Parsed {
             keys: a.keys_from(1)?,
         }),
         "MSET" => {
-            if a.len() % 2 == 0 {
+            if a.len().is_multiple_of(2) {
                 return Err(super::wrong_args("mset"));
             }
             let mut pairs = Vec::with_capacity(a.len() / 2);
