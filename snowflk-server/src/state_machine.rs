@@ -47,6 +47,10 @@ pub const MAX_KEY_LEN: usize = bitcask::format::MAX_KEY_LEN - 1;
 /// on every node (a server-configured limit would not be).
 pub const MAX_VALUE_LEN: usize = bitcask::format::MAX_VALUE_LEN - VALUE_HEADER_LEN;
 
+/// Pending bytes after which [`KvStateMachine::apply_batch`] commits a
+/// group of entries in several engine batches (each a prefix).
+const SPLIT_BATCH_BYTES: usize = 128 * 1024 * 1024;
+
 /// Errors of the state machine: the engine failed or holds bytes this code
 /// did not write. Data-decided command errors are [`Reply::Error`] instead.
 #[derive(Debug, thiserror::Error)]
@@ -180,10 +184,12 @@ impl KvStateMachine {
     }
 
     /// Applies consecutive entries in order and writes all their effects and
-    /// the last index as the applied index in one atomic engine batch.
-    /// Indexes must increase and start above [`Self::applied_index`] (gaps,
-    /// such as Raft no-op entries, are allowed). On `Err` nothing was
-    /// applied; the driver should stop (the engine failed).
+    /// the last index as the applied index in one atomic engine batch (past
+    /// 128 MiB of effects, in several batches, each ending at an entry with
+    /// that entry's index: still a prefix). Indexes must increase and start
+    /// above [`Self::applied_index`] (gaps, such as Raft no-op entries, are
+    /// allowed). On `Err` the engine failed: a prefix of the entries may be
+    /// applied ([`Self::applied_index`] says which); the driver should stop.
     pub fn apply_batch(&self, entries: &[(u64, &WriteOp)]) -> Result<Vec<Reply>, Error> {
         let _guard = self.apply_lock.lock();
         let mut last = self.applied_index();
@@ -198,9 +204,14 @@ impl KvStateMachine {
         }
         let mut txn = Txn::new(self, 0);
         let mut replies = Vec::with_capacity(entries.len());
-        for &(_, op) in entries {
+        for (i, &(index, op)) in entries.iter().enumerate() {
             txn.now = op.now_ms;
             replies.push(txn.run(&op.cmd, true)?);
+            // Keep each engine batch well under its size limit: commit what
+            // is pending with this entry's index (still a prefix) and go on.
+            if txn.bytes >= SPLIT_BATCH_BYTES && i + 1 < entries.len() {
+                self.commit(std::mem::replace(&mut txn, Txn::new(self, 0)), index)?;
+            }
         }
         self.commit(txn, last)?;
         Ok(replies)
@@ -306,6 +317,8 @@ struct Txn<'a> {
     overlay: BTreeMap<Vec<u8>, Option<Value>>,
     /// FLUSHDB ran: keys not in the overlay are gone.
     flushed: bool,
+    /// Bytes put so far (an upper bound of the batch's payload).
+    bytes: usize,
 }
 
 impl<'a> Txn<'a> {
@@ -315,6 +328,7 @@ impl<'a> Txn<'a> {
             now,
             overlay: BTreeMap::new(),
             flushed: false,
+            bytes: 0,
         }
     }
 
@@ -335,6 +349,7 @@ impl<'a> Txn<'a> {
     }
 
     fn put(&mut self, key: &[u8], data: Vec<u8>, expiry: u64) {
+        self.bytes += key.len() + data.len() + VALUE_HEADER_LEN;
         let state = live(expiry, self.now).then_some(Value { data, expiry });
         self.overlay.insert(key.to_vec(), state);
     }
