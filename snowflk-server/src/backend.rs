@@ -215,6 +215,36 @@ impl Backend for NoneBackend {
         Some(self.sm.store().stats())
     }
 
+    fn write_many(&self, ops: Vec<WriteOp>) -> BoxFuture<'_, Vec<Result<Reply, BackendError>>> {
+        Box::pin(async move {
+            let closed = || BackendError::Unavailable("server is shutting down".into());
+            let tx = self.tx.lock().clone();
+            // Queue all in order first (the channel is FIFO), then wait: the
+            // writer thread puts them in one engine batch, one fsync.
+            let mut waiting = Vec::with_capacity(ops.len());
+            for op in ops {
+                let queued = match &tx {
+                    Some(tx) => {
+                        let (reply_tx, reply_rx) = oneshot::channel();
+                        tx.send((op, reply_tx)).await.ok().map(|()| reply_rx)
+                    }
+                    None => None,
+                };
+                waiting.push(queued);
+            }
+            let mut out = Vec::with_capacity(waiting.len());
+            for w in waiting {
+                out.push(match w {
+                    Some(rx) => rx
+                        .await
+                        .unwrap_or_else(|_| Err(BackendError::Fatal("writer stopped".into()))),
+                    None => Err(closed()),
+                });
+            }
+            out
+        })
+    }
+
     fn transfer_leader(&self, _target: u64) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async {
             Err(BackendError::Unavailable(

@@ -19,6 +19,8 @@ use crate::server::Shared;
 
 /// Replies are written once this many bytes are pending, even mid-pipeline.
 const FLUSH_AT: usize = 64 * 1024;
+/// Most pipelined writes submitted together.
+const MAX_GROUP: usize = 256;
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -88,11 +90,29 @@ impl Connection {
     /// Serves the connection until the client leaves, a protocol error, or
     /// shutdown (requests already received are answered first).
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        // Consecutive pipelined writes, submitted together (in order).
+        let mut group: Vec<WriteCmd> = Vec::new();
         loop {
             loop {
                 match self.parser.parse(&mut self.rbuf) {
                     Ok(Some(args)) => {
-                        let next = self.execute(args).await;
+                        self.shared
+                            .stats
+                            .total_commands
+                            .fetch_add(1, Ordering::Relaxed);
+                        let cmd = match commands::parse(&args, &self.ctx) {
+                            Command::Write(w) if self.multi.is_none() => {
+                                group.push(w);
+                                if group.len() >= MAX_GROUP {
+                                    self.run_group(&mut group).await;
+                                }
+                                continue;
+                            }
+                            other => other,
+                        };
+                        drop(args);
+                        self.run_group(&mut group).await;
+                        let next = self.execute(cmd).await;
                         if next == Next::Close {
                             let _ = self.flush().await;
                             return;
@@ -103,6 +123,7 @@ impl Connection {
                     }
                     Ok(None) => break,
                     Err(e) => {
+                        self.run_group(&mut group).await;
                         self.shared
                             .stats
                             .protocol_errors
@@ -114,6 +135,7 @@ impl Connection {
                     }
                 }
             }
+            self.run_group(&mut group).await;
             if self.flush().await.is_err() || *stop.borrow() {
                 return;
             }
@@ -124,6 +146,28 @@ impl Connection {
                     Ok(_) => {}
                 },
                 _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Submits the pending pipelined writes together and encodes their
+    /// replies in order.
+    async fn run_group(&mut self, group: &mut Vec<WriteCmd>) {
+        match group.len() {
+            0 => {}
+            1 => {
+                if let Some(cmd) = group.pop() {
+                    let reply = self.write(cmd).await;
+                    self.encode(&reply);
+                }
+            }
+            _ => {
+                let now = bitcask::now_millis();
+                let ops = group.drain(..).map(|c| WriteOp::new(c, now)).collect();
+                for r in self.shared.backend.write_many(ops).await {
+                    let reply = r.unwrap_or_else(|e| e.to_reply());
+                    self.encode(&reply);
+                }
             }
         }
     }
@@ -140,13 +184,7 @@ impl Connection {
         resp::encode(reply, self.proto, &mut self.wbuf);
     }
 
-    async fn execute(&mut self, args: Vec<Vec<u8>>) -> Next {
-        self.shared
-            .stats
-            .total_commands
-            .fetch_add(1, Ordering::Relaxed);
-        let cmd = commands::parse(&args, &self.ctx);
-        drop(args);
+    async fn execute(&mut self, cmd: Command) -> Next {
         if self.multi.is_some()
             && let Some(reply) = self.queue(cmd.clone())
         {

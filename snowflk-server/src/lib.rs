@@ -72,9 +72,11 @@
 //! - `SCAN` costs a pass over the key index per call.
 //! - Opening a state machine reads every value once to rebuild the index
 //!   of keys that have an expiry.
-//! - Pipelined requests of one connection run one after another (each write
-//!   waits for its commit before the next is sent to the backend); many
-//!   connections share commits.
+//! - Consecutive pipelined writes of one connection go to the backend
+//!   together ([`ops::Backend::write_many`]; the `none` backend puts them in
+//!   one batch and one fsync; the default implementation, which the Raft
+//!   backend uses unless it overrides it, runs them one after another). A
+//!   read in a pipeline waits for the writes before it.
 //! - No `WATCH`, no data types other than strings.
 
 pub mod backend;

@@ -480,6 +480,19 @@ pub trait Backend: Send + Sync + 'static {
     /// fsync everything and release the data directory's lock.
     fn shutdown(&self) -> BoxFuture<'_, Result<(), BackendError>>;
 
+    /// Several writes from one connection's pipeline, applied in this order
+    /// (each sees the ones before it). The default runs them one after
+    /// another; a backend may submit them together so they share one commit.
+    fn write_many(&self, ops: Vec<WriteOp>) -> BoxFuture<'_, Vec<Result<Reply, BackendError>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                out.push(self.write(op).await);
+            }
+            out
+        })
+    }
+
     /// The local engine's statistics, for `INFO persistence` (default: none).
     fn engine_stats(&self) -> Option<bitcask::StoreStats> {
         None

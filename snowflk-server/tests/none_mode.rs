@@ -236,6 +236,19 @@ fn pipelining_is_answered_in_order() {
     for (i, pair) in replies.chunks(2).enumerate() {
         assert_eq!(pair, [i as i64 + 1, i as i64]);
     }
+    // Writes only: submitted together, still applied and answered in order.
+    let mut pipe = redis::pipe();
+    for _ in 0..600 {
+        pipe.cmd("INCR").arg("seq");
+    }
+    pipe.cmd("APPEND").arg("seq").arg("x");
+    pipe.cmd("GET").arg("seq");
+    let replies: Vec<redis::Value> = pipe.query(&mut c).unwrap();
+    for (i, r) in replies[..600].iter().enumerate() {
+        assert_eq!(*r, Value::Int(i as i64 + 1));
+    }
+    assert_eq!(replies[600], Value::Int(4));
+    assert_eq!(replies[601], Value::BulkString(b"600x".to_vec()));
     // Raw: many requests in one write, in both syntaxes.
     let mut s = node.raw();
     s.write_all(b"PING\r\n*2\r\n$3\r\nGET\r\n$2\r\nk7\r\nECHO \"a b\"\r\n*1\r\n$4\r\nPING\r\n")
