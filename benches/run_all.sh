@@ -10,7 +10,7 @@ export BENCH_OPEN_KEYS=${BENCH_OPEN_KEYS:-1000000,10000000}
 {
   echo "== $(date -u +%FT%TZ) $(uname -r) nproc=$(nproc) $(grep -m1 'model name' /proc/cpuinfo)"
   df -h "${TMPDIR:-/tmp}" | tail -1
-  for b in engine keydir_memory open_hints merge_throughput merge_latency; do
+  for b in engine keydir_memory open_hints merge_throughput merge_latency peers; do
     echo "== snowflk-benches/$b: load $(cut -d' ' -f1-3 /proc/loadavg)"
     cargo bench -p snowflk-benches --bench "$b" 2>&1
   done
