@@ -71,12 +71,14 @@
 //! ([`format::MAX_VALUE_LEN`]). Keys may carry an expiry time.
 //!
 //! ## Not yet
-//! - Open is bound by building the keydir (about 0.25–0.4 µs per key with
-//!   small values); it uses several threads only across several large
-//!   segments, not within one.
+//! - Open is bound by hashing every key and building the keydir shards
+//!   (built in bulk, one shard at a time on every core); hint files save
+//!   reading values but each hint entry still carries its own CRC, so they
+//!   make open only 1.1–1.3× faster than a scan (`docs/benchmarks.md`).
 //! - Under `Always`, a failed fsync of a segment that a concurrent rotation
-//!   has just sealed stops the store ([`Error::Failed`]): the writes caught
-//!   in it get an error although they may be on disk.
+//!   has just sealed stops the store ([`Error::Failed`]); writes the
+//!   rotation's own fsync made durable are acknowledged, the others caught
+//!   in it get `Error::Failed` (outcome unknown).
 
 pub mod describe;
 pub mod error;
