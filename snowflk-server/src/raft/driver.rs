@@ -784,3 +784,133 @@ fn propose_error(e: ProposeError) -> DriverError {
         ProposeError::UnknownNode(n) => DriverError::TryAgain(format!("node {n} is not a voter")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftlog::{EntryPayload, MemLogStore};
+
+    /// Echoes each command as its output.
+    struct Echo;
+
+    impl StateMachine for Echo {
+        type Command = u64;
+        type Output = u64;
+        type Error = std::io::Error;
+        fn applied_index(&self) -> Index {
+            0
+        }
+        fn apply(&self, entries: &[Entry<u64>]) -> Result<Vec<(Index, u64)>, std::io::Error> {
+            Ok(entries
+                .iter()
+                .filter_map(|e| match &e.payload {
+                    EntryPayload::Command(c) => Some((e.index, *c)),
+                    EntryPayload::Noop => None,
+                })
+                .collect())
+        }
+        fn sync(&self) -> Result<(), std::io::Error> {
+            Ok(())
+        }
+    }
+
+    /// A memory log whose appends take 2 ms, like an fsync, and are counted.
+    struct SlowStore {
+        inner: MemLogStore<u64>,
+        appends: Arc<AtomicUsize>,
+    }
+
+    impl LogStore<u64> for SlowStore {
+        fn hard_state(&self) -> Result<HardState, StorageError> {
+            self.inner.hard_state()
+        }
+        fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
+            self.inner.save_hard_state(hs)
+        }
+        fn append(&mut self, entries: &[Entry<u64>]) -> Result<(), StorageError> {
+            std::thread::sleep(Duration::from_millis(2));
+            self.appends.fetch_add(1, Ordering::Relaxed);
+            self.inner.append(entries)
+        }
+        fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
+            self.inner.truncate_after(index)
+        }
+        fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
+            self.inner.purge_up_to(index)
+        }
+        fn first_index(&self) -> Index {
+            self.inner.first_index()
+        }
+        fn last_index(&self) -> Index {
+            self.inner.last_index()
+        }
+        fn term(&self, index: Index) -> Result<Option<u64>, StorageError> {
+            self.inner.term(index)
+        }
+        fn entries(
+            &self,
+            lo: Index,
+            hi: Index,
+            max_bytes: Option<u64>,
+        ) -> Result<Vec<Entry<u64>>, StorageError> {
+            self.inner.entries(lo, hi, max_bytes)
+        }
+    }
+
+    struct NoPeers;
+
+    impl MessageSink<u64> for NoPeers {
+        fn send(&self, _: Message<u64>) {}
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_proposals_share_log_appends_and_reads_share_a_round() {
+        let appends = Arc::new(AtomicUsize::new(0));
+        let store = SlowStore {
+            inner: MemLogStore::new(),
+            appends: appends.clone(),
+        };
+        let config = DriverConfig {
+            raft: raftlog::Config::new(1, [1]),
+            tick: Duration::from_millis(1),
+            seed: 7,
+            max_pending_writes: 10_000,
+            request_queue: 10_000,
+            read_timeout: Duration::from_secs(5),
+        };
+        let (_peers, inbound) = mpsc::channel(1);
+        let h = Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
+        let mut st = h.watch_status();
+        st.wait_for(|s| s.raft.role == Role::Leader).await.unwrap();
+
+        let before = appends.load(Ordering::Relaxed);
+        let tasks: Vec<_> = (0..400u64)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { (i, h.propose(i).await) })
+            })
+            .collect();
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            assert_eq!(r, Ok(i), "each proposal gets its own apply output");
+        }
+        let used = appends.load(Ordering::Relaxed) - before;
+        assert!(used <= 100, "400 proposals took {used} log appends: no group commit");
+
+        let reads: Vec<_> = (0..50)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.read_index().await })
+            })
+            .collect();
+        let last = h.status().raft.last_index;
+        for r in reads {
+            let index = r.await.unwrap().unwrap();
+            assert!(index >= last, "read index {index} below the last write {last}");
+            h.wait_applied(index).await.unwrap();
+        }
+        h.shutdown().await.unwrap();
+        assert!(h.status().stopped);
+        assert_eq!(h.propose(1).await, Err(DriverError::Stopped));
+    }
+}
