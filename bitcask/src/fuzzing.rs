@@ -675,14 +675,7 @@ impl Engine {
             12 => {
                 let how = r.u8();
                 let result = match how % 3 {
-                    0 => match self.store().merge() {
-                        // Known issue (tests/hostile.rs,
-                        // `merge_by_policy_is_not_refused_on_a_failed_store`):
-                        // a policy merge that selects nothing does not look
-                        // at the stopped state; it wrote nothing either.
-                        Ok(done) if done.is_empty() && self.model.failed => return true,
-                        other => other.map(|_| ()),
-                    },
+                    0 => self.store().merge().map(|_| ()),
                     1 => self.store().merge_all().map(|_| ()),
                     _ => {
                         let (ids, active) = self.store().segment_ids();
