@@ -91,7 +91,7 @@ fn linearizable(ops: &[Op]) -> Result<(), String> {
 }
 
 /// Most search states explored per key before the check is inconclusive.
-const BUDGET: usize = 2_000_000;
+const BUDGET: usize = 200_000;
 
 /// The search, giving up (`None`) after `budget` states: many unknown
 /// outcomes make it exponential.
