@@ -2,8 +2,8 @@
 //! election, replication to every node, TTL agreement, leader failover with
 //! catch-up, and a full-cluster crash keeping every acknowledged write.
 
-mod common;
 mod cluster_util;
+mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,13 +24,19 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
     for id in 1..=3u64 {
         let mut c = connect(cluster.node(id), short()).unwrap();
         let key = format!("k{id}");
-        retry("SET on a node", || c.set::<_, _, ()>(&key, format!("v{id}")));
+        retry("SET on a node", || {
+            c.set::<_, _, ()>(&key, format!("v{id}"))
+        });
     }
     for reader in 1..=3u64 {
         let mut c = connect(cluster.node(reader), short()).unwrap();
         for id in 1..=3u64 {
             let got: Option<String> = c.get(format!("k{id}")).unwrap();
-            assert_eq!(got.as_deref(), Some(format!("v{id}").as_str()), "node {reader}");
+            assert_eq!(
+                got.as_deref(),
+                Some(format!("v{id}").as_str()),
+                "node {reader}"
+            );
         }
     }
 
@@ -58,7 +64,10 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
         deadlines.push(at);
     }
     let spread = deadlines.iter().max().unwrap() - deadlines.iter().min().unwrap();
-    assert!(spread < 2_000, "deadlines differ by {spread} ms: {deadlines:?}");
+    assert!(
+        spread < 2_000,
+        "deadlines differ by {spread} ms: {deadlines:?}"
+    );
 
     // INFO replication on the leader shows every follower's match index.
     let info = replication_info(cluster.node(leader)).unwrap();
@@ -101,7 +110,8 @@ fn leader_killed_new_leader_takes_over_and_old_leader_catches_up() {
     let mut c = connect(cluster.node(old), short()).unwrap();
     for n in 0..2 {
         for i in 0..20 {
-            let got: Option<i64> = retry("GET on the restarted node", || c.get(format!("b{n}-{i}")));
+            let got: Option<i64> =
+                retry("GET on the restarted node", || c.get(format!("b{n}-{i}")));
             assert_eq!(got, Some(i), "b{n}-{i}\n{}", cluster.logs());
         }
     }
@@ -137,7 +147,11 @@ fn every_acknowledged_write_survives_killing_all_nodes() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let acked: Vec<String> = acked.into_iter().flatten().collect();
-    assert!(acked.len() > 100, "only {} writes acknowledged", acked.len());
+    assert!(
+        acked.len() > 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
 
     for id in 1..=3 {
         cluster.kill(id);
@@ -149,7 +163,11 @@ fn every_acknowledged_write_survives_killing_all_nodes() {
     let mut c = connect(cluster.node(1), short()).unwrap();
     for key in &acked {
         let got: Option<String> = retry("GET after restart", || c.get(key));
-        assert_eq!(got.as_deref(), Some(key.as_str()), "acknowledged write lost");
+        assert_eq!(
+            got.as_deref(),
+            Some(key.as_str()),
+            "acknowledged write lost"
+        );
     }
 }
 

@@ -18,10 +18,19 @@ fn peer_frame_corpus() {
 fn peer_frame_seeds_decode() {
     use snowflk_server::raft::{forward::Rpc, machine::Command, wire};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/peer_frame");
-    for name in ["seed_heartbeat", "seed_append_command", "seed_rpc_read", "seed_rpc_reply"] {
+    for name in [
+        "seed_heartbeat",
+        "seed_append_command",
+        "seed_rpc_read",
+        "seed_rpc_reply",
+    ] {
         let bytes = std::fs::read(dir.join(name)).unwrap();
-        let got = wire::split_frame::<wire::PeerFrame<Command, Rpc>>(&bytes, wire::DEFAULT_MAX_FRAME);
-        assert!(matches!(got, Ok(Some((_, n))) if n == bytes.len()), "{name}: {got:?}");
+        let got =
+            wire::split_frame::<wire::PeerFrame<Command, Rpc>>(&bytes, wire::DEFAULT_MAX_FRAME);
+        assert!(
+            matches!(got, Ok(Some((_, n))) if n == bytes.len()),
+            "{name}: {got:?}"
+        );
     }
     let hello = std::fs::read(dir.join("seed_hello")).unwrap();
     assert!(wire::Hello::decode(&hello).is_ok());

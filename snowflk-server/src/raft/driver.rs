@@ -879,7 +879,8 @@ mod tests {
             read_timeout: Duration::from_secs(5),
         };
         let (_peers, inbound) = mpsc::channel(1);
-        let h = Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
+        let h =
+            Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
         let mut st = h.watch_status();
         st.wait_for(|s| s.raft.role == Role::Leader).await.unwrap();
 
@@ -895,7 +896,10 @@ mod tests {
             assert_eq!(r, Ok(i), "each proposal gets its own apply output");
         }
         let used = appends.load(Ordering::Relaxed) - before;
-        assert!(used <= 100, "400 proposals took {used} log appends: no group commit");
+        assert!(
+            used <= 100,
+            "400 proposals took {used} log appends: no group commit"
+        );
 
         let reads: Vec<_> = (0..50)
             .map(|_| {
@@ -906,7 +910,10 @@ mod tests {
         let last = h.status().raft.last_index;
         for r in reads {
             let index = r.await.unwrap().unwrap();
-            assert!(index >= last, "read index {index} below the last write {last}");
+            assert!(
+                index >= last,
+                "read index {index} below the last write {last}"
+            );
             h.wait_applied(index).await.unwrap();
         }
         h.shutdown().await.unwrap();

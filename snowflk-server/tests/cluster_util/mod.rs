@@ -194,10 +194,7 @@ pub fn connect(node: &Node, timeout: Duration) -> redis::RedisResult<redis::Conn
 
 /// Retries `f` on "no effect" errors (TRYAGAIN, not leader, CLUSTERDOWN) and
 /// connection failures until it succeeds, within the deadline.
-pub fn retry<T>(
-    what: &str,
-    mut f: impl FnMut() -> redis::RedisResult<T>,
-) -> T {
+pub fn retry<T>(what: &str, mut f: impl FnMut() -> redis::RedisResult<T>) -> T {
     let start = std::time::Instant::now();
     loop {
         let last = match f() {
