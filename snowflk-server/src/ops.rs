@@ -59,6 +59,17 @@ pub enum SetExpiry {
     In(u64),
 }
 
+/// The latest expiry time a key may have, in ms since the Unix epoch: as in
+/// Redis, an absolute expiry must fit a signed 64-bit millisecond count, so
+/// `TTL`/`PTTL` replies always fit too. Larger ones are refused at parse
+/// (`ERR invalid expire time`).
+pub const MAX_EXPIRY_MS: u64 = i64::MAX as u64;
+
+/// True if `relative_ms` from now stays within [`MAX_EXPIRY_MS`].
+pub fn relative_expiry_fits(relative_ms: u64) -> bool {
+    relative_ms <= MAX_EXPIRY_MS.saturating_sub(bitcask::now_millis())
+}
+
 /// When an `EXPIRE`-family command makes a key expire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Deadline {
@@ -73,7 +84,7 @@ impl Deadline {
     pub fn resolve(self, now_ms: u64) -> u64 {
         match self {
             Self::At(t) => t,
-            Self::In(d) => now_ms.saturating_add(d),
+            Self::In(d) => now_ms.saturating_add(d).min(MAX_EXPIRY_MS),
         }
     }
 }
@@ -353,6 +364,10 @@ pub enum BackendError {
     /// command is unknown. Rendered with the `TIMEOUT` prefix.
     #[error("fatal: {0}")]
     Fatal(String),
+    /// The command is too large to replicate as one log entry; certainly
+    /// not proposed. `-ERR ...`.
+    #[error("too large: {0}")]
+    TooLarge(String),
 }
 
 impl BackendError {
@@ -373,6 +388,7 @@ impl BackendError {
             Self::Timeout(m) => Reply::error(format!("TIMEOUT outcome unknown: {m}")),
             Self::Unavailable(m) => Reply::error(format!("CLUSTERDOWN {m}")),
             Self::Fatal(m) => Reply::error(format!("TIMEOUT outcome unknown, node failed: {m}")),
+            Self::TooLarge(m) => Reply::error(format!("ERR {m}")),
         }
     }
 }

@@ -382,7 +382,9 @@ impl<'a> Txn<'a> {
                         SetExpiry::Clear => 0,
                         SetExpiry::Keep => old.as_ref().map_or(0, |v| v.expiry),
                         SetExpiry::At(t) => *t,
-                        SetExpiry::In(d) => self.now.saturating_add(*d),
+                        SetExpiry::In(d) => {
+                            self.now.saturating_add(*d).min(crate::ops::MAX_EXPIRY_MS)
+                        }
                     };
                     self.put(key, value.clone(), exp);
                 }
@@ -562,9 +564,11 @@ impl<'a> Txn<'a> {
                 Some(v) => {
                     let left = v.expiry - self.now;
                     Reply::Int(match unit {
-                        TtlUnit::Millis => left as i64,
+                        TtlUnit::Millis => i64::try_from(left).unwrap_or(i64::MAX),
                         // Redis rounds to the nearest second.
-                        TtlUnit::Seconds => (left.saturating_add(500) / 1000) as i64,
+                        TtlUnit::Seconds => {
+                            i64::try_from(left.saturating_add(500) / 1000).unwrap_or(i64::MAX)
+                        }
                     })
                 }
             },

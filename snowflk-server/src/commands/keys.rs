@@ -47,6 +47,12 @@ fn expire(name: &str, a: &Args<'_>) -> Parsed {
         "EXPIRE" | "EXPIREAT" => n.checked_mul(1000).ok_or_else(invalid)?,
         _ => n,
     };
+    if millis > 0
+        && matches!(name, "EXPIRE" | "PEXPIRE")
+        && !crate::ops::relative_expiry_fits(millis as u64)
+    {
+        return Err(invalid());
+    }
     let deadline = match name {
         "EXPIRE" | "PEXPIRE" if millis > 0 => Deadline::In(millis as u64),
         // A time in the past (or now) deletes the key.
@@ -196,6 +202,13 @@ mod tests {
             &h.run(&["EXPIRE", "k", &i64::MAX.to_string()]),
             "ERR invalid expire"
         ));
+        // A relative time whose absolute expiry passes i64::MAX ms, as in Redis.
+        h.run(&["SET", "q", "v"]);
+        assert!(is_err(
+            &h.run(&["PEXPIRE", "q", &i64::MAX.to_string()]),
+            "ERR invalid expire"
+        ));
+        assert_eq!(h.run(&["PTTL", "q"]), Reply::Int(-1));
     }
 
     #[test]

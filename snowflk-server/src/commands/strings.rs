@@ -103,6 +103,14 @@ fn set(a: &Args<'_>) -> Parsed {
                     "EXAT" => SetExpiry::At(ms(n)?),
                     _ => SetExpiry::At(n),
                 };
+                let fits = match expiry {
+                    SetExpiry::In(d) => crate::ops::relative_expiry_fits(d),
+                    SetExpiry::At(t) => t <= crate::ops::MAX_EXPIRY_MS,
+                    _ => true,
+                };
+                if !fits {
+                    return Err(invalid());
+                }
             }
             _ => return Err(syntax()),
         }
@@ -144,6 +152,18 @@ mod tests {
             &h.run(&["SET", "k", "v", "EX", "0"]),
             "ERR invalid expire"
         ));
+        // Absolute expiries past i64::MAX ms are refused, as by Redis.
+        for (opt, n) in [
+            ("EX", "9223372036854775"),
+            ("PX", "9223372036854775807"),
+            ("EXAT", "18446744073709551"),
+            ("EXAT", "9223372036854776"),
+        ] {
+            assert!(
+                is_err(&h.run(&["SET", "k", "v", opt, n]), "ERR invalid expire"),
+                "SET {opt} {n}"
+            );
+        }
         assert!(is_err(
             &h.run(&["SET", "k", "v", "EX", "x"]),
             "ERR value is not"

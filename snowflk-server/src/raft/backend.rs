@@ -455,9 +455,24 @@ fn role(r: Role) -> NodeRole {
     }
 }
 
+/// The largest encoded write one log entry may carry: a peer frame less
+/// room for the message (or forwarding RPC) around it.
+pub fn max_entry_bytes(max_frame: u32) -> usize {
+    (max_frame as usize).saturating_sub(64 * 1024)
+}
+
 impl Backend for RaftBackend {
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Reply, BackendError>> {
         Box::pin(async move {
+            // An entry must fit one peer frame, with room for the message
+            // around it; a larger one could never be replicated.
+            let len = op.encode().len();
+            let max = max_entry_bytes(super::wire::DEFAULT_MAX_FRAME);
+            if len > max {
+                return Err(BackendError::TooLarge(format!(
+                    "request of {len} bytes exceeds the {max}-byte limit of one replicated log entry"
+                )));
+            }
             let fwd = Forwarded::Write(op.clone());
             self.route_and_run(|| self.local_write(op), fwd).await
         })

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
-use raftlog::{Message, NodeId};
+use raftlog::{Message, MessageBody, NodeId};
 
 use super::wire::{
     self, ACK_LEN, Ack, AckStatus, HELLO_LEN, Hello, LEN_PREFIX, PROTOCOL_VERSION, PeerFrame,
@@ -178,7 +178,7 @@ pub struct Transport<C, R> {
 
 impl<C, R> Transport<C, R>
 where
-    C: Serialize + DeserializeOwned + Send + Sync + 'static,
+    C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     R: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     /// Starts the listener on `listener` and one outgoing task per peer.
@@ -263,7 +263,7 @@ async fn run_outgoing<C, R>(
     counters: Arc<PeerCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    C: Serialize + Send + 'static,
+    C: Serialize + Clone + Send + 'static,
     R: Serialize + Send + 'static,
 {
     let mut backoff = config.backoff_min;
@@ -396,7 +396,7 @@ async fn pump<C, R>(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), LinkError>
 where
-    C: Serialize,
+    C: Serialize + Clone,
     R: Serialize,
 {
     let mut w = BufWriter::with_capacity(256 << 10, stream);
@@ -435,7 +435,7 @@ enum FrameRef<'a, C, R> {
 /// Encodes a drained batch into frames: runs of Raft messages share a frame
 /// (split in halves while too large); each RPC is its own frame. A single
 /// item too large for any frame is dropped, counted and logged.
-fn encode_batch<C: Serialize, R: Serialize>(
+fn encode_batch<C: Serialize + Clone, R: Serialize>(
     batch: &mut Vec<Outbound<C, R>>,
     max: u32,
     out: &mut Vec<Vec<u8>>,
@@ -455,7 +455,43 @@ fn encode_batch<C: Serialize, R: Serialize>(
     encode_run(&run, max, out, counters);
 }
 
-fn encode_run<C: Serialize>(
+/// Splits an AppendEntries too large for one frame into two valid ones, the
+/// second continuing where the first ends, so that a batch of large entries
+/// still replicates (the leader frees its in-flight window by index, so two
+/// answers to what it sent as one are fine).
+fn split_append<C: Clone>(message: &Message<C>) -> Option<(Message<C>, Message<C>)> {
+    let MessageBody::Append {
+        prev_index,
+        prev_term,
+        entries,
+        commit,
+    } = &message.body
+    else {
+        return None;
+    };
+    if entries.len() < 2 {
+        return None;
+    }
+    let (head, tail) = entries.split_at(entries.len() / 2);
+    let last = head.last()?;
+    let part = |prev_index, prev_term, entries: &[raftlog::Entry<C>]| Message {
+        from: message.from,
+        to: message.to,
+        term: message.term,
+        body: MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries: entries.to_vec(),
+            commit: *commit,
+        },
+    };
+    Some((
+        part(*prev_index, *prev_term, head),
+        part(last.index, last.term, tail),
+    ))
+}
+
+fn encode_run<C: Serialize + Clone>(
     run: &[Message<C>],
     max: u32,
     out: &mut Vec<Vec<u8>>,
@@ -470,6 +506,11 @@ fn encode_run<C: Serialize>(
             let (a, b) = run.split_at(run.len() / 2);
             encode_run(a, max, out, counters);
             encode_run(b, max, out, counters);
+        }
+        Err(WireError::FrameTooLarge { .. }) if split_append(&run[0]).is_some() => {
+            let (a, b) = split_append(&run[0]).expect("checked");
+            encode_run(&[a], max, out, counters);
+            encode_run(&[b], max, out, counters);
         }
         Err(e) => {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -718,5 +759,64 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use raftlog::{Entry, EntryPayload};
+
+    /// An AppendEntries too large for one frame is sent as several valid
+    /// ones that chain: each continues at the previous one's last entry.
+    #[test]
+    fn an_append_too_large_for_a_frame_is_split_into_chained_appends() {
+        let entries: Vec<Entry<Vec<u8>>> = (5..13)
+            .map(|index| Entry {
+                index,
+                term: 2 + index / 10,
+                payload: EntryPayload::Command(vec![index as u8; 300]),
+            })
+            .collect();
+        let message = Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::Append {
+                prev_index: 4,
+                prev_term: 2,
+                entries: entries.clone(),
+                commit: 9,
+            },
+        };
+        let counters = PeerCounters::default();
+        let mut frames = Vec::new();
+        encode_run(&[message], 1000, &mut frames, &counters);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+        assert!(frames.len() >= 4, "{} frames", frames.len());
+        let (mut prev, mut prev_term, mut sent) = (4, 2, Vec::new());
+        for frame in &frames {
+            let body: PeerFrame<Vec<u8>, ()> =
+                wire::decode_frame_body(&frame[LEN_PREFIX..]).expect("decodes");
+            let PeerFrame::Raft(messages) = body else {
+                panic!("not a raft frame")
+            };
+            for m in messages {
+                let MessageBody::Append {
+                    prev_index,
+                    prev_term: pt,
+                    entries,
+                    commit,
+                } = m.body
+                else {
+                    panic!("not an append")
+                };
+                assert_eq!((prev_index, pt, commit), (prev, prev_term, 9));
+                let last = entries.last().expect("entries");
+                (prev, prev_term) = (last.index, last.term);
+                sent.extend(entries);
+            }
+        }
+        assert_eq!(sent, entries);
     }
 }
