@@ -364,7 +364,10 @@ impl RaftBackend {
     }
 
     /// Proposes `op` here (this node must lead) and waits for its result.
-    async fn local_write(&self, op: WriteOp) -> Result<Reply, BackendError> {
+    async fn local_write(&self, mut op: WriteOp) -> Result<Reply, BackendError> {
+        // The leader decides time: relative expiries of a forwarded write
+        // count from its clock, not the follower's.
+        op.stamp(bitcask::now_millis());
         let propose = self.driver.propose(op.encode());
         match tokio::time::timeout(self.settings.request_timeout, propose).await {
             Ok(r) => r.map_err(|e| self.driver_error(e)),
