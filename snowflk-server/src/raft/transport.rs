@@ -507,14 +507,18 @@ fn encode_run<C: Serialize + Clone>(
             encode_run(a, max, out, counters);
             encode_run(b, max, out, counters);
         }
-        Err(WireError::FrameTooLarge { .. }) if split_append(&run[0]).is_some() => {
-            let (a, b) = split_append(&run[0]).expect("checked");
-            encode_run(&[a], max, out, counters);
-            encode_run(&[b], max, out, counters);
-        }
         Err(e) => {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
-            warn!(error = %e, "dropping a Raft message that cannot be framed");
+            // One AppendEntries too large: split it (built once, not twice).
+            let halves = matches!(e, WireError::FrameTooLarge { .. })
+                .then(|| split_append(&run[0]))
+                .flatten();
+            if let Some((a, b)) = halves {
+                encode_run(&[a], max, out, counters);
+                encode_run(&[b], max, out, counters);
+            } else {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                warn!(error = %e, "dropping a Raft message that cannot be framed");
+            }
         }
     }
 }
