@@ -97,12 +97,7 @@ impl Inner {
         })?;
         let active = {
             let w = writer.lock();
-            if let Some(reason) = w.failed() {
-                return Err(Error::Failed {
-                    path: self.dir.clone(),
-                    reason: reason.to_string(),
-                });
-            }
+            w.refuse_if_failed(&self.dir)?;
             w.active_id
         };
         let ids = self

@@ -636,11 +636,6 @@ fn start_interval_syncer(inner: &Arc<Inner>, every: Duration) {
 }
 
 impl Writer {
-    /// Why writes are refused, if they are.
-    pub(crate) fn failed(&self) -> Option<&str> {
-        self.failed.as_deref()
-    }
-
     /// [`Error::Failed`] if the store has stopped; every path that writes
     /// (put, delete, set_expiry, rotate, merge, sync) checks this first.
     pub(crate) fn refuse_if_failed(&self, dir: &Path) -> Result<()> {
@@ -1378,23 +1373,13 @@ impl Inner {
         if self.options.sync == SyncPolicy::Always {
             let last = {
                 let w = writer.lock();
-                if let Some(reason) = &w.failed {
-                    return Err(Error::Failed {
-                        path: self.dir.clone(),
-                        reason: reason.clone(),
-                    });
-                }
+                w.refuse_if_failed(&self.dir)?;
                 w.next_seq - 1
             };
             return self.wait_durable(last, true);
         }
         let mut w = writer.lock();
-        if let Some(reason) = &w.failed {
-            return Err(Error::Failed {
-                path: self.dir.clone(),
-                reason: reason.clone(),
-            });
-        }
+        w.refuse_if_failed(&self.dir)?;
         w.appender.flush()?;
         self.publish_flushed(&w);
         let segment = w.appender.segment().clone();
