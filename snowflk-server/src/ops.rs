@@ -113,8 +113,10 @@ pub enum WriteCmd {
     /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]`.
     Set {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// The new value.
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         /// `NX` / `XX`.
         condition: SetCondition,
@@ -136,6 +138,7 @@ pub enum WriteCmd {
     /// `INCR`/`INCRBY`/`DECR`/`DECRBY`: the new value.
     IncrBy {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// What to add (negative for DECR).
         delta: i64,
@@ -143,13 +146,16 @@ pub enum WriteCmd {
     /// `APPEND key value`: the new length.
     Append {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// The bytes to append.
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
     /// `GETDEL key`: the old value, or nil.
     GetDel {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
     /// `EXPIRE`/`PEXPIRE`/`EXPIREAT`/`PEXPIREAT`: `1` if the expiry was
@@ -157,6 +163,7 @@ pub enum WriteCmd {
     /// `now_ms` deletes the key.
     Expire {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// The new expiry.
         deadline: Deadline,
@@ -166,16 +173,20 @@ pub enum WriteCmd {
     /// `PERSIST key`: `1` if an expiry was removed.
     Persist {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
     /// `CAS key expected new`: `1` if the value was `expected` and is now
     /// `new` (its expiry kept), `0` if it differs or the key is missing.
     Cas {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// The value the key must hold.
+        #[serde(with = "serde_bytes")]
         expected: Vec<u8>,
         /// The value to store.
+        #[serde(with = "serde_bytes")]
         new: Vec<u8>,
     },
     /// `FLUSHDB`: removes every key.
@@ -195,6 +206,24 @@ pub enum WriteCmd {
     },
 }
 
+impl WriteCmd {
+    /// Roughly how many bytes of keys and values the command carries: a
+    /// capacity hint for its encoding, not a bound.
+    fn payload_hint(&self) -> usize {
+        match self {
+            WriteCmd::Set { key, value, .. } | WriteCmd::Append { key, value } => {
+                key.len() + value.len()
+            }
+            WriteCmd::Cas {
+                key, expected, new, ..
+            } => key.len() + expected.len() + new.len(),
+            WriteCmd::MSet { pairs } => pairs.iter().map(|(k, v)| k.len() + v.len() + 4).sum(),
+            WriteCmd::Multi(cmds) => cmds.iter().map(|c| c.payload_hint() + 8).sum(),
+            _ => 64,
+        }
+    }
+}
+
 /// The unit of `TTL` (seconds) and `PTTL` (milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TtlUnit {
@@ -210,6 +239,7 @@ pub enum ReadOp {
     /// `GET key`.
     Get {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
     /// `MGET key...`.
@@ -225,11 +255,13 @@ pub enum ReadOp {
     /// `STRLEN key`.
     StrLen {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
     /// `TTL`/`PTTL`: -2 if missing, -1 if no expiry, else the time left.
     Ttl {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// Seconds or milliseconds.
         unit: TtlUnit,
@@ -241,6 +273,7 @@ pub enum ReadOp {
         /// The cursor (0 to start).
         cursor: u64,
         /// Glob pattern.
+        #[serde(with = "serde_bytes")]
         pattern: Option<Vec<u8>>,
         /// Keys to look at per call.
         count: usize,
@@ -248,6 +281,7 @@ pub enum ReadOp {
     /// `KEYS pattern`.
     Keys {
         /// Glob pattern.
+        #[serde(with = "serde_bytes")]
         pattern: Vec<u8>,
     },
     /// The keyspace line of `INFO`: an array `[keys, expires]`.
@@ -280,7 +314,7 @@ pub enum Reply {
     /// An integer.
     Int(i64),
     /// A bulk string.
-    Bulk(Vec<u8>),
+    Bulk(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A simple string such as `OK`; never contains CR or LF.
     Simple(String),
     /// An error, decided by the command or the data: the command had no
@@ -548,10 +582,17 @@ impl WriteOp {
     /// The Raft entry payload: [`WRITE_OP_VERSION`], then the postcard
     /// encoding of `self` (see `docs/format.md`).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![WRITE_OP_VERSION];
+        self.encode_stamped(self.now_ms)
+    }
+
+    /// [`WriteOp::encode`] of this op restamped with `now_ms`, without
+    /// cloning it (postcard encodes a struct as its fields in order, so the
+    /// pair `(now_ms, cmd)` has the same bytes as the struct).
+    pub fn encode_stamped(&self, now_ms: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.cmd.payload_hint() + 16);
+        out.push(WRITE_OP_VERSION);
         // Serializing into a Vec cannot fail for these types.
-        out.extend(postcard::to_allocvec(self).unwrap_or_default());
-        out
+        postcard::to_extend(&(now_ms, &self.cmd), out).unwrap_or_default()
     }
 
     /// Decodes [`WriteOp::encode`]'s output; never panics on any input.
@@ -588,6 +629,20 @@ mod tests {
         assert!(WriteOp::decode(&[]).is_err());
         assert!(WriteOp::decode(&[2, 0]).is_err());
         assert!(WriteOp::decode(&[1, 0, 200]).is_err());
+    }
+
+    #[test]
+    fn a_restamped_encoding_equals_the_restamped_op() {
+        let mut op = WriteOp::new(
+            WriteCmd::MSet {
+                pairs: vec![(b"a".to_vec(), vec![7; 300]), (b"b".to_vec(), vec![])],
+            },
+            5,
+        );
+        let stamped = op.encode_stamped(1 << 40);
+        op.stamp(1 << 40);
+        assert_eq!(stamped, op.encode());
+        assert_eq!(WriteOp::decode(&stamped).unwrap(), op);
     }
 
     #[test]

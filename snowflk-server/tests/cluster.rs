@@ -5,6 +5,7 @@
 mod cluster_util;
 mod common;
 
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cluster_util::{Cluster, connect, replication_info, retry};
@@ -68,6 +69,43 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
         spread < 2_000,
         "deadlines differ by {spread} ms: {deadlines:?}"
     );
+
+    // A pipeline of writes, sent to a follower and to the leader, is
+    // answered in order, one reply per write, data errors included (the
+    // backend proposes it as few entries; each write still has its reply).
+    let follower = (1..=3u64).find(|&id| id != leader).unwrap();
+    for (round, id) in [follower, leader].into_iter().enumerate() {
+        let mut c = connect(cluster.node(id), short()).unwrap();
+        let counter = format!("pipe{round}");
+        let mut pipe = redis::pipe();
+        pipe.set(format!("word{round}"), "abc");
+        for _ in 0..300 {
+            pipe.cmd("INCR").arg(&counter);
+        }
+        pipe.cmd("INCR").arg(format!("word{round}"));
+        pipe.cmd("APPEND").arg(&counter).arg("x");
+        // Sent raw: the redis crate fails a whole pipeline on one error reply.
+        let mut raw = cluster.node(id).raw();
+        raw.write_all(&pipe.get_packed_pipeline()).unwrap();
+        let mut reader = std::io::BufReader::new(raw);
+        let mut parser = redis::Parser::new();
+        let replies: Vec<redis::Value> = (0..303)
+            .map(|_| parser.parse_value(&mut reader).unwrap())
+            .collect();
+        assert_eq!(replies.len(), 303, "node {id}");
+        assert_eq!(replies[0], redis::Value::Okay);
+        for (i, r) in replies[1..301].iter().enumerate() {
+            assert_eq!(*r, redis::Value::Int(i as i64 + 1), "node {id} reply {i}");
+        }
+        assert!(
+            matches!(&replies[301], redis::Value::ServerError(e) if e.details().unwrap_or("").contains("not an integer")),
+            "node {id}: {:?}",
+            replies[301]
+        );
+        assert_eq!(replies[302], redis::Value::Int(4));
+        let got: String = c.get(&counter).unwrap();
+        assert_eq!(got, "300x");
+    }
 
     // INFO replication on the leader shows every follower's match index.
     let info = replication_info(cluster.node(leader)).unwrap();

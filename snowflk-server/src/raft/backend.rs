@@ -29,7 +29,7 @@ use raftlog::{Message, NodeId, Role, SegmentLogOptions, SegmentLogStore};
 use crate::config::Config;
 use crate::ops::{
     Backend, BackendError, BoxFuture, NodeRole, NodeStatus, PeerStatus, ReadOp, ReplicationMode,
-    Reply, WriteOp,
+    Reply, WriteCmd, WriteOp,
 };
 use crate::state_machine::KvStateMachine;
 
@@ -312,8 +312,8 @@ impl RaftBackend {
                         };
                         tokio::spawn(async move {
                             let out = match body {
-                                Forwarded::Write(op) => b.local_write(op).await,
-                                Forwarded::Read(op) => b.local_read(op).await,
+                                Forwarded::Write(op) => b.local_write(&op).await,
+                                Forwarded::Read(op) => b.local_read(&op).await,
                                 Forwarded::Transfer(t) => {
                                     b.local_transfer(t).await.map(|()| Reply::ok())
                                 }
@@ -364,11 +364,13 @@ impl RaftBackend {
     }
 
     /// Proposes `op` here (this node must lead) and waits for its result.
-    async fn local_write(&self, mut op: WriteOp) -> Result<Reply, BackendError> {
-        // The leader decides time: relative expiries of a forwarded write
-        // count from its clock, not the follower's.
-        op.stamp(bitcask::now_millis());
-        let propose = self.driver.propose(op.encode());
+    /// The leader decides time: the op is encoded with the leader's clock,
+    /// so relative expiries of a forwarded write count from it, not from
+    /// the follower's.
+    async fn local_write(&self, op: &WriteOp) -> Result<Reply, BackendError> {
+        let bytes = op.encode_stamped(bitcask::now_millis());
+        check_entry_size(bytes.len())?;
+        let propose = self.driver.propose(Command::from(bytes));
         match tokio::time::timeout(self.settings.request_timeout, propose).await {
             Ok(r) => r.map_err(|e| self.driver_error(e)),
             Err(_) => Err(BackendError::Timeout(format!(
@@ -379,7 +381,7 @@ impl RaftBackend {
     }
 
     /// A linearizable read served here (this node must lead).
-    async fn local_read(&self, op: ReadOp) -> Result<Reply, BackendError> {
+    async fn local_read(&self, op: &ReadOp) -> Result<Reply, BackendError> {
         let read = async {
             let index = self.driver.read_index().await?;
             self.driver.wait_applied(index).await
@@ -395,7 +397,7 @@ impl RaftBackend {
             }
         }
         self.sm
-            .read(&op, now_ms())
+            .read(op, now_ms())
             .map_err(|e| BackendError::Fatal(e.to_string()))
     }
 
@@ -418,22 +420,15 @@ impl RaftBackend {
         }
     }
 
-    /// Runs `here` on the leader, or forwards `fwd` to the leader. A
-    /// "not leader" answer from the local driver means nothing was proposed,
-    /// so it is safe to forward once to the leader it names.
-    async fn route_and_run<F, Fut>(&self, here: F, fwd: Forwarded) -> Result<Reply, BackendError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Reply, BackendError>>,
-    {
-        match self.route().await? {
-            None => match here().await {
-                Err(BackendError::NotLeader {
-                    leader: Some(l), ..
-                }) if l != self.id => self.forward(l, fwd).await,
-                other => other,
-            },
-            Some(l) => self.forward(l, fwd).await,
+    /// The leader to forward to when the local driver answered "not
+    /// leader": that answer means nothing was proposed, so it is safe to
+    /// forward once to the leader it names.
+    fn redirect(&self, r: &Result<Reply, BackendError>) -> Option<NodeId> {
+        match r {
+            Err(BackendError::NotLeader {
+                leader: Some(l), ..
+            }) if *l != self.id => Some(*l),
+            _ => None,
         }
     }
 
@@ -458,6 +453,18 @@ fn role(r: Role) -> NodeRole {
     }
 }
 
+/// Refuses an encoded write of `len` bytes that could never be replicated:
+/// an entry must fit one peer frame, with room for the message around it.
+fn check_entry_size(len: usize) -> Result<(), BackendError> {
+    let max = max_entry_bytes(super::wire::DEFAULT_MAX_FRAME);
+    if len > max {
+        return Err(BackendError::TooLarge(format!(
+            "request of {len} bytes exceeds the {max}-byte limit of one replicated log entry"
+        )));
+    }
+    Ok(())
+}
+
 /// The largest encoded write one log entry may carry: a peer frame less
 /// room for the message (or forwarding RPC) around it.
 pub fn max_entry_bytes(max_frame: u32) -> usize {
@@ -467,24 +474,36 @@ pub fn max_entry_bytes(max_frame: u32) -> usize {
 impl Backend for RaftBackend {
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Reply, BackendError>> {
         Box::pin(async move {
-            // An entry must fit one peer frame, with room for the message
-            // around it; a larger one could never be replicated.
-            let len = op.encode().len();
-            let max = max_entry_bytes(super::wire::DEFAULT_MAX_FRAME);
-            if len > max {
-                return Err(BackendError::TooLarge(format!(
-                    "request of {len} bytes exceeds the {max}-byte limit of one replicated log entry"
-                )));
+            match self.route().await? {
+                None => {
+                    let r = self.local_write(&op).await;
+                    match self.redirect(&r) {
+                        Some(l) => self.forward(l, Forwarded::Write(op)).await,
+                        None => r,
+                    }
+                }
+                Some(l) => {
+                    // Refused here rather than at the leader: a write too
+                    // large for one entry would not fit the forwarding frame.
+                    check_entry_size(op.encode().len())?;
+                    self.forward(l, Forwarded::Write(op)).await
+                }
             }
-            let fwd = Forwarded::Write(op.clone());
-            self.route_and_run(|| self.local_write(op), fwd).await
         })
     }
 
     fn read(&self, op: ReadOp) -> BoxFuture<'_, Result<Reply, BackendError>> {
         Box::pin(async move {
-            let fwd = Forwarded::Read(op.clone());
-            self.route_and_run(|| self.local_read(op), fwd).await
+            match self.route().await? {
+                None => {
+                    let r = self.local_read(&op).await;
+                    match self.redirect(&r) {
+                        Some(l) => self.forward(l, Forwarded::Read(op)).await,
+                        None => r,
+                    }
+                }
+                Some(l) => self.forward(l, Forwarded::Read(op)).await,
+            }
         })
     }
 
@@ -535,13 +554,33 @@ impl Backend for RaftBackend {
 
     fn transfer_leader(&self, target: u64) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
-            let fwd = Forwarded::Transfer(target);
-            self.route_and_run(
-                || async { self.local_transfer(target).await.map(|()| Reply::ok()) },
-                fwd,
-            )
-            .await
-            .map(|_| ())
+            let r = match self.route().await? {
+                None => {
+                    let r = self.local_transfer(target).await.map(|()| Reply::ok());
+                    match self.redirect(&r) {
+                        Some(l) => self.forward(l, Forwarded::Transfer(target)).await,
+                        None => r,
+                    }
+                }
+                Some(l) => self.forward(l, Forwarded::Transfer(target)).await,
+            };
+            r.map(|_| ())
+        })
+    }
+
+    /// A pipeline of writes becomes as few log entries as fit: consecutive
+    /// writes are proposed as one `Multi` entry (so they share one proposal,
+    /// one forward round trip and one apply), and its array reply is split
+    /// back into one reply per write. Applying them together is atomic,
+    /// which is stronger than the pipeline's contract and changes no reply.
+    fn write_many(&self, ops: Vec<WriteOp>) -> BoxFuture<'_, Vec<Result<Reply, BackendError>>> {
+        Box::pin(async move {
+            let max = max_entry_bytes(super::wire::DEFAULT_MAX_FRAME);
+            let mut out = Vec::with_capacity(ops.len());
+            for batch in pipeline_batches(ops, max) {
+                out.extend(self.write_batch(batch).await);
+            }
+            out
         })
     }
 
@@ -558,7 +597,66 @@ impl Backend for RaftBackend {
     }
 }
 
+/// Splits a pipeline into runs that each fit one log entry of `max` bytes.
+/// A `Multi` (an `EXEC`) cannot nest, so it always travels alone, as does
+/// a write too large to share an entry (it is refused on its own).
+fn pipeline_batches(ops: Vec<WriteOp>, max: usize) -> Vec<Vec<WriteOp>> {
+    // Each command inside a `Multi` costs its own encoding less the
+    // `now_ms` and version bytes it no longer carries; an allowance of a
+    // few bytes for the vector's length prefix keeps the sum an upper bound.
+    const ENVELOPE: usize = 16;
+    let mut batches: Vec<Vec<WriteOp>> = Vec::new();
+    let mut current: Vec<WriteOp> = Vec::new();
+    let mut current_bytes = ENVELOPE;
+    for op in ops {
+        let len = op.encode().len();
+        let alone = matches!(op.cmd, WriteCmd::Multi(_)) || len + ENVELOPE > max;
+        if alone || current_bytes + len > max {
+            if !current.is_empty() {
+                batches.push(std::mem::take(&mut current));
+            }
+            current_bytes = ENVELOPE;
+        }
+        if alone {
+            batches.push(vec![op]);
+            continue;
+        }
+        current_bytes += len;
+        current.push(op);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
 impl RaftBackend {
+    /// Proposes `batch` as one entry and returns one result per write.
+    async fn write_batch(&self, mut batch: Vec<WriteOp>) -> Vec<Result<Reply, BackendError>> {
+        if batch.len() == 1 {
+            let op = batch.remove(0);
+            return vec![self.write(op).await];
+        }
+        let n = batch.len();
+        let now_ms = batch[0].now_ms;
+        let cmds = batch.into_iter().map(|op| op.cmd).collect();
+        let multi = WriteOp::new(WriteCmd::Multi(cmds), now_ms);
+        match self.write(multi).await {
+            Ok(Reply::Array(replies)) if replies.len() == n => {
+                replies.into_iter().map(Ok).collect()
+            }
+            Ok(other) => {
+                // The state machine answers a `Multi` with one reply per
+                // command; anything else is a bug, and the writes' outcome
+                // is then unknown rather than failed.
+                warn!(reply = ?other, "a pipelined batch got a reply of the wrong shape");
+                let e = BackendError::Timeout("the batch's outcome is unknown".into());
+                vec![Err(e); n]
+            }
+            Err(e) => vec![Err(e); n],
+        }
+    }
+
     /// A leader about to stop hands leadership to its most caught-up
     /// follower and waits briefly for the handover, so writes resume within
     /// a round trip instead of an election timeout.
@@ -586,5 +684,67 @@ impl RaftBackend {
                 target, "leadership handover timed out; stopping anyway"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{SetCondition, SetExpiry};
+
+    fn set(key: &str, value_len: usize) -> WriteOp {
+        WriteOp::new(
+            WriteCmd::Set {
+                key: key.as_bytes().to_vec(),
+                value: vec![b'v'; value_len],
+                condition: SetCondition::Always,
+                expiry: SetExpiry::Clear,
+                get: false,
+            },
+            1,
+        )
+    }
+
+    fn sizes(batches: &[Vec<WriteOp>]) -> Vec<usize> {
+        batches.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn a_pipeline_that_fits_is_one_batch() {
+        let ops: Vec<WriteOp> = (0..100).map(|i| set(&format!("k{i}"), 100)).collect();
+        assert_eq!(sizes(&pipeline_batches(ops, 1 << 20)), vec![100]);
+    }
+
+    #[test]
+    fn batches_never_exceed_one_entry_and_keep_order() {
+        let ops: Vec<WriteOp> = (0..10).map(|i| set(&format!("k{i}"), 1000)).collect();
+        let batches = pipeline_batches(ops, 3500);
+        assert_eq!(sizes(&batches), vec![3, 3, 3, 1]);
+        let keys: Vec<WriteCmd> = batches.into_iter().flatten().map(|op| op.cmd).collect();
+        for (i, cmd) in keys.iter().enumerate() {
+            let WriteCmd::Set { key, .. } = cmd else {
+                panic!("not a set")
+            };
+            assert_eq!(key, format!("k{i}").as_bytes());
+        }
+        // The Multi that carries a full batch fits the limit.
+        for batch in pipeline_batches((0..10).map(|i| set(&format!("k{i}"), 1000)).collect(), 3500)
+        {
+            let cmds = batch.into_iter().map(|op| op.cmd).collect();
+            assert!(WriteOp::new(WriteCmd::Multi(cmds), 1).encode().len() <= 3500);
+        }
+    }
+
+    #[test]
+    fn a_multi_and_an_oversized_write_travel_alone() {
+        let multi = WriteOp::new(WriteCmd::Multi(vec![set("m", 1).cmd]), 1);
+        let ops = vec![
+            set("a", 1),
+            multi,
+            set("b", 1),
+            set("huge", 5000),
+            set("c", 1),
+        ];
+        assert_eq!(sizes(&pipeline_batches(ops, 4096)), vec![1, 1, 1, 1, 1]);
     }
 }

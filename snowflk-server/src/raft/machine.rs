@@ -11,8 +11,11 @@ use crate::state_machine::{self, KvStateMachine};
 
 use super::driver::StateMachine;
 
-/// A Raft log command: a [`WriteOp`] in its versioned encoding.
-pub type Command = Vec<u8>;
+/// A Raft log command: a [`WriteOp`] in its versioned encoding. A
+/// [`serde_bytes::ByteBuf`] rather than a `Vec<u8>` so postcard copies it
+/// as one slice instead of byte by byte; the encoding is the same (a varint
+/// length, then the bytes).
+pub type Command = serde_bytes::ByteBuf;
 
 /// Why applying failed; the node stops.
 #[derive(Debug, thiserror::Error)]
