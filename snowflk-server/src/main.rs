@@ -8,6 +8,12 @@ use snowflk_server::backend::build_backend;
 use snowflk_server::config::Config;
 use snowflk_server::server::{self, Server};
 
+/// mimalloc instead of the system allocator: a node allocates per request
+/// on several threads, and glibc's malloc cost about a tenth of the
+/// leader's CPU under a SET load (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Bad flags: clap prints its message and exits with status 2.
     let config = match Config::from_args() {
