@@ -12,6 +12,9 @@ use serde::Deserialize;
 /// Why the configuration is unusable. Each is one line for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A flag is unknown, repeated, missing its value or has a bad one.
+    #[error("{0} (see --help)")]
+    Usage(String),
     /// The `--config` file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
@@ -204,8 +207,19 @@ pub struct Config {
 impl Config {
     /// Parses the process arguments (exits with clap's message on bad flags)
     /// and the `--config` file, then validates.
+    ///
+    /// `--help` and `--version` print to stdout and exit 0 here; a bad flag
+    /// is [`ConfigError::Usage`] (one line, for the operator).
     pub fn from_args() -> Result<Self, ConfigError> {
-        Self::from_flags(Flags::parse())
+        match Flags::try_parse() {
+            Ok(flags) => Self::from_flags(flags),
+            Err(e) => match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    e.exit()
+                }
+                _ => Err(ConfigError::Usage(usage_line(&e))),
+            },
+        }
     }
 
     /// Resolves flags plus the file they name.
@@ -363,6 +377,14 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
         return Err(ConfigError::Invalid("--peers is empty".into()));
     }
     Ok(peers)
+}
+
+/// clap's message without its usage block and tips: the first line, less
+/// the `error: ` prefix.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("bad command line");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
 
 #[cfg(test)]

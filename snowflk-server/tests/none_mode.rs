@@ -433,7 +433,8 @@ fn bad_start_is_one_line_error() {
         let (status, err) = run_to_exit(work.path(), args);
         assert!(!status.success(), "{args:?}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(!err.trim().is_empty(), "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("snowflk-server: "), "{args:?}: {err}");
     }
     // A busy port.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
