@@ -106,6 +106,27 @@ pub enum Error {
         /// The failure that caused it.
         reason: String,
     },
+    /// [`crate::Bitcask::checkpoint`] was given a directory that already
+    /// holds files; a checkpoint goes into a new or empty directory.
+    #[error(
+        "checkpoint directory {path} is not empty ({files} files); a checkpoint needs a new or empty directory"
+    )]
+    CheckpointDirNotEmpty {
+        /// The directory.
+        path: PathBuf,
+        /// How many files it holds.
+        files: usize,
+    },
+    /// The directory holds a checkpoint that was not finished (a crash or
+    /// an error interrupted it) or that does not match its manifest; see
+    /// [`crate::checkpoint`]. Delete it and take the checkpoint again.
+    #[error("{path} holds an incomplete checkpoint: {reason}")]
+    IncompleteCheckpoint {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
     /// The option values are inconsistent.
     #[error("invalid options: {0}")]
     InvalidOptions(String),

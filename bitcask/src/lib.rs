@@ -80,6 +80,7 @@
 //!   rotation's own fsync made durable are acknowledged, the others caught
 //!   in it get `Error::Failed` (outcome unknown).
 
+pub mod checkpoint;
 pub mod describe;
 pub mod error;
 pub mod format;
@@ -95,6 +96,7 @@ pub mod stats;
 mod store;
 pub mod vfs;
 
+pub use checkpoint::{CHECKPOINT_FILE, CHECKPOINT_PARTIAL_FILE, CheckpointFile, CheckpointInfo};
 pub use error::{Error, Result};
 pub use hint::hint_path;
 pub use merge::MergeOutcome;

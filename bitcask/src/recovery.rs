@@ -162,6 +162,18 @@ pub(crate) fn recover(
     let mut data_ids = BTreeSet::new();
     let mut hint_ids = BTreeSet::new();
     let mut changed_dir = false;
+    if names
+        .iter()
+        .any(|n| n == crate::checkpoint::CHECKPOINT_PARTIAL_FILE)
+    {
+        return Err(Error::IncompleteCheckpoint {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{} is present: the checkpoint was interrupted",
+                crate::checkpoint::CHECKPOINT_PARTIAL_FILE
+            ),
+        });
+    }
     for name in &names {
         if let Some(id) = parse_data_name(name) {
             data_ids.insert(id);
@@ -172,7 +184,7 @@ pub(crate) fn recover(
                 remove_logged(vfs, &dir.join(name), "unfinished file left by a crash")?;
                 changed_dir = true;
             }
-        } else if name != LOCK_FILE {
+        } else if name != LOCK_FILE && name != crate::checkpoint::CHECKPOINT_FILE {
             tracing::warn!(dir = %dir.display(), file = %name, "ignoring unknown file");
         }
     }

@@ -476,6 +476,32 @@ impl Bitcask {
         self.inner.rotate_now()
     }
 
+    /// Writes a consistent point-in-time copy of the store into `dir`, which
+    /// must not exist or hold no file ([`Error::CheckpointDirNotEmpty`]),
+    /// and returns its size and how long it took (also logged at `info`).
+    ///
+    /// The copy holds exactly the writes made before the *checkpoint
+    /// point* — every write whose call returned before this one started,
+    /// none that started after it returned, and for writes in between, a
+    /// prefix in order (write batches entirely or not at all). Writes wait
+    /// only for one rotation of the active segment; sealed segments are
+    /// hard-linked (copied where that fails, e.g. across file systems), so
+    /// a checkpoint costs little time and no space until the source merges
+    /// the linked segments away. A merge may run meanwhile: the segments
+    /// being linked are pinned.
+    ///
+    /// The result is a complete store directory: [`Bitcask::open`] it in
+    /// this or another process, or move it into place to restore. A crash
+    /// during the checkpoint leaves the source intact and `dir` either
+    /// complete or refused by [`Bitcask::open`] with
+    /// [`Error::IncompleteCheckpoint`]. See [`crate::checkpoint`] for the
+    /// steps, and [`crate::checkpoint::verify`] to check a checkpoint
+    /// directory against its manifest. A read-only store cannot checkpoint
+    /// ([`Error::ReadOnly`]).
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<crate::CheckpointInfo> {
+        self.inner.checkpoint(dir.as_ref())
+    }
+
     /// Changes `key`'s expiry to `expiry` ms since the Unix epoch (0 clears
     /// it) by rewriting its value; returns false if the key has no live value.
     pub fn set_expiry(&self, key: &[u8], expiry: u64) -> Result<bool> {
@@ -1185,6 +1211,41 @@ impl Inner {
         }
         drop(self.rotate(w)?);
         Ok(())
+    }
+
+    /// The checkpoint point: under the writer mutex, seals the active
+    /// segment if it holds any record (durably, settling every write
+    /// waiting for its fsync), then takes handles to every other segment.
+    /// Every write that got its sequence number before this call is in those
+    /// segments, and none after it; the handles keep a concurrent merge from
+    /// removing their files until they are dropped.
+    pub(crate) fn checkpoint_point(&self) -> Result<crate::checkpoint::Point> {
+        let writer = self.writer()?;
+        let started = std::time::Instant::now();
+        let mut w = writer.lock();
+        w.refuse_if_failed(&self.dir)?;
+        if !w.appender.is_empty() {
+            w = self.rotate(w)?;
+        }
+        let active = w.active_id;
+        let segments: Vec<Arc<Segment>> = self
+            .segments
+            .read()
+            .iter()
+            .filter(|(id, _)| **id != active)
+            .map(|(_, segment)| segment.clone())
+            .collect();
+        let point = crate::checkpoint::Point {
+            max_seq: w.next_seq - 1,
+            keys: self.keydir.len() as u64,
+            segments,
+            pause: std::time::Duration::ZERO,
+        };
+        drop(w);
+        Ok(crate::checkpoint::Point {
+            pause: started.elapsed(),
+            ..point
+        })
     }
 
     /// Current statistics, with expired keys counted as dead.

@@ -50,6 +50,19 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// Takes the exclusive lock on the file `path` (created if missing).
     /// Fails at once with [`io::ErrorKind::WouldBlock`] if another holder has it.
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// Creates `to` as a new name (hard link) for the existing file `from`;
+    /// fails with [`io::ErrorKind::AlreadyExists`] if `to` exists. Used by
+    /// [`crate::Bitcask::checkpoint`], which copies the file instead when
+    /// this fails for another reason (different file systems:
+    /// [`io::ErrorKind::CrossesDevices`]; no link support:
+    /// [`io::ErrorKind::Unsupported`], the default).
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system has no hard links",
+        ))
+    }
 }
 
 /// An open file. All methods take `&self` and are safe to call from many
@@ -191,6 +204,10 @@ impl Vfs for OsVfs {
         fs::create_dir_all(dir)
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
+    }
+
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
         let file = OpenOptions::new()
             .read(true)
@@ -273,6 +290,8 @@ struct Faults {
     space_limit: Option<u64>,
     /// Opening for write, creating, renaming and removing fail with `PermissionDenied`.
     read_only: bool,
+    /// Hard links fail with `CrossesDevices`, as between two file systems.
+    no_hard_links: bool,
 }
 
 #[derive(Debug, Default)]
@@ -345,6 +364,13 @@ impl MemVfs {
     /// [`io::ErrorKind::PermissionDenied`].
     pub fn set_read_only(&self, read_only: bool) {
         self.state.lock().faults.read_only = read_only;
+    }
+
+    /// Makes every [`Vfs::hard_link`] fail with
+    /// [`io::ErrorKind::CrossesDevices`] (EXDEV), as if source and target
+    /// were on different file systems.
+    pub fn set_hard_links_fail(&self, fail: bool) {
+        self.state.lock().faults.no_hard_links = fail;
     }
 
     /// Removes every injected fault.
@@ -627,6 +653,32 @@ impl Vfs for MemVfs {
         for ancestor in dir.ancestors() {
             state.dirs.insert(ancestor.to_path_buf());
         }
+        Ok(())
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.check_mutation("hard link")?;
+        let mut state = self.state.lock();
+        if state.faults.no_hard_links {
+            return Err(injected(
+                io::ErrorKind::CrossesDevices,
+                "hard link across file systems",
+            ));
+        }
+        let file = state
+            .names
+            .get(from)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
+        let parent = to.parent().unwrap_or(Path::new(""));
+        if !state.dirs.contains(parent) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such directory"));
+        }
+        if state.names.contains_key(to) {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
+        }
+        // Both names share one file, as two links share an inode.
+        state.names.insert(to.to_path_buf(), file);
         Ok(())
     }
 
