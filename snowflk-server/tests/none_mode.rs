@@ -534,3 +534,34 @@ fn default_start_with_no_flags() {
     assert!(work.path().join("snowflk-data").is_dir());
     drop(guard);
 }
+
+/// A one-member Raft cluster (no `--peers`) needs nobody's vote: it leads
+/// from the start instead of after an election timeout. The timeout here is
+/// ten minutes, so without the immediate campaign the first write would
+/// answer TRYAGAIN.
+#[test]
+fn a_one_member_cluster_leads_at_once() {
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("solo");
+    let args: Vec<String> = [
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tick-ms",
+        "100",
+        "--heartbeat-ticks",
+        "1",
+        "--election-ticks",
+        "6000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let node = Node::start_with(work.path(), "solo", &args, data_dir);
+    let mut c = node.client();
+    let _: () = c.set("k", "v").unwrap();
+    assert_eq!(c.get::<_, String>("k").unwrap(), "v");
+    let leader: Vec<redis::Value> = cmd(&mut c, &["SNOWFLK", "LEADER"]).unwrap();
+    assert_eq!(leader.first(), Some(&Value::Int(1)), "{leader:?}");
+}

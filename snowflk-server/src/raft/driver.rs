@@ -197,7 +197,13 @@ impl<S: StateMachine> DriverHandle<S> {
         let restored = raftlog::storage::restore(&store)?;
         let applied = sm.applied_index();
         config.raft.applied = applied;
-        let raft = Raft::new(config.raft.clone(), config.seed, restored)?;
+        let mut raft = Raft::new(config.raft.clone(), config.seed, restored)?;
+        // The only voter needs nobody's vote: campaigning now makes a
+        // one-member cluster serve at once instead of after an election
+        // timeout (a second, at the default tick).
+        if config.raft.voters == [raft.id()] {
+            raft.campaign();
+        }
         info!(
             node = raft.id(),
             term = raft.status().term,
