@@ -37,6 +37,12 @@ pub struct Config {
     /// Index of the last entry the application has already applied (e.g. it
     /// is part of its durable state). Restarting nodes begin applying after it.
     pub applied: Index,
+    /// How many entries before a snapshot's index [`crate::Raft::compact`]
+    /// keeps in memory, so that a follower slightly behind still catches up
+    /// with AppendEntries instead of a whole snapshot.
+    pub trailing_log_entries: u64,
+    /// Maximum size of one InstallSnapshot chunk, in bytes.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Config {
@@ -53,6 +59,8 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             applied: 0,
+            trailing_log_entries: 1024,
+            snapshot_chunk_bytes: 1024 * 1024,
         }
     }
 
@@ -78,6 +86,9 @@ impl Config {
                 election_tick: self.election_tick,
                 heartbeat_tick: self.heartbeat_tick,
             });
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return Err(ConfigError::ZeroSnapshotChunk);
         }
         if self.max_inflight == 0 || self.max_entries_per_append == 0 {
             return Err(ConfigError::ZeroWindow);

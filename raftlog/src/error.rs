@@ -33,6 +33,48 @@ pub enum ConfigError {
     /// `max_inflight` or `max_entries_per_append` is zero.
     #[error("max_inflight and max_entries_per_append must be at least 1")]
     ZeroWindow,
+    /// `snapshot_chunk_bytes` is zero.
+    #[error("snapshot_chunk_bytes must be at least 1")]
+    ZeroSnapshotChunk,
+}
+
+/// Why [`crate::Raft::compact`] refused a snapshot. The node is unchanged.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// The snapshot claims entries the application was not given yet.
+    #[error("snapshot index {index} is beyond the applied index {applied}")]
+    NotApplied {
+        /// The snapshot's index.
+        index: Index,
+        /// The node's applied index.
+        applied: Index,
+    },
+    /// The snapshot covers entries not yet durable in the log store.
+    #[error("snapshot index {index} is beyond the durable index {stable}")]
+    NotDurable {
+        /// The snapshot's index.
+        index: Index,
+        /// The last index known durable.
+        stable: Index,
+    },
+    /// The node already has a snapshot at or past this index.
+    #[error("snapshot index {index} is not past the current snapshot {current}")]
+    Stale {
+        /// The snapshot's index.
+        index: Index,
+        /// The current snapshot's index.
+        current: Index,
+    },
+    /// The snapshot's term is not the term of the entry at its index.
+    #[error("snapshot {index}@{term} does not match the log entry {index}@{expected:?}")]
+    TermMismatch {
+        /// The snapshot's index.
+        index: Index,
+        /// The snapshot's term.
+        term: Term,
+        /// The log's term at `index`.
+        expected: Option<Term>,
+    },
 }
 
 /// A fatal error: the node cannot (re)start or continue.
@@ -151,6 +193,17 @@ pub enum StorageError {
     /// An entry or hard state could not be encoded or decoded.
     #[error("codec error: {0}")]
     Codec(#[from] postcard::Error),
+    /// A snapshot older than the stored one was saved.
+    #[error("snapshot {index} is older than the stored snapshot {current}")]
+    SnapshotRegression {
+        /// The index given.
+        index: Index,
+        /// The stored snapshot's index.
+        current: Index,
+    },
+    /// This store does not keep snapshot metadata.
+    #[error("this log store does not support snapshots")]
+    SnapshotsUnsupported,
     /// Another implementation-specific failure.
     #[error("{0}")]
     Other(String),

@@ -146,6 +146,7 @@
 //! ```
 
 pub mod config;
+mod crc;
 mod election;
 pub mod error;
 mod log;
@@ -154,13 +155,14 @@ mod progress;
 mod raft;
 pub mod ready;
 mod replication;
+mod snapshot;
 pub mod storage;
 pub mod types;
 
 pub use config::Config;
-pub use error::{ConfigError, Error, ProposeError, StepError, StorageError};
-pub use message::{AppendResult, Message, MessageBody};
+pub use error::{ConfigError, Error, ProposeError, SnapshotError, StepError, StorageError};
+pub use message::{AppendResult, Message, MessageBody, SnapshotResult};
 pub use raft::{MAX_TERM, Proposed, Raft, RestoredState, Status};
-pub use ready::{ReadState, Ready, SoftState};
+pub use ready::{ReadState, Ready, ReceivedChunk, SnapshotRequest, SoftState};
 pub use storage::{LogStore, MemLogStore, SegmentLogOptions, SegmentLogStore};
-pub use types::{Entry, EntryPayload, HardState, Index, NodeId, Role, Term};
+pub use types::{Entry, EntryPayload, HardState, Index, NodeId, Role, SnapshotMeta, Term};

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, Index, NodeId, SnapshotMeta, Term};
 
 /// A message from one node to another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +103,48 @@ pub enum MessageBody<C> {
     },
     /// Leadership transfer: start an election now (thesis §3.10).
     TimeoutNow,
+    /// InstallSnapshot (§7), one chunk: bytes `offset..offset + data.len()`
+    /// of the leader's snapshot described by `meta`. Chunks go one at a time
+    /// per follower; each is answered by a [`MessageBody::SnapshotResponse`].
+    /// (Added after `TimeoutNow` so older encodings stay valid.)
+    Snapshot {
+        /// What the snapshot covers.
+        meta: SnapshotMeta,
+        /// Byte offset of `data` in the snapshot.
+        offset: u64,
+        /// The chunk's bytes.
+        data: Vec<u8>,
+        /// CRC-32C of `data`; a mismatch makes the follower refuse the chunk.
+        checksum: u32,
+        /// Set on the final chunk: the snapshot is `offset + data.len()` bytes.
+        last: bool,
+    },
+    /// Answer to [`MessageBody::Snapshot`].
+    SnapshotResponse {
+        /// The `meta.index` of the snapshot being answered.
+        index: Index,
+        /// Where the transfer stands.
+        result: SnapshotResult,
+    },
+}
+
+/// The follower's answer to a snapshot chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotResult {
+    /// The follower holds bytes `0..offset` of the snapshot: send the chunk
+    /// at `offset` next. Also the answer to a chunk at an unexpected offset
+    /// (`offset` is then what the follower expects: 0 after it restarted).
+    Progress {
+        /// The next byte the follower expects.
+        offset: u64,
+    },
+    /// The follower's log matches the leader's up to `match_index`: the
+    /// snapshot was installed (`match_index` = its index), or was not needed
+    /// because the follower had already committed `match_index`.
+    Done {
+        /// Highest index known to match.
+        match_index: Index,
+    },
 }
 
 impl<C> MessageBody<C> {
@@ -116,6 +158,7 @@ impl<C> MessageBody<C> {
                 | MessageBody::Heartbeat { .. }
                 | MessageBody::TimeoutNow
                 | MessageBody::PreVote { .. }
+                | MessageBody::Snapshot { .. }
         )
     }
 }
@@ -181,6 +224,28 @@ impl<C: fmt::Debug> fmt::Display for Message<C> {
                 write!(f, "HeartbeatResponse read_seq={read_seq}")
             }
             MessageBody::TimeoutNow => write!(f, "TimeoutNow"),
+            MessageBody::Snapshot {
+                meta,
+                offset,
+                data,
+                last,
+                ..
+            } => write!(
+                f,
+                "Snapshot {}@{} offset={offset} len={}{}",
+                meta.index,
+                meta.term,
+                data.len(),
+                if *last { " last" } else { "" }
+            ),
+            MessageBody::SnapshotResponse { index, result } => match result {
+                SnapshotResult::Progress { offset } => {
+                    write!(f, "SnapshotResponse {index} offset={offset}")
+                }
+                SnapshotResult::Done { match_index } => {
+                    write!(f, "SnapshotResponse {index} done match={match_index}")
+                }
+            },
         }
     }
 }

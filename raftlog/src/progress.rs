@@ -14,6 +14,23 @@ pub(crate) enum ProgressState {
     /// The follower's log matches up to `match_index`: stream entries
     /// optimistically, bounded by the in-flight window.
     Replicate,
+    /// The entries the follower needs are compacted away: a snapshot is
+    /// being sent, one chunk at a time. No AppendEntries meanwhile.
+    Snapshot,
+}
+
+/// The state of a snapshot transfer to one follower.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SnapshotTransfer {
+    /// Index of the snapshot being sent.
+    pub(crate) index: Index,
+    /// Bytes the follower confirmed; the next chunk starts here.
+    pub(crate) offset: u64,
+    /// A chunk was requested from the application (or is on the wire) and
+    /// not yet answered.
+    pub(crate) outstanding: bool,
+    /// Leader ticks since the outstanding request (for the retry).
+    pub(crate) elapsed: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -31,6 +48,8 @@ pub(crate) struct Progress {
     pub(crate) recent_active: bool,
     /// Highest ReadIndex round the follower acknowledged.
     pub(crate) read_ack: u64,
+    /// Snapshot state only: the transfer in progress.
+    pub(crate) snapshot: Option<SnapshotTransfer>,
 }
 
 impl Progress {
@@ -43,6 +62,7 @@ impl Progress {
             probe_sent: false,
             recent_active: false,
             read_ack: 0,
+            snapshot: None,
         }
     }
 
@@ -50,6 +70,7 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflight.len() >= max_inflight,
+            ProgressState::Snapshot => true,
         }
     }
 
@@ -58,6 +79,7 @@ impl Progress {
         self.next_index = self.match_index + 1;
         self.inflight.clear();
         self.probe_sent = false;
+        self.snapshot = None;
     }
 
     pub(crate) fn become_replicate(&mut self) {
@@ -65,6 +87,20 @@ impl Progress {
         self.next_index = self.match_index + 1;
         self.inflight.clear();
         self.probe_sent = false;
+        self.snapshot = None;
+    }
+
+    /// Starts sending snapshot `index` from its first byte.
+    pub(crate) fn become_snapshot(&mut self, index: Index) {
+        self.state = ProgressState::Snapshot;
+        self.inflight.clear();
+        self.probe_sent = false;
+        self.snapshot = Some(SnapshotTransfer {
+            index,
+            offset: 0,
+            outstanding: false,
+            elapsed: 0,
+        });
     }
 
     /// Records an acknowledgement; returns true if `match_index` grew.
@@ -105,6 +141,8 @@ impl Progress {
                 self.probe_sent = false;
                 true
             }
+            // AppendEntries are not in flight while a snapshot is.
+            ProgressState::Snapshot => false,
         }
     }
 
@@ -118,6 +156,7 @@ impl Progress {
                 }
             }
             ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Snapshot => {}
         }
     }
 }

@@ -6,28 +6,33 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use crate::config::Config;
 use crate::error::{Error, ProposeError, StepError};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
-use crate::ready::{ReadState, Ready, SoftState};
-use crate::types::{Entry, EntryPayload, HardState, Index, NodeId, Role, Term};
+use crate::ready::{ReadState, Ready, ReceivedChunk, SnapshotRequest, SoftState};
+use crate::snapshot::IncomingSnapshot;
+use crate::types::{Entry, EntryPayload, HardState, Index, NodeId, Role, SnapshotMeta, Term};
 
 /// The highest term a node accepts (2^63). Real clusters never get near it;
 /// the bound only keeps term arithmetic from overflowing on hostile input.
 pub const MAX_TERM: Term = 1 << 63;
 
-/// Durable state a node restarts from: the hard state and the whole log, as
-/// read back from a [`crate::LogStore`].
+/// Durable state a node restarts from: the hard state, the latest snapshot's
+/// metadata and the log after it, as read back from a [`crate::LogStore`].
 #[derive(Clone, Debug)]
 pub struct RestoredState<C> {
     /// Last persisted term and vote.
     pub hard_state: HardState,
-    /// Every entry in the store, contiguous from index 1.
+    /// Every entry after the snapshot (after index 0 without one), contiguous.
     pub entries: Vec<Entry<C>>,
+    /// The latest snapshot the log store recorded, if any. The application's
+    /// state machine must hold at least this snapshot ([`Config::applied`]
+    /// `>= snapshot.index`).
+    pub snapshot: Option<SnapshotMeta>,
 }
 
 impl<C> Default for RestoredState<C> {
@@ -35,6 +40,7 @@ impl<C> Default for RestoredState<C> {
         RestoredState {
             hard_state: HardState::default(),
             entries: Vec::new(),
+            snapshot: None,
         }
     }
 }
@@ -72,6 +78,10 @@ pub struct Status {
     pub last_term: Term,
     /// Last index known durable.
     pub stable: Index,
+    /// Index of the first entry held in memory (`last_index + 1` if none).
+    pub first_index: Index,
+    /// Index of the latest snapshot this node knows (0 if none).
+    pub snapshot_index: Index,
 }
 
 /// A ReadIndex request waiting for its leadership-confirmation round.
@@ -112,6 +122,16 @@ pub struct Raft<C> {
     pub(crate) read_seq: u64,
     pub(crate) transferee: Option<NodeId>,
     pub(crate) transfer_elapsed: u32,
+    /// The latest snapshot the application reported (or the follower installed).
+    pub(crate) snapshot: Option<SnapshotMeta>,
+    /// Follower: the snapshot transfer being received.
+    pub(crate) incoming: Option<IncomingSnapshot>,
+    /// Follower: chunks for the next ready batch.
+    pub(crate) received_chunks: Vec<ReceivedChunk>,
+    /// Follower: a complete snapshot to install in the next ready batch.
+    pub(crate) pending_install: Option<SnapshotMeta>,
+    /// Leader: chunk reads for the application.
+    pub(crate) snapshot_requests: Vec<SnapshotRequest>,
     prev_hard_state: HardState,
     prev_soft_state: SoftState,
 }
@@ -122,9 +142,17 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// `RestoredState::default()` for a brand-new node).
     pub fn new(config: Config, seed: u64, restored: RestoredState<C>) -> Result<Self, Error> {
         config.validate()?;
-        let log =
-            RaftLog::restore(restored.entries, config.applied).map_err(Error::InvalidState)?;
+        let log = RaftLog::restore(restored.entries, config.applied, restored.snapshot.as_ref())
+            .map_err(Error::InvalidState)?;
         let hs = restored.hard_state;
+        if let Some(snap) = &restored.snapshot
+            && snap.term > hs.term
+        {
+            return Err(Error::InvalidState(format!(
+                "snapshot term {} is above the hard state term {}",
+                snap.term, hs.term
+            )));
+        }
         if hs.term > MAX_TERM {
             return Err(Error::InvalidState(format!(
                 "term {} is out of range",
@@ -163,6 +191,11 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             read_seq: 0,
             transferee: None,
             transfer_elapsed: 0,
+            snapshot: restored.snapshot,
+            incoming: None,
+            received_chunks: Vec::new(),
+            pending_install: None,
+            snapshot_requests: Vec::new(),
             prev_hard_state: hs,
             prev_soft_state: SoftState {
                 leader: None,
@@ -235,6 +268,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             self.heartbeat_elapsed = 0;
             self.broadcast_heartbeat();
         }
+        self.tick_snapshot_transfers();
     }
 
     /// Starts an election now, as if the election timeout had elapsed (with a
@@ -275,6 +309,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 MessageBody::PreVoteResponse { granted: true } => {}
                 MessageBody::Append { .. }
                 | MessageBody::Heartbeat { .. }
+                | MessageBody::Snapshot { .. }
                 | MessageBody::TimeoutNow => {
                     self.become_follower(m.term, Some(m.from));
                 }
@@ -299,6 +334,10 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                     Some(MessageBody::PreVoteResponse { granted: false })
                 }
                 MessageBody::Vote { .. } => Some(MessageBody::VoteResponse { granted: false }),
+                MessageBody::Snapshot { meta, .. } => Some(MessageBody::SnapshotResponse {
+                    index: meta.index,
+                    result: crate::message::SnapshotResult::Progress { offset: 0 },
+                }),
                 _ => None, // a stale response: nothing to do
             };
             if let Some(body) = body {
@@ -372,6 +411,44 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                     self.handle_heartbeat_response(m.from, read_seq);
                 }
             }
+            MessageBody::Snapshot {
+                meta,
+                offset,
+                data,
+                checksum,
+                last,
+            } => {
+                if self.role == Role::Leader {
+                    return Err(StepError::Malformed {
+                        from: m.from,
+                        reason: "snapshot from another leader of the same term",
+                    });
+                }
+                if crate::crc::crc32c(&data) != checksum {
+                    warn!(
+                        id = self.id,
+                        from = m.from,
+                        index = meta.index,
+                        offset,
+                        "refusing a snapshot chunk with a bad checksum"
+                    );
+                    return Err(StepError::Malformed {
+                        from: m.from,
+                        reason: "snapshot chunk checksum mismatch",
+                    });
+                }
+                if self.role != Role::Follower {
+                    self.become_follower(self.term, Some(m.from));
+                }
+                self.leader = Some(m.from);
+                self.election_elapsed = 0;
+                self.handle_snapshot(m.from, meta, offset, data, last);
+            }
+            MessageBody::SnapshotResponse { index, result } => {
+                if self.role == Role::Leader {
+                    return self.handle_snapshot_response(m.from, index, result);
+                }
+            }
             MessageBody::TimeoutNow => {
                 if self.role == Role::Follower {
                     debug!(
@@ -430,6 +507,26 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                     return malformed("entry terms out of order");
                 }
                 prev = e.term;
+            }
+        }
+        if let MessageBody::Snapshot {
+            meta, offset, data, ..
+        } = &m.body
+        {
+            let reason = if meta.index == 0 || meta.term == 0 {
+                Some("snapshot at index or term 0")
+            } else if meta.term > m.term {
+                Some("snapshot term above the message term")
+            } else if offset.checked_add(data.len() as u64).is_none() {
+                Some("snapshot offset overflow")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(StepError::Malformed {
+                    from: m.from,
+                    reason,
+                });
             }
         }
         Ok(())
@@ -543,6 +640,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             || !self.msgs_after_persist.is_empty()
             || !self.read_states.is_empty()
             || !self.dropped_reads.is_empty()
+            || !self.received_chunks.is_empty()
+            || self.pending_install.is_some()
+            || !self.snapshot_requests.is_empty()
     }
 
     /// Takes the pending output batch. See [`Ready`] for what to do with it;
@@ -564,6 +664,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             dropped_reads: std::mem::take(&mut self.dropped_reads),
             soft_state,
             commit_index: self.log.commit,
+            received_chunks: std::mem::take(&mut self.received_chunks),
+            snapshot: self.pending_install.take(),
+            snapshot_requests: std::mem::take(&mut self.snapshot_requests),
         }
     }
 
@@ -592,12 +695,28 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             last_index: self.log.last_index(),
             last_term: self.log.last_term(),
             stable: self.log.stable,
+            first_index: self.log.offset + 1,
+            snapshot_index: self.snapshot.as_ref().map_or(0, |s| s.index),
         }
     }
 
-    /// The in-memory log; entry `i` (1-based) is at position `i - 1`.
+    /// The in-memory log: entry `i` (1-based) is at position
+    /// `i - status().first_index` (`i - 1` until the log is compacted).
     pub fn log_entries(&self) -> &[Entry<C>] {
         self.log.all()
+    }
+
+    /// The term of the entry at `index`, if the in-memory log still knows it
+    /// (`Some(0)` for 0; the snapshot's term at the index before the first
+    /// in-memory entry).
+    pub fn log_term(&self, index: Index) -> Option<Term> {
+        self.log.term(index)
+    }
+
+    /// The latest snapshot this node knows (reported with [`Raft::compact`]
+    /// or installed from the leader), if any.
+    pub fn snapshot(&self) -> Option<&SnapshotMeta> {
+        self.snapshot.as_ref()
     }
 
     /// This node's id.

@@ -1,7 +1,7 @@
 //! The output batch of the core.
 
 use crate::message::Message;
-use crate::types::{Entry, HardState, Index, NodeId, Role};
+use crate::types::{Entry, HardState, Index, NodeId, Role, SnapshotMeta};
 
 /// A linearizable read that may now be served: once the application has
 /// applied up to `index`, reading its state is linearizable (thesis §6.4).
@@ -22,6 +22,36 @@ pub struct SoftState {
     pub role: Role,
 }
 
+/// Leader side of a snapshot transfer: the core asks the application for
+/// bytes `offset..offset + max_len` of its snapshot at `index`, to go to
+/// follower `to`. Answer with [`crate::Raft::send_snapshot_chunk`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotRequest {
+    /// The follower the chunk is for.
+    pub to: NodeId,
+    /// Index of the snapshot (as given to [`crate::Raft::compact`]).
+    pub index: Index,
+    /// First byte wanted.
+    pub offset: u64,
+    /// At most this many bytes ([`crate::Config::snapshot_chunk_bytes`]).
+    pub max_len: usize,
+}
+
+/// Follower side of a snapshot transfer: a verified chunk for the
+/// application to stage. A chunk at offset 0 starts a new transfer: discard
+/// anything staged before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedChunk {
+    /// What the snapshot covers.
+    pub meta: SnapshotMeta,
+    /// Byte offset of `data` in the snapshot.
+    pub offset: u64,
+    /// The bytes (their checksum was verified).
+    pub data: Vec<u8>,
+    /// The final chunk: [`Ready::snapshot`] asks to install it in the same batch.
+    pub last: bool,
+}
+
 /// Everything the caller must do after feeding inputs to the core, in this
 /// order:
 ///
@@ -30,15 +60,23 @@ pub struct SoftState {
 ///    requests — thesis §10.2.1 lets the leader write its log in parallel
 ///    with replicating it, because it only counts itself once
 ///    [`crate::Raft::advance`] reports the entries durable);
-/// 2. persist [`Ready::hard_state`] and then [`Ready::entries`] durably
-///    ([`crate::storage::persist_ready`] does exactly that; if the first entry's
-///    index is not past the store's last index, the store is first truncated
-///    after `first.index - 1`);
+/// 2. stage [`Ready::received_chunks`] in order (a chunk at offset 0
+///    restarts the staging); if [`Ready::snapshot`] is set, make the staged
+///    snapshot durable (complete, fsynced); then persist [`Ready::hard_state`],
+///    the snapshot metadata ([`crate::LogStore::save_snapshot`]) and then
+///    [`Ready::entries`] durably ([`crate::storage::persist_ready`] does these
+///    three in that order; if the first entry's index is not past the store's
+///    last index, the store is first truncated after `first.index - 1`);
 /// 3. only then send [`Ready::persisted_messages`]: votes, vote requests and
 ///    every response promise something about this node's durable state;
-/// 4. apply [`Ready::committed_entries`] in order, serve [`Ready::read_states`]
-///    once applied far enough, and fail the reads in [`Ready::dropped_reads`];
-/// 5. call [`crate::Raft::advance`].
+/// 4. if [`Ready::snapshot`] is set, replace the state machine with the
+///    staged snapshot (atomically: it is now at `snapshot.index`); then apply
+///    [`Ready::committed_entries`] in order (all after the snapshot), serve
+///    [`Ready::read_states`] once applied far enough, and fail the reads in
+///    [`Ready::dropped_reads`];
+/// 5. answer [`Ready::snapshot_requests`] (leader; any time, even later):
+///    read each chunk and pass it to [`crate::Raft::send_snapshot_chunk`];
+/// 6. call [`crate::Raft::advance`].
 #[derive(Debug)]
 #[must_use = "a ready batch must be persisted, sent and applied, then advanced"]
 pub struct Ready<C> {
@@ -62,6 +100,13 @@ pub struct Ready<C> {
     pub soft_state: Option<SoftState>,
     /// The commit index after this batch (informational).
     pub commit_index: Index,
+    /// Follower: snapshot chunks received, to stage in order (step 2).
+    pub received_chunks: Vec<ReceivedChunk>,
+    /// Follower: the staged snapshot is complete; install it (steps 2 and 4).
+    /// The log now starts after `snapshot.index`.
+    pub snapshot: Option<SnapshotMeta>,
+    /// Leader: snapshot chunks to read and hand back (step 5).
+    pub snapshot_requests: Vec<SnapshotRequest>,
 }
 
 impl<C> Default for Ready<C> {
@@ -76,6 +121,9 @@ impl<C> Default for Ready<C> {
             dropped_reads: Vec::new(),
             soft_state: None,
             commit_index: 0,
+            received_chunks: Vec::new(),
+            snapshot: None,
+            snapshot_requests: Vec::new(),
         }
     }
 }
@@ -91,5 +139,8 @@ impl<C> Ready<C> {
             && self.read_states.is_empty()
             && self.dropped_reads.is_empty()
             && self.soft_state.is_none()
+            && self.received_chunks.is_empty()
+            && self.snapshot.is_none()
+            && self.snapshot_requests.is_empty()
     }
 }

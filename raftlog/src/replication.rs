@@ -38,6 +38,8 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             let next = pr.next_index.clamp(1, last + 1);
             let prev_index = next - 1;
             let Some(prev_term) = self.log.term(prev_index) else {
+                // The entries the follower needs were compacted away (§7).
+                self.start_snapshot(to);
                 return;
             };
             let hi = prev_index.saturating_add(self.config.max_entries_per_append as u64);
@@ -197,6 +199,10 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 }
                 if pr.state == ProgressState::Probe {
                     pr.become_replicate();
+                } else if pr.state == ProgressState::Snapshot && pr.match_index >= self.log.offset {
+                    // A late acknowledgement shows the follower no longer
+                    // needs the snapshot.
+                    pr.become_probe();
                 }
                 let has_unsent = pr.next_index <= last;
                 if self.maybe_commit() {
@@ -270,6 +276,8 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                     pr.inflight.pop_front();
                 }
             }
+            // Chunks are retried by `tick_snapshot_transfers`.
+            ProgressState::Snapshot => {}
         }
         if pr.match_index < self.log.last_index() {
             self.send_append(from);

@@ -79,3 +79,19 @@ impl fmt::Display for Role {
         f.write_str(s)
     }
 }
+
+/// What a snapshot covers: the log up to and including `index` (whose entry
+/// had term `term`), and the cluster configuration at that point. The
+/// snapshot's *bytes* belong to the application; the core only handles this
+/// metadata (see the crate docs, "Snapshots").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// Index of the last entry the snapshot covers (1-based; 0 = no snapshot).
+    pub index: Index,
+    /// Term of the entry at `index`.
+    pub term: Term,
+    /// Voting members at `index`.
+    pub voters: Vec<NodeId>,
+    /// Non-voting members (learners) at `index`.
+    pub learners: Vec<NodeId>,
+}

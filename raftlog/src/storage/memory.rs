@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{LogStore, check_contiguous};
 use crate::error::StorageError;
-use crate::types::{Entry, HardState, Index, Term};
+use crate::types::{Entry, HardState, Index, SnapshotMeta, Term};
 
 /// A log store in memory, for tests and simulation.
 #[derive(Clone, Debug)]
@@ -17,6 +17,8 @@ pub struct MemLogStore<C> {
     entries: Vec<Entry<C>>,
     /// Term of the entry just before `first` (0 if none).
     purged_term: Term,
+    /// The latest snapshot saved.
+    snapshot: Option<SnapshotMeta>,
 }
 
 impl<C> Default for MemLogStore<C> {
@@ -26,6 +28,7 @@ impl<C> Default for MemLogStore<C> {
             first: 1,
             entries: Vec::new(),
             purged_term: 0,
+            snapshot: None,
         }
     }
 }
@@ -90,6 +93,11 @@ impl<C: Clone + Serialize> LogStore<C> for MemLogStore<C> {
             return Ok(Some(0));
         }
         if index < self.first {
+            if let Some(s) = &self.snapshot
+                && s.index == index
+            {
+                return Ok(Some(s.term));
+            }
             return Err(StorageError::Compacted(index));
         }
         Ok(self
@@ -121,5 +129,28 @@ impl<C: Clone + Serialize> LogStore<C> for MemLogStore<C> {
             out.push(e.clone());
         }
         Ok(out)
+    }
+
+    fn save_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        if let Some(cur) = &self.snapshot
+            && meta.index < cur.index
+        {
+            return Err(StorageError::SnapshotRegression {
+                index: meta.index,
+                current: cur.index,
+            });
+        }
+        let matches = self.term(meta.index).ok().flatten() == Some(meta.term);
+        if !matches {
+            self.entries.clear();
+            self.first = meta.index + 1;
+            self.purged_term = meta.term;
+        }
+        self.snapshot = Some(meta.clone());
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Option<SnapshotMeta>, StorageError> {
+        Ok(self.snapshot.clone())
     }
 }

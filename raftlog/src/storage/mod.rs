@@ -13,7 +13,7 @@ pub use segment::{SegmentLogOptions, SegmentLogStore};
 use crate::error::StorageError;
 use crate::raft::RestoredState;
 use crate::ready::Ready;
-use crate::types::{Entry, HardState, Index, Term};
+use crate::types::{Entry, HardState, Index, SnapshotMeta, Term};
 
 /// Durable storage for a node's log and hard state.
 ///
@@ -39,7 +39,20 @@ use crate::types::{Entry, HardState, Index, Term};
 ///    together; a crash never exposes a mix of old and new.
 /// 6. **Reads reflect writes.** `term(i)` is `Some(0)` for `i == 0`, the
 ///    entry's term for a stored index, `None` beyond `last_index()`, and an
-///    error ([`StorageError::Compacted`]) below `first_index()` (except 0).
+///    error ([`StorageError::Compacted`]) below `first_index()` (except 0
+///    and the snapshot's index, whose term is the snapshot's).
+/// 7. **Snapshots** (for stores that support them): `save_snapshot(meta)`
+///    durably records `meta` (atomically, like the hard state) and returns it
+///    from `snapshot()` ever after, until a newer one replaces it. If the
+///    store holds the entry `meta.index` with term `meta.term`, the entries
+///    after it stay (and those up to it may stay until `purge_up_to`);
+///    otherwise every entry is removed and the log continues at
+///    `meta.index + 1`: `first_index() == meta.index + 1`,
+///    `last_index() == meta.index`, and the next append must start there
+///    with terms not below `meta.term`. A crash in the middle leaves either
+///    the old state or the new one, never a log inconsistent with the
+///    recorded snapshot. A snapshot older than the stored one is refused.
+///    `truncate_after(meta.index)` is allowed (it removes every entry).
 pub trait LogStore<C> {
     /// The last saved hard state (`HardState::default()` if none).
     fn hard_state(&self) -> Result<HardState, StorageError>;
@@ -69,17 +82,33 @@ pub trait LogStore<C> {
         hi: Index,
         max_bytes: Option<u64>,
     ) -> Result<Vec<Entry<C>>, StorageError>;
+    /// Durably records a snapshot's metadata and reconciles the log with it
+    /// (rule 7). The default refuses: the store keeps no snapshots.
+    fn save_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        let _ = meta;
+        Err(StorageError::SnapshotsUnsupported)
+    }
+    /// The latest snapshot recorded with `save_snapshot`, if any. The
+    /// default (a store without snapshots) has none.
+    fn snapshot(&self) -> Result<Option<SnapshotMeta>, StorageError> {
+        Ok(None)
+    }
 }
 
 /// Persists the durable part of a ready batch in the required order: hard
 /// state first (so a stored entry never has a term above the stored term),
-/// then the entries, truncating a conflicting suffix first.
+/// then the snapshot metadata of an installed snapshot
+/// ([`Ready::snapshot`]: the application must have made the snapshot's bytes
+/// durable before), then the entries, truncating a conflicting suffix first.
 pub fn persist_ready<C, S: LogStore<C> + ?Sized>(
     store: &mut S,
     ready: &Ready<C>,
 ) -> Result<(), StorageError> {
     if let Some(hs) = ready.hard_state {
         store.save_hard_state(hs)?;
+    }
+    if let Some(meta) = &ready.snapshot {
+        store.save_snapshot(meta)?;
     }
     if let Some(first) = ready.entries.first() {
         if first.index <= store.last_index() {
@@ -90,16 +119,33 @@ pub fn persist_ready<C, S: LogStore<C> + ?Sized>(
     Ok(())
 }
 
-/// Reads back what [`crate::Raft::new`] needs to restart a node.
+/// Reads back what [`crate::Raft::new`] needs to restart a node: the hard
+/// state, the latest snapshot's metadata, and the entries after the snapshot
+/// (entries the store still keeps at or before its index are skipped).
+///
+/// A store whose prefix was purged is accepted only if a snapshot covers the
+/// purged part (`first_index() <= snapshot.index + 1`); otherwise the
+/// missing entries are reported as [`StorageError::Compacted`].
 pub fn restore<C, S: LogStore<C> + ?Sized>(store: &S) -> Result<RestoredState<C>, StorageError> {
     let first = store.first_index();
-    if first != 1 {
-        // Snapshots are not implemented yet, so a purged prefix cannot be restored.
+    let snapshot = store.snapshot()?;
+    let after = snapshot.as_ref().map_or(0, |s| s.index);
+    if first > after + 1 {
         return Err(StorageError::Compacted(first - 1));
+    }
+    if let Some(s) = &snapshot
+        && first <= s.index
+        && store.term(s.index)? != Some(s.term)
+    {
+        return Err(StorageError::Other(format!(
+            "the stored log does not match its snapshot {}@{}",
+            s.index, s.term
+        )));
     }
     Ok(RestoredState {
         hard_state: store.hard_state()?,
-        entries: store.entries(1, store.last_index() + 1, None)?,
+        entries: store.entries(after + 1, store.last_index() + 1, None)?,
+        snapshot,
     })
 }
 

@@ -41,10 +41,12 @@ use tracing::{debug, warn};
 
 use super::{LogStore, check_contiguous};
 use crate::error::StorageError;
-use crate::types::{Entry, EntryPayload, HardState, Index, Term};
+use crate::types::{Entry, EntryPayload, HardState, Index, NodeId, SnapshotMeta, Term};
 
 const HARD_STATE_FILE: &str = "hardstate";
 const HARD_STATE_TMP: &str = "hardstate.tmp";
+const SNAPSHOT_FILE: &str = "snapshot";
+const SNAPSHOT_TMP: &str = "snapshot.tmp";
 /// Rewrite the hard-state file once it is this long.
 const HARD_STATE_REWRITE_BYTES: u64 = 16 * 1024;
 
@@ -95,6 +97,10 @@ pub struct SegmentLogStore<C> {
     first_index: Index,
     hard_state: HardState,
     hs_appender: Appender,
+    /// The latest saved snapshot, and the appender of its file (created on
+    /// the first save).
+    snapshot: Option<SnapshotMeta>,
+    snap_appender: Option<Appender>,
     _marker: PhantomData<fn() -> C>,
 }
 
@@ -153,6 +159,9 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
         let lock = vfs
             .try_lock_exclusive(&dir.join("LOCK"))
             .map_err(|e| io_err(dir, e))?;
+        let (snapshot, snap_appender) = Self::open_snapshot(&*vfs, dir)?;
+        // Where the log starts when it holds no entry.
+        let base = snapshot.as_ref().map_or(1, |s| s.index + 1);
         let mut ids: Vec<u64> = vfs
             .list_dir(dir)
             .map_err(|e| io_err(dir, e))?
@@ -256,18 +265,44 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
             active_len = end.valid_len();
             let seg_first_index = match first_index {
                 Some(f) if slots.len() > first_slot => f + first_slot as Index,
-                _ => next_expected.unwrap_or(1),
+                _ => next_expected.unwrap_or(base),
             };
             segments.push(SegmentInfo {
                 segment: Arc::new(segment),
                 first_index: seg_first_index,
             });
         }
-        let first_index = first_index.unwrap_or(1);
+        let mut first_index = first_index.unwrap_or(base);
+        if let Some(snap) = &snapshot {
+            // A crash while a snapshot was being installed may leave entries
+            // the snapshot replaced (rule 7): they go now.
+            let consistent = slots.is_empty()
+                || first_index > snap.index
+                || snap
+                    .index
+                    .checked_sub(first_index)
+                    .and_then(|p| slots.get(usize::try_from(p).ok()?))
+                    .is_some_and(|slot| slot.term == snap.term);
+            if !consistent {
+                warn!(
+                    dir = %dir.display(),
+                    snapshot = snap.index,
+                    "removing log entries replaced by the installed snapshot"
+                );
+                for info in segments.drain(..).rev() {
+                    let path = info.segment.path().to_path_buf();
+                    vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+                }
+                sync_parent(&*vfs, &dir.join(HARD_STATE_FILE)).map_err(from_bitcask)?;
+                slots.clear();
+                first_index = base;
+            }
+        }
         if segments.is_empty() {
-            let path = dir.join(segment_name(1));
+            let id = ids.last().map_or(1, |&last| last + 1);
+            let path = dir.join(segment_name(id));
             let segment =
-                Segment::create(&*vfs, &path, FileKind::RaftLog, 1).map_err(from_bitcask)?;
+                Segment::create(&*vfs, &path, FileKind::RaftLog, id).map_err(from_bitcask)?;
             segments.push(SegmentInfo {
                 segment: Arc::new(segment),
                 first_index,
@@ -297,8 +332,143 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
             first_index,
             hard_state,
             hs_appender,
+            snapshot,
+            snap_appender,
             _marker: PhantomData,
         })
+    }
+
+    /// Reads the snapshot file, if any: the last valid record wins, a torn
+    /// last record is ignored (see `docs/format.md`).
+    fn open_snapshot(
+        vfs: &dyn Vfs,
+        dir: &Path,
+    ) -> Result<(Option<SnapshotMeta>, Option<Appender>), StorageError> {
+        let names = vfs.list_dir(dir).map_err(|e| io_err(dir, e))?;
+        if names.iter().any(|n| n == SNAPSHOT_TMP) {
+            // An interrupted rewrite: the old file is intact.
+            let tmp = dir.join(SNAPSHOT_TMP);
+            vfs.remove_file(&tmp).map_err(|e| io_err(&tmp, e))?;
+        }
+        if !names.iter().any(|n| n == SNAPSHOT_FILE) {
+            return Ok((None, None));
+        }
+        let path = dir.join(SNAPSHOT_FILE);
+        let seg = match Segment::open(vfs, &path, true) {
+            Ok(seg) => seg,
+            // A crash while the file was being created: no snapshot was saved.
+            Err(bitcask::error::Error::Corrupted {
+                offset: 0, reason, ..
+            }) if reason.starts_with("incomplete header") => {
+                warn!(file = %path.display(), "removing a snapshot file torn during creation");
+                vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+                sync_parent(vfs, &path).map_err(from_bitcask)?;
+                return Ok((None, None));
+            }
+            Err(e) => return Err(from_bitcask(e)),
+        };
+        let mut meta = None;
+        let end = scan(&seg, |offset, rec| {
+            let bad = |reason: String| bitcask::error::Error::Corrupted {
+                path: path.clone(),
+                offset,
+                reason,
+            };
+            if rec.kind != RecordKind::RaftHardState {
+                return Err(bad(format!(
+                    "unexpected {} record in the snapshot file",
+                    rec.kind
+                )));
+            }
+            let (voters, learners): (Vec<NodeId>, Vec<NodeId>) = postcard::from_bytes(rec.value)
+                .map_err(|e| bad(format!("snapshot configuration does not decode: {e}")))?;
+            meta = Some(SnapshotMeta {
+                index: rec.seq,
+                term: rec.meta,
+                voters,
+                learners,
+            });
+            Ok(())
+        })
+        .map_err(from_bitcask)?;
+        if let ScanEnd::Torn { valid_len, .. } = end {
+            warn!(file = %path.display(), valid_len, "ignoring a torn snapshot record");
+        }
+        // As for the hard state: what a process crash left in the page cache
+        // must be durable before the node builds on it.
+        let appender =
+            Appender::resume(vfs, Arc::new(seg), end.valid_len()).map_err(from_bitcask)?;
+        Ok((meta, Some(appender)))
+    }
+
+    /// Durably appends a snapshot record (rewriting the file when it is big).
+    fn write_snapshot_record(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        let value = postcard::to_allocvec(&(&meta.voters, &meta.learners))?;
+        let rec = Record {
+            kind: RecordKind::RaftHardState,
+            seq: meta.index,
+            meta: meta.term,
+            key: &[],
+            value: &value,
+        };
+        let path = self.dir.join(SNAPSHOT_FILE);
+        match self.snap_appender.as_mut() {
+            Some(app) if app.len() < HARD_STATE_REWRITE_BYTES => {
+                app.append(&rec);
+                app.sync().map_err(from_bitcask)?;
+            }
+            existing => {
+                // First save, or a rewrite: new file with one record, sync,
+                // rename over, sync the directory.
+                let rewrite = existing.is_some();
+                let target = if rewrite {
+                    self.dir.join(SNAPSHOT_TMP)
+                } else {
+                    path.clone()
+                };
+                let seg = Arc::new(
+                    Segment::create(&*self.vfs, &target, FileKind::RaftLog, 0)
+                        .map_err(from_bitcask)?,
+                );
+                let mut app = Appender::new(Arc::clone(&seg), FILE_HEADER_LEN as u64);
+                app.append(&rec);
+                app.sync().map_err(from_bitcask)?;
+                if rewrite {
+                    self.vfs
+                        .rename(&target, &path)
+                        .map_err(|e| io_err(&path, e))?;
+                    sync_parent(&*self.vfs, &path).map_err(from_bitcask)?;
+                    let reopened =
+                        Arc::new(Segment::open(&*self.vfs, &path, true).map_err(from_bitcask)?);
+                    app = Appender::new(reopened, app.len());
+                }
+                self.snap_appender = Some(app);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every segment and starts an empty one whose first entry will
+    /// be `first_index`. Newest first, so a crash leaves a prefix.
+    fn drop_all_segments(&mut self, first_index: Index) -> Result<(), StorageError> {
+        let next_id = self.segments.last().map_or(1, |s| s.segment.id() + 1);
+        for info in self.segments.drain(..).rev() {
+            let path = info.segment.path().to_path_buf();
+            self.vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+        }
+        sync_parent(&*self.vfs, &self.dir.join(HARD_STATE_FILE)).map_err(from_bitcask)?;
+        let path = self.dir.join(segment_name(next_id));
+        let seg = Arc::new(
+            Segment::create(&*self.vfs, &path, FileKind::RaftLog, next_id).map_err(from_bitcask)?,
+        );
+        self.segments.push(SegmentInfo {
+            segment: Arc::clone(&seg),
+            first_index,
+        });
+        self.active = Appender::new(seg, FILE_HEADER_LEN as u64);
+        self.slots.clear();
+        self.first_index = first_index;
+        Ok(())
     }
 
     /// The directory this log lives in.
@@ -491,7 +661,10 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
         if entries.is_empty() {
             return Ok(());
         }
-        let last_term = self.slots.last().map_or(0, |s| s.term);
+        let last_term = match self.slots.last() {
+            Some(s) => s.term,
+            None => self.term(self.last()).ok().flatten().unwrap_or(0),
+        };
         check_contiguous(self.last(), last_term, entries)?;
         let start_segments = self.segments.len();
         let start_len = self.active.len();
@@ -545,7 +718,10 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
         if index >= self.last() {
             return Ok(());
         }
-        if index + 1 < self.first_index || (index + 1 == self.first_index && self.first_index > 1) {
+        let at_snapshot = self.snapshot.as_ref().is_some_and(|s| s.index == index);
+        if index + 1 < self.first_index
+            || (index + 1 == self.first_index && self.first_index > 1 && !at_snapshot)
+        {
             return Err(StorageError::Compacted(index));
         }
         // 1. Whole segments past the cut, newest first: a crash leaves a prefix.
@@ -603,6 +779,11 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
             return Ok(Some(0));
         }
         if index < self.first_index {
+            if let Some(s) = &self.snapshot
+                && s.index == index
+            {
+                return Ok(Some(s.term));
+            }
             return Err(StorageError::Compacted(index));
         }
         Ok(self.slot(index).map(|s| s.term))
@@ -631,6 +812,32 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
             out.push(self.read_entry(i, &mut buf)?);
         }
         Ok(out)
+    }
+
+    fn save_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        if let Some(cur) = &self.snapshot
+            && meta.index < cur.index
+        {
+            return Err(StorageError::SnapshotRegression {
+                index: meta.index,
+                current: cur.index,
+            });
+        }
+        let matches = self.term(meta.index).ok().flatten() == Some(meta.term);
+        // 1. The record, durably: from now on a reopen reconciles the log
+        //    with it, whatever step 2 got done.
+        self.write_snapshot_record(meta)?;
+        self.snapshot = Some(meta.clone());
+        // 2. A log that does not contain the snapshot's last entry is replaced.
+        if !matches {
+            self.drop_all_segments(meta.index + 1)?;
+        }
+        debug!(dir = %self.dir.display(), index = meta.index, term = meta.term, kept = matches, "snapshot saved");
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Option<SnapshotMeta>, StorageError> {
+        Ok(self.snapshot.clone())
     }
 }
 
