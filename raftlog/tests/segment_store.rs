@@ -290,3 +290,89 @@ fn hard_state_inherited_from_a_killed_process_is_durable_once_read() {
         );
     }
 }
+
+/// Installing a snapshot that replaces the log (record, then every segment
+/// removed, then a fresh segment) fails at every file operation in turn and
+/// the node loses power or is killed: the reopened store is the old log
+/// without the snapshot, or the snapshot with an empty log after it — never
+/// a log inconsistent with its snapshot. An acknowledged install survives.
+#[test]
+fn snapshot_install_interrupted_at_every_operation_is_old_or_new() {
+    use raftlog::SnapshotMeta;
+    use raftlog::storage::restore;
+    for fail_after in 0..40u64 {
+        for power_loss in [false, true] {
+            let ctx = format!("fail_after {fail_after} power_loss {power_loss}");
+            let vfs = MemVfs::new();
+            let options = SegmentLogOptions {
+                max_segment_bytes: 300,
+            };
+            let mut s = open(&vfs, &options).expect("open");
+            let old: Vec<_> = (1..=30).map(|i| entry(i, 1 + i / 10)).collect();
+            s.append(&old).expect("append");
+            let snap = SnapshotMeta {
+                index: 50,
+                term: 7,
+                voters: vec![1, 2, 3],
+                learners: vec![],
+            };
+            vfs.fail_after_ops(fail_after);
+            let result = s.save_snapshot(&snap);
+            drop(s);
+            vfs.clear_faults();
+            if power_loss {
+                vfs.crash(|_, n| n / 2);
+            } else {
+                vfs.process_crash();
+            }
+            let s = open(&vfs, &options).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+            let restored = restore(&s).unwrap_or_else(|e| panic!("{ctx}: restore: {e}"));
+            match &restored.snapshot {
+                None => {
+                    assert!(result.is_err(), "{ctx}: an acknowledged snapshot was lost");
+                    assert_eq!(restored.entries, old, "{ctx}: the old log must be intact");
+                }
+                Some(got) => {
+                    assert_eq!(got, &snap, "{ctx}: snapshot");
+                    assert!(restored.entries.is_empty(), "{ctx}: {:?}", restored.entries);
+                    assert_eq!(s.first_index(), 51, "{ctx}: first index");
+                }
+            }
+            // Whatever survived, the store goes on.
+            let mut s = s;
+            let next = s.last_index() + 1;
+            s.append(&[entry(next, 8)])
+                .unwrap_or_else(|e| panic!("{ctx}: append after reopen: {e}"));
+        }
+    }
+}
+
+/// A snapshot inside the log keeps the entries after it, across purges and
+/// reopen; the segment store then really holds fewer segments.
+#[test]
+fn matching_snapshot_keeps_the_suffix_and_purge_frees_segments() {
+    use raftlog::SnapshotMeta;
+    use raftlog::storage::restore;
+    let vfs = MemVfs::new();
+    let options = SegmentLogOptions {
+        max_segment_bytes: 300,
+    };
+    let mut s = open(&vfs, &options).expect("open");
+    let log: Vec<_> = (1..=100).map(|i| entry(i, 3)).collect();
+    s.append(&log).expect("append");
+    let before = s.segment_count();
+    let snap = SnapshotMeta {
+        index: 80,
+        term: 3,
+        voters: vec![1],
+        learners: vec![],
+    };
+    s.save_snapshot(&snap).expect("save");
+    s.purge_up_to(80).expect("purge");
+    assert!(s.segment_count() < before, "purge removed no segment");
+    drop(s);
+    let s = open(&vfs, &options).expect("reopen");
+    let restored = restore(&s).expect("restore");
+    assert_eq!(restored.snapshot, Some(snap));
+    assert_eq!(restored.entries, log[80..].to_vec());
+}

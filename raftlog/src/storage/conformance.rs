@@ -7,8 +7,9 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::LogStore;
-use crate::types::{Entry, EntryPayload, HardState, Index, Term};
+use super::{LogStore, restore};
+use crate::error::StorageError;
+use crate::types::{Entry, EntryPayload, HardState, Index, SnapshotMeta, Term};
 
 /// The command type the suite stores.
 pub type TestCommand = String;
@@ -42,6 +43,234 @@ where
     purge_prefix(create(), &mut reopen);
     for seed in 0..8 {
         random_against_model(create(), &mut reopen, seed);
+    }
+    snapshot_replaces_a_mismatching_log(create(), &mut reopen);
+    snapshot_keeps_a_matching_suffix(create(), &mut reopen);
+    snapshot_refuses_regression(create(), &mut reopen);
+    restore_refuses_a_purge_without_snapshot(create(), &mut reopen);
+    for seed in 0..8 {
+        random_with_snapshots(create(), &mut reopen, seed);
+    }
+}
+
+fn meta(index: Index, term: Term) -> SnapshotMeta {
+    SnapshotMeta {
+        index,
+        term,
+        voters: vec![1, 2, 3],
+        learners: vec![7],
+    }
+}
+
+/// Checks a store whose log logically starts after `snap` (entries kept at
+/// or before it are allowed) and holds `model` after it.
+fn check_after_snapshot<S: LogStore<TestCommand>>(
+    s: &S,
+    snap: &SnapshotMeta,
+    model: &[Entry<TestCommand>],
+    ctx: &str,
+) {
+    assert_eq!(
+        s.snapshot().expect("snapshot").as_ref(),
+        Some(snap),
+        "{ctx}: rule 7, snapshot() returns the saved snapshot"
+    );
+    let first = s.first_index();
+    assert!(
+        first <= snap.index + 1,
+        "{ctx}: rule 7, first_index {first} is past the snapshot {}",
+        snap.index
+    );
+    assert_eq!(
+        s.last_index(),
+        snap.index + model.len() as Index,
+        "{ctx}: rule 1, last_index"
+    );
+    assert_eq!(
+        s.term(snap.index).expect("term at the snapshot"),
+        Some(snap.term),
+        "{ctx}: rule 6, term at the snapshot index"
+    );
+    let got = s
+        .entries(snap.index + 1, s.last_index() + 1, None)
+        .expect("entries");
+    assert_eq!(got, model, "{ctx}: entries after the snapshot");
+    let restored = restore(s).expect("restore");
+    assert_eq!(
+        restored.snapshot.as_ref(),
+        Some(snap),
+        "{ctx}: restore snapshot"
+    );
+    assert_eq!(restored.entries, model, "{ctx}: restore entries");
+}
+
+/// Rule 7: a snapshot the log does not contain replaces the whole log.
+pub fn snapshot_replaces_a_mismatching_log<S: LogStore<TestCommand>>(
+    mut s: S,
+    reopen: &mut impl FnMut(S) -> S,
+) {
+    s.append(&entries(1, 10, 1)).expect("append");
+    let snap = meta(15, 2);
+    s.save_snapshot(&snap).expect("save_snapshot");
+    assert_eq!(
+        s.first_index(),
+        16,
+        "rule 7: the log continues after the snapshot"
+    );
+    assert!(
+        matches!(s.term(14), Err(StorageError::Compacted(14))),
+        "rule 6: an index before the snapshot is compacted"
+    );
+    check_after_snapshot(&s, &snap, &[], "after a replacing snapshot");
+    let mut s = reopen(s);
+    check_after_snapshot(&s, &snap, &[], "rule 4: replacing snapshot survives reopen");
+    assert!(
+        s.append(&entries(17, 18, 2)).is_err(),
+        "rule 2: a hole after the snapshot is refused"
+    );
+    assert!(
+        s.append(&entries(16, 16, 1)).is_err(),
+        "rule 7: a term below the snapshot's is refused"
+    );
+    let model = entries(16, 20, 3);
+    s.append(&model).expect("append after the snapshot");
+    check_after_snapshot(&s, &snap, &model, "append after the snapshot");
+    let mut s = reopen(s);
+    check_after_snapshot(&s, &snap, &model, "appended entries survive reopen");
+    s.truncate_after(18).expect("truncate after the snapshot");
+    check_after_snapshot(&s, &snap, &model[..3], "truncate after the snapshot");
+    s.truncate_after(15).expect("truncate to the snapshot");
+    check_after_snapshot(&s, &snap, &[], "truncate_after(snapshot index)");
+    let s = reopen(s);
+    check_after_snapshot(&s, &snap, &[], "truncated to the snapshot, reopened");
+}
+
+/// Rule 7: a snapshot whose last entry the log holds keeps what follows;
+/// purging then drops (some of) the covered prefix.
+pub fn snapshot_keeps_a_matching_suffix<S: LogStore<TestCommand>>(
+    mut s: S,
+    reopen: &mut impl FnMut(S) -> S,
+) {
+    let mut all = entries(1, 5, 1);
+    all.extend(entries(6, 30, 2));
+    s.append(&all).expect("append");
+    let snap = meta(12, 2);
+    s.save_snapshot(&snap).expect("save_snapshot");
+    check_after_snapshot(&s, &snap, &all[12..], "after a matching snapshot");
+    let mut s = reopen(s);
+    check_after_snapshot(&s, &snap, &all[12..], "matching snapshot survives reopen");
+    s.purge_up_to(12).expect("purge");
+    check_after_snapshot(&s, &snap, &all[12..], "after purge_up_to(snapshot)");
+    let mut s = reopen(s);
+    check_after_snapshot(&s, &snap, &all[12..], "purged, reopened");
+    // A newer snapshot that matches again, then one that does not.
+    let snap2 = meta(20, 2);
+    s.save_snapshot(&snap2).expect("newer snapshot");
+    check_after_snapshot(&s, &snap2, &all[20..], "newer matching snapshot");
+    let snap3 = meta(40, 5);
+    s.save_snapshot(&snap3).expect("snapshot past the end");
+    let s = reopen(s);
+    check_after_snapshot(&s, &snap3, &[], "snapshot past the end replaces the log");
+}
+
+/// Rule 7: an older snapshot is refused, the store unchanged.
+pub fn snapshot_refuses_regression<S: LogStore<TestCommand>>(
+    mut s: S,
+    reopen: &mut impl FnMut(S) -> S,
+) {
+    s.append(&entries(1, 10, 1)).expect("append");
+    let snap = meta(8, 1);
+    s.save_snapshot(&snap).expect("save");
+    assert!(
+        s.save_snapshot(&meta(5, 1)).is_err(),
+        "rule 7: an older snapshot must be refused"
+    );
+    let s = reopen(s);
+    check_after_snapshot(
+        &s,
+        &snap,
+        &entries(9, 10, 1),
+        "after a refused older snapshot",
+    );
+}
+
+/// `restore` refuses a purged prefix no snapshot covers.
+pub fn restore_refuses_a_purge_without_snapshot<S: LogStore<TestCommand>>(
+    mut s: S,
+    reopen: &mut impl FnMut(S) -> S,
+) {
+    s.append(&entries(1, 10, 1)).expect("append");
+    s.purge_up_to(6).expect("purge");
+    let s = reopen(s);
+    if s.first_index() > 1 {
+        assert!(
+            restore(&s).is_err(),
+            "restore must refuse a log whose purged prefix no snapshot covers"
+        );
+    }
+}
+
+/// Random appends, truncations, snapshots (matching or not), purges and
+/// reopens, compared with a model after every operation.
+pub fn random_with_snapshots<S: LogStore<TestCommand>>(
+    mut s: S,
+    reopen: &mut impl FnMut(S) -> S,
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5a5a);
+    let mut snap = meta(0, 0);
+    // Entries after the snapshot.
+    let mut model: Vec<Entry<TestCommand>> = Vec::new();
+    let mut have_snapshot = false;
+    for step in 0..200 {
+        let ctx = format!("random snapshots seed={seed} step={step}");
+        let last = snap.index + model.len() as Index;
+        let last_term = model.last().map_or(snap.term.max(1), |e| e.term);
+        match rng.random_range(0..12) {
+            0..=5 => {
+                let term = last_term + rng.random_range(0..2);
+                let n = rng.random_range(1..8);
+                let batch = entries(last + 1, last + n, term);
+                s.append(&batch).expect("append");
+                model.extend(batch);
+            }
+            6 => {
+                let to = rng.random_range(snap.index..=last + 2);
+                s.truncate_after(to).expect("truncate");
+                model.truncate((to - snap.index) as usize);
+            }
+            7 | 8 => {
+                // A snapshot inside the log (matching) or past it / with
+                // another term (replacing).
+                let index = rng.random_range(snap.index + 1..=last + 5);
+                let matching = index <= last && rng.random_bool(0.7);
+                let term = if matching {
+                    model[(index - snap.index - 1) as usize].term
+                } else {
+                    last_term + 1
+                };
+                let new = meta(index, term);
+                s.save_snapshot(&new).expect("save_snapshot");
+                if matching {
+                    model.drain(..(index - snap.index) as usize);
+                } else {
+                    model.clear();
+                }
+                snap = new;
+                have_snapshot = true;
+            }
+            9 => {
+                if have_snapshot {
+                    s.purge_up_to(snap.index).expect("purge");
+                }
+            }
+            _ => s = reopen(s),
+        }
+        if have_snapshot {
+            check_after_snapshot(&s, &snap, &model, &ctx);
+        } else {
+            check_log(&s, &model, &ctx);
+        }
     }
 }
 
