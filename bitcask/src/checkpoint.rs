@@ -9,9 +9,10 @@
 //! `open_read_only`) opens it like any other store — in this process or
 //! another, while the source store keeps running — and finds exactly the
 //! keys, values, expiries and deletions of the checkpoint point. To restore
-//! from one, open it in place, or rename it to where the store's directory
-//! is expected while no store has either open (a rename within one file
-//! system is atomic; the engine needs nothing else).
+//! from one, open it in place, or move it to where the store's directory is
+//! expected while no store has either open (rename the old one aside, then
+//! the checkpoint into place; each rename within one file system is atomic,
+//! and the engine needs nothing else).
 //!
 //! # How it is made
 //! 1. `dir` is created if needed and must hold no file

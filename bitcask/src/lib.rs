@@ -22,6 +22,41 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Checkpoints: backups, snapshots, restores
+//! [`Bitcask::checkpoint`] writes a consistent point-in-time copy of a live
+//! store into a new directory while reads, writes and merges go on (writes
+//! wait only for one segment rotation). Sealed segments are immutable, so it
+//! hard-links them (copying only across file systems): cheap in time and
+//! space. The result is a complete store directory:
+//!
+//! ```
+//! use bitcask::{Bitcask, Options};
+//!
+//! let root = tempfile::tempdir()?;
+//! let store = Bitcask::open(root.path().join("db"), Options::default())?;
+//! store.put(b"snow", b"flake")?;
+//! let info = store.checkpoint(root.path().join("backup"))?;
+//! store.put(b"later", b"not in the backup")?;
+//! println!("{} bytes in {} segments, {:?}", info.bytes, info.segments, info.elapsed);
+//!
+//! // Check it (e.g. after copying it elsewhere), then open it like any store.
+//! bitcask::checkpoint::verify(&bitcask::vfs::OsVfs, &root.path().join("backup"))?;
+//! let restored = Bitcask::open(root.path().join("backup"), Options::default())?;
+//! assert_eq!(restored.get(b"snow")?.as_deref(), Some(&b"flake"[..]));
+//! assert_eq!(restored.get(b"later")?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! To restore or install one (a Raft follower receiving a snapshot), write
+//! or receive it into a fresh directory, [`checkpoint::verify`] it, and
+//! open it where it is, or — with no store open on either — move it into
+//! the store's place (rename the old directory aside, then the checkpoint
+//! into place: each rename is atomic within one file system, and the
+//! caller decides how a crash between the two is resolved). Until then the
+//! old directory is untouched. An interrupted checkpoint is refused by
+//! [`Bitcask::open`] ([`Error::IncompleteCheckpoint`]). Details in
+//! [`checkpoint`].
+//!
 //! ## How the modules fit
 //! - [`format`](mod@format): the byte layout of file headers and records (the code twin of
 //!   `docs/format.md`); pure functions, fuzzed.
@@ -33,6 +68,7 @@
 //! - [`keydir`]: the compact, sharded in-memory index.
 //! - [`hint`]: hint files, so that open reads a few bytes per key.
 //! - [`stats`]: exact per-segment live/dead statistics.
+//! - [`checkpoint`]: point-in-time copies ([`Bitcask::checkpoint`]).
 //! - [`describe`]: the one record printer of tools, tests and logs.
 //! - `recovery`: rebuilding the keydir and statistics on open.
 //! - `merge`: online compaction ([`Bitcask::merge`], [`MergePolicy`]).
