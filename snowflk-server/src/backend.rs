@@ -15,6 +15,7 @@ use bitcask::SyncPolicy;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backup::BackupInfo;
 use crate::config::{Config, Replication};
 use crate::ops::{
     Backend, BackendError, BoxFuture, NodeRole, NodeStatus, PeerStatus, ReadOp, ReplicationMode,
@@ -40,6 +41,14 @@ pub enum StartError {
 
 /// Builds the backend `config` asks for. The single place `main` picks one.
 pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartError> {
+    if let Some(backup) = &config.restore {
+        let engine = engine_dir(&config.data_dir);
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StartError::Other(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+        crate::backup::restore(backup, &config.data_dir, &engine)
+            .map_err(|e| StartError::Other(e.to_string()))?;
+    }
     match config.replication {
         Replication::None => Ok(Arc::new(NoneBackend::open(config)?)),
         Replication::Raft => {
@@ -213,6 +222,17 @@ impl Backend for NoneBackend {
 
     fn engine_stats(&self) -> Option<bitcask::StoreStats> {
         Some(self.sm.store().stats())
+    }
+
+    /// Every acknowledged write is already in the engine (fsynced before
+    /// its reply), so the checkpoint holds all of them.
+    fn backup(&self, dir: std::path::PathBuf) -> BoxFuture<'_, Result<BackupInfo, BackendError>> {
+        let sm = self.sm.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || crate::backup::take(&sm, &dir))
+                .await
+                .map_err(|e| BackendError::Backup(e.to_string()))?
+        })
     }
 
     fn write_many(&self, ops: Vec<WriteOp>) -> BoxFuture<'_, Vec<Result<Reply, BackendError>>> {

@@ -134,6 +134,11 @@ pub struct Flags {
     /// Log filter (`RUST_LOG` syntax), e.g. `info` or `snowflk_server=debug`. Default `info`.
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+    /// Start a new one-node store from a `SNOWFLK BACKUP` directory (copied
+    /// into an empty `--data-dir`; the backup is left untouched). Only
+    /// without other `--peers`, e.g. `--restore /backups/2026-12-02`.
+    #[arg(long, value_name = "DIR")]
+    pub restore: Option<PathBuf>,
 }
 
 /// Client-protocol limits.
@@ -198,6 +203,8 @@ pub struct Config {
     pub merge_rate_limit: u64,
     /// Expiry sweep interval in ms (0: off).
     pub expire_sweep_ms: u64,
+    /// A backup to start from (`--restore`).
+    pub restore: Option<PathBuf>,
     /// Client-protocol limits.
     pub limits: Limits,
     /// Log filter.
@@ -283,6 +290,7 @@ impl Config {
             merge_interval_ms: pick!(merge_interval_ms, 60_000),
             merge_rate_limit: pick!(merge_rate_limit, 0),
             expire_sweep_ms: pick!(expire_sweep_ms, 1000),
+            restore: f.restore.or(file.restore),
             limits: Limits {
                 max_connections: pick!(max_connections, d.max_connections),
                 max_request_size: pick!(max_request_size, d.max_request_size),
@@ -309,6 +317,13 @@ impl Config {
         }
         if self.request_timeout_ms == 0 {
             return bad("--request-timeout-ms must be positive".into());
+        }
+        if self.restore.is_some() && self.peers.len() > 1 {
+            return bad(
+                "--restore starts a new one-node store: give no other --peers (start the \
+                 restored node alone, then grow the cluster from it)"
+                    .into(),
+            );
         }
         let l = &self.limits;
         if l.max_connections == 0 || l.max_args == 0 || l.max_request_size == 0 {

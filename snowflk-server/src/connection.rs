@@ -348,6 +348,10 @@ impl Connection {
                 Ok(()) => Reply::ok(),
                 Err(e) => e.to_reply(),
             },
+            AdminCmd::Backup(dir) => match backend.backup(dir).await {
+                Ok(info) => info.reply(),
+                Err(e) => e.to_reply(),
+            },
         }
     }
 

@@ -80,6 +80,7 @@
 //! - No `WATCH`, no data types other than strings.
 
 pub mod backend;
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod connection;

@@ -402,6 +402,10 @@ pub enum BackendError {
     /// not proposed. `-ERR ...`.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// `SNOWFLK BACKUP` could not write its directory (it exists and is not
+    /// empty, or an I/O error); nothing else changed. `-ERR ...`.
+    #[error("backup failed: {0}")]
+    Backup(String),
 }
 
 impl BackendError {
@@ -423,6 +427,7 @@ impl BackendError {
             Self::Unavailable(m) => Reply::error(format!("CLUSTERDOWN {m}")),
             Self::Fatal(m) => Reply::error(format!("TIMEOUT outcome unknown, node failed: {m}")),
             Self::TooLarge(m) => Reply::error(format!("ERR {m}")),
+            Self::Backup(m) => Reply::error(format!("ERR backup failed: {m}")),
         }
     }
 }
@@ -542,6 +547,13 @@ pub trait Backend: Send + Sync + 'static {
             out
         })
     }
+
+    /// `SNOWFLK BACKUP dir`: a consistent image of this node's data in
+    /// `dir` (see [`crate::backup`]).
+    fn backup(
+        &self,
+        dir: std::path::PathBuf,
+    ) -> BoxFuture<'_, Result<crate::backup::BackupInfo, BackendError>>;
 
     /// The local engine's statistics, for `INFO persistence` (default: none).
     fn engine_stats(&self) -> Option<bitcask::StoreStats> {

@@ -166,6 +166,29 @@ impl KvStateMachine {
         })
     }
 
+    /// Writes a consistent image of the engine into `dir` (new or empty)
+    /// with [`Bitcask::checkpoint`] and returns the applied index it holds
+    /// with the checkpoint's figures. Applying waits while the checkpoint
+    /// is taken (it hard-links files; no data is copied), so the image holds
+    /// exactly the entries up to that index.
+    pub fn checkpoint(&self, dir: &Path) -> Result<(u64, bitcask::CheckpointInfo), Error> {
+        let _guard = self.apply_lock.lock();
+        let applied = self.applied_index();
+        let info = self.store.checkpoint(dir)?;
+        Ok((applied, info))
+    }
+
+    /// Forgets the applied index (deletes its record, fsynced): a store
+    /// restored from a backup starts a new Raft log at index 1, whose
+    /// entries must all apply.
+    pub fn reset_applied_index(&self) -> Result<(), Error> {
+        let _guard = self.apply_lock.lock();
+        self.store.delete(APPLIED_KEY)?;
+        self.store.sync()?;
+        self.applied.store(0, Ordering::Release);
+        Ok(())
+    }
+
     /// The index of the last applied entry (0 if none), as on disk.
     pub fn applied_index(&self) -> u64 {
         self.applied.load(Ordering::Acquire)

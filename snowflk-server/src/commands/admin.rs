@@ -1,4 +1,4 @@
-//! `SNOWFLK LEADER | MEMBERS | TRANSFER-LEADER id | HELP`: cluster admin.
+//! `SNOWFLK LEADER | MEMBERS | TRANSFER-LEADER id | BACKUP dir | HELP`: cluster admin.
 
 use super::{AdminCmd, Args, Command, Parsed, wrong_args};
 use crate::ops::{NodeStatus, Reply};
@@ -16,17 +16,27 @@ pub fn parse(_name: &str, a: &Args<'_>) -> Parsed {
             }
             Command::Admin(AdminCmd::TransferLeader(id as u64))
         }
+        ("BACKUP", 3) => {
+            let Ok(dir) = std::str::from_utf8(a.raw(2)) else {
+                return Err(Reply::error("ERR the backup directory must be UTF-8"));
+            };
+            if dir.is_empty() {
+                return Err(Reply::error("ERR the backup directory must not be empty"));
+            }
+            Command::Admin(AdminCmd::Backup(dir.into()))
+        }
         ("HELP", _) => Command::Reply(Reply::Array(
             [
                 "SNOWFLK LEADER -- the leader's node id and peer address, or nil",
                 "SNOWFLK MEMBERS -- every member: id, address, role, match index, connected",
                 "SNOWFLK TRANSFER-LEADER <id> -- ask the leader to hand leadership to <id>",
+                "SNOWFLK BACKUP <dir> -- write a consistent backup of this node's data into <dir> (new or empty, on the server's file system)",
             ]
             .iter()
             .map(|s| Reply::Simple((*s).to_string()))
             .collect(),
         )),
-        ("LEADER" | "MEMBERS" | "TRANSFER-LEADER", _) => {
+        ("LEADER" | "MEMBERS" | "TRANSFER-LEADER" | "BACKUP", _) => {
             return Err(wrong_args(&format!("snowflk|{}", sub.to_ascii_lowercase())));
         }
         _ => {

@@ -76,6 +76,8 @@ pub enum AdminCmd {
     Members,
     /// `SNOWFLK TRANSFER-LEADER id`.
     TransferLeader(u64),
+    /// `SNOWFLK BACKUP dir`: a consistent image of this node's data.
+    Backup(std::path::PathBuf),
 }
 
 /// What parsing needs besides the arguments.

@@ -584,6 +584,36 @@ impl Backend for RaftBackend {
         })
     }
 
+    /// On the leader the backup waits for a confirmed read index first, so
+    /// it holds every write acknowledged before it; on a follower it holds
+    /// the prefix this node has applied.
+    fn backup(
+        &self,
+        dir: PathBuf,
+    ) -> BoxFuture<'_, Result<crate::backup::BackupInfo, BackendError>> {
+        Box::pin(async move {
+            if self.driver.status().raft.role == Role::Leader {
+                let confirm = async {
+                    let index = self.driver.read_index().await?;
+                    self.driver.wait_applied(index).await
+                };
+                match tokio::time::timeout(self.settings.request_timeout, confirm).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(self.driver_error(e)),
+                    Err(_) => {
+                        return Err(BackendError::TryAgain(
+                            "could not confirm the leader's read index; nothing was written".into(),
+                        ));
+                    }
+                }
+            }
+            let sm = self.sm.clone();
+            tokio::task::spawn_blocking(move || crate::backup::take(&sm, &dir))
+                .await
+                .map_err(|e| BackendError::Backup(e.to_string()))?
+        })
+    }
+
     fn shutdown(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
             self.hand_off_leadership().await;
