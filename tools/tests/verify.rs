@@ -235,3 +235,23 @@ fn usage_errors_exit_2() {
     let out = run(&["frobnicate", "/tmp"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn checkpoint_verifies_clean_and_an_interrupted_one_is_an_error() {
+    let source = engine_dir();
+    let root = tempfile::tempdir().unwrap();
+    let cp = root.path().join("cp");
+    {
+        let store = bitcask::Bitcask::open(source.path(), small()).expect("open");
+        store.put(b"in-active", b"1").expect("put");
+        store.checkpoint(&cp).expect("checkpoint");
+    }
+    let (code, out, err) = verify(&cp);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.ends_with("; 0 errors, 0 warnings\n"), "{out}");
+    // A checkpoint a crash interrupted: the engine refuses it, so must verify.
+    fs::write(cp.join(bitcask::CHECKPOINT_PARTIAL_FILE), b"").unwrap();
+    let (code, out, _) = verify(&cp);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("interrupted checkpoint"), "{out}");
+}

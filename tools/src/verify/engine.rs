@@ -28,7 +28,26 @@ struct Totals {
 
 pub(super) fn verify(layout: &Layout, r: &mut Reporter<'_>) -> Result<String> {
     for name in &layout.unknown {
-        r.warning(name, None, "unknown file; the engine ignores it")?;
+        if name == bitcask::CHECKPOINT_PARTIAL_FILE {
+            r.error(
+                name,
+                None,
+                "interrupted checkpoint: the engine refuses to open this directory; delete it and take the checkpoint again",
+            )?;
+        } else if name == bitcask::CHECKPOINT_FILE {
+            // A checkpoint's manifest: checked, not unknown.
+            if let Err(e) = bitcask::checkpoint::verify(&bitcask::vfs::OsVfs, &layout.dir) {
+                r.warning(
+                    name,
+                    None,
+                    &format!(
+                        "the directory no longer matches its checkpoint manifest (normal once a store was opened on it): {e}"
+                    ),
+                )?;
+            }
+        } else {
+            r.warning(name, None, "unknown file; the engine ignores it")?;
+        }
     }
     for name in &layout.tmp {
         r.warning(
