@@ -37,7 +37,12 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             // next_index is kept in [match + 1, last + 1]; clamp defensively.
             let next = pr.next_index.clamp(1, last + 1);
             let prev_index = next - 1;
-            let Some(prev_term) = self.log.term(prev_index) else {
+            let prev_term = if prev_index < self.log.offset {
+                None
+            } else {
+                self.log.term(prev_index)
+            };
+            let Some(prev_term) = prev_term else {
                 // The entries the follower needs were compacted away (§7).
                 self.start_snapshot(to);
                 return;

@@ -1,7 +1,11 @@
 //! Deterministic simulation of 3- and 5-node clusters under message loss,
 //! delay, duplication and reordering, symmetric and asymmetric partitions,
 //! crashes (losing everything not yet persisted) and restarts, with clients
-//! proposing and reading through any node.
+//! proposing and reading through any node. Most seeds also take snapshots
+//! at random points on every node with a short trailing log window, so
+//! that a follower cut off for a while needs an InstallSnapshot, sent in
+//! small chunks across the same drops, partitions and crashes; the image a
+//! node installs must equal the state every other node had at that index.
 //!
 //! After every step the safety properties in `sim/invariants/` are checked;
 //! at the end the client history is checked for linearizability, and after
@@ -39,6 +43,7 @@ struct Stats {
     indeterminate: u64,
     commit: u64,
     leaders: usize,
+    snapshots: sim::cluster::SnapshotStats,
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -52,12 +57,25 @@ fn run(seed: u64) -> SimResult<Stats> {
     let pre_vote = rng.random_bool(0.75);
     let check_quorum = rng.random_bool(0.75);
     let max_inflight = rng.random_range(1..6);
+    // Snapshots: most seeds take them, at random points, keeping a short
+    // trailing window so that lagging followers need InstallSnapshot; the
+    // images are tens of bytes, so small chunks make several per transfer.
+    let snapshot_rate = if rng.random_bool(0.8) {
+        rng.random_range(0.0..0.05)
+    } else {
+        0.0
+    };
+    let trailing = rng.random_range(0..12);
+    let chunk_bytes = rng.random_range(1..24);
+    let purge = rng.random_bool(0.7);
     let mut cluster = Cluster::new(n, seed, |id, voters| {
         let mut c = Config::new(id, voters);
         c.pre_vote = pre_vote;
         c.check_quorum = check_quorum;
         c.max_inflight = max_inflight;
         c.max_entries_per_append = 8;
+        c.trailing_log_entries = trailing;
+        c.snapshot_chunk_bytes = chunk_bytes;
         c
     });
     cluster.trace = std::env::var("SIMULATION_TRACE").is_ok();
@@ -120,6 +138,11 @@ fn run(seed: u64) -> SimResult<Stats> {
                 cluster.restart(id)?;
             }
         }
+        for &id in &ids {
+            if snapshot_rate > 0.0 && cluster.rng.random_bool(snapshot_rate) {
+                cluster.take_snapshot(id, purge)?;
+            }
+        }
         if cluster.rng.random_bool(transfer_rate)
             && let Some(l) = cluster.leader()
         {
@@ -153,6 +176,11 @@ fn run(seed: u64) -> SimResult<Stats> {
     let mut leader_at = None;
     loop {
         cluster.now += 1;
+        for &id in &ids {
+            if snapshot_rate > 0.0 && cluster.rng.random_bool(snapshot_rate / 2.0) {
+                cluster.take_snapshot(id, purge)?;
+            }
+        }
         step_tick(&mut cluster, &mut clients, false)?;
         let elapsed = cluster.now - healed_at;
         if leader_at.is_none() {
@@ -185,10 +213,7 @@ fn run(seed: u64) -> SimResult<Stats> {
     }
 
     // Every replica applied the same state.
-    let kvs: Vec<_> = ids
-        .iter()
-        .map(|i| cluster.nodes[i].kv.map.clone())
-        .collect();
+    let kvs: Vec<_> = ids.iter().map(|i| cluster.nodes[i].kv.clone()).collect();
     if kvs.windows(2).any(|w| w[0] != w[1]) {
         return Err(format!("replicas diverged after catching up: {kvs:?}"));
     }
@@ -198,6 +223,7 @@ fn run(seed: u64) -> SimResult<Stats> {
         indeterminate: clients.indeterminate,
         commit: cluster.raft(ids[0]).map_or(0, |r| r.status().commit),
         leaders: cluster.invariants.election_safety.leaders().len(),
+        snapshots: cluster.snapshot_stats,
     })
 }
 
@@ -272,6 +298,7 @@ fn simulation_seeds() {
     let mut failures = Vec::new();
     let t0 = std::time::Instant::now();
     let mut totals = Stats::default();
+    let mut seeds_with_install = 0u64;
     for seed in start..start + count {
         match run_or_report(seed) {
             Err(err) => {
@@ -289,6 +316,13 @@ fn simulation_seeds() {
                 totals.indeterminate += s.indeterminate;
                 totals.commit += s.commit;
                 totals.leaders += s.leaders;
+                totals.snapshots.taken += s.snapshots.taken;
+                totals.snapshots.installed += s.snapshots.installed;
+                totals.snapshots.chunks += s.snapshots.chunks;
+                totals.snapshots.restored += s.snapshots.restored;
+                if s.snapshots.installed > 0 {
+                    seeds_with_install += 1;
+                }
             }
         }
     }
@@ -299,6 +333,13 @@ fn simulation_seeds() {
         totals.indeterminate,
         totals.commit,
         totals.leaders
+    );
+    eprintln!(
+        "snapshots: {} taken, {} installed from a leader (in {seeds_with_install} seeds), {} chunks sent, {} restarts from an image",
+        totals.snapshots.taken,
+        totals.snapshots.installed,
+        totals.snapshots.chunks,
+        totals.snapshots.restored
     );
     assert!(
         failures.is_empty(),

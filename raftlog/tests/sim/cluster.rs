@@ -10,7 +10,7 @@ use bitcask::vfs::{MemVfs, Vfs};
 use raftlog::storage::{SegmentLogOptions, SegmentLogStore, persist_ready, restore};
 use raftlog::{
     Config, Entry, EntryPayload, Index, LogStore, MemLogStore, Message, NodeId, ProposeError,
-    Proposed, Raft, ReadState, Role, Term,
+    Proposed, Raft, ReadState, Role, SnapshotMeta, Term,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,6 +40,19 @@ pub enum Event {
     ReadDropped { node: NodeId, context: u64 },
 }
 
+/// Snapshot activity, for the figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SnapshotStats {
+    /// Snapshots taken by nodes of their own state.
+    pub taken: u64,
+    /// Snapshots installed from a leader.
+    pub installed: u64,
+    /// Chunks sent by leaders.
+    pub chunks: u64,
+    /// Restarts that rebuilt the state machine from a snapshot image.
+    pub restored: u64,
+}
+
 pub struct SimNode {
     pub id: NodeId,
     /// `None` while crashed.
@@ -58,6 +71,11 @@ pub struct SimNode {
     /// When set, this node does not process its ready batches (scenarios:
     /// "the disk is slow"); a crash then loses them.
     pub hold: bool,
+    /// Survives crashes: the application's durable snapshot images, by
+    /// index (the one the log store references, and possibly a newer one).
+    pub images: BTreeMap<Index, (SnapshotMeta, Vec<u8>)>,
+    /// Volatile: the snapshot being received (meta, bytes so far).
+    pub staging: Option<(SnapshotMeta, Vec<u8>)>,
 }
 
 /// Crash injection while a node persists a ready batch.
@@ -88,6 +106,7 @@ pub struct Cluster {
     pub record_sent: bool,
     /// Print every delivered message (SIMULATION_TRACE).
     pub trace: bool,
+    pub snapshot_stats: SnapshotStats,
 }
 
 pub type SimResult<T = ()> = Result<T, String>;
@@ -112,6 +131,8 @@ impl Cluster {
                     reads: Vec::new(),
                     read_keys: BTreeMap::new(),
                     hold: false,
+                    images: BTreeMap::new(),
+                    staging: None,
                 },
             );
         }
@@ -132,6 +153,7 @@ impl Cluster {
             sent_log: Vec::new(),
             record_sent: false,
             trace: false,
+            snapshot_stats: SnapshotStats::default(),
         }
     }
 
@@ -288,6 +310,7 @@ impl Cluster {
             n.reads.clear();
             n.read_keys.clear();
             n.hold = false;
+            n.staging = None;
         }
         self.invariants.on_restart(id);
         self.invariants.log_matching.forget(id);
@@ -308,11 +331,33 @@ impl Cluster {
             restore(&*n.store).map_err(|e| format!("restore of node {id} failed: {e}"))?;
         let mut cfg = self.config.clone();
         cfg.id = id;
+        // The state machine restarts from the image the log store references
+        // (a newer image whose install was not recorded yet is ignored).
+        if let Some(snap) = &restored.snapshot {
+            let (meta, bytes) = n.images.get(&snap.index).ok_or_else(|| {
+                format!(
+                    "node {id}: the log store references snapshot {} but no image of it is kept",
+                    snap.index
+                )
+            })?;
+            if meta != snap {
+                return Err(format!("node {id}: image {meta:?} differs from {snap:?}"));
+            }
+            n.kv = Kv::decode(bytes)?;
+            n.applied = snap.index;
+            cfg.applied = snap.index;
+            n.images.retain(|&i, _| i >= snap.index);
+            self.snapshot_stats.restored += 1;
+        }
+        let from_snapshot = restored.snapshot.as_ref().map(|s| (s.index, n.kv.clone()));
         n.raft = Some(
             Raft::new(cfg, seed, restored)
                 .map_err(|e| format!("restart of node {id} failed: {e}"))?,
         );
         self.invariants.on_restart(id);
+        if let Some((index, kv)) = from_snapshot {
+            self.invariants.on_install(id, index, &kv)?;
+        }
         Ok(())
     }
 
@@ -346,8 +391,41 @@ impl Cluster {
                 self.crash(id)?;
                 break;
             }
-            // 2. Persist: hard state, then entries (persist_ready), optionally
-            // crashing between the two.
+            // 2a. Stage received snapshot chunks; a complete snapshot's image
+            // is made durable before the log store records it.
+            let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+            for c in &rd.received_chunks {
+                if c.offset == 0 {
+                    node.staging = Some((c.meta.clone(), Vec::new()));
+                }
+                match node.staging.as_mut() {
+                    Some((meta, bytes)) if *meta == c.meta && bytes.len() as u64 == c.offset => {
+                        bytes.extend_from_slice(&c.data);
+                    }
+                    other => {
+                        return Err(format!(
+                            "node {id}: chunk {}@{} offset {} does not continue the staged {:?}",
+                            c.meta.index,
+                            c.meta.term,
+                            c.offset,
+                            other.map(|(m, b)| (m.index, b.len()))
+                        ));
+                    }
+                }
+            }
+            if let Some(meta) = &rd.snapshot {
+                let (staged, bytes) = node.staging.take().ok_or_else(|| {
+                    format!("node {id}: install of {} without staged bytes", meta.index)
+                })?;
+                if staged != *meta {
+                    return Err(format!(
+                        "node {id}: install of {meta:?} but staged {staged:?}"
+                    ));
+                }
+                node.images.insert(meta.index, (staged, bytes));
+            }
+            // 2b. Persist: hard state, snapshot record, then entries
+            // (persist_ready), optionally crashing in between.
             let node = self.nodes.get_mut(&id).ok_or("no such node")?;
             if crash_at == Some(1) {
                 if let Some(hs) = rd.hard_state
@@ -364,6 +442,7 @@ impl Cluster {
             let partial = raftlog::Ready {
                 hard_state: rd.hard_state,
                 entries: rd.entries,
+                snapshot: rd.snapshot.clone(),
                 ..Default::default()
             };
             if let Some(vfs) = &node.vfs
@@ -393,15 +472,22 @@ impl Cluster {
             for m in rd.persisted_messages {
                 self.send(m);
             }
-            // 4. Apply, then serve reads.
+            // 4. Install a received snapshot, apply, then serve reads.
             let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+            if let Some(meta) = &rd.snapshot {
+                let (_, bytes) = &node.images[&meta.index];
+                node.kv = Kv::decode(bytes)?;
+                node.applied = meta.index;
+                node.images.retain(|&i, _| i >= meta.index);
+                self.snapshot_stats.installed += 1;
+                self.invariants.on_install(id, meta.index, &node.kv)?;
+            }
             for e in &rd.committed_entries {
                 self.invariants.on_apply(id, e)?;
+                node.kv.apply_entry(e);
+                self.invariants.on_applied_state(id, e.index, &node.kv)?;
                 let cmd = match &e.payload {
-                    EntryPayload::Command(c) => {
-                        node.kv.apply(c);
-                        Some(c.clone())
-                    }
+                    EntryPayload::Command(c) => Some(c.clone()),
                     EntryPayload::Noop => None,
                 };
                 node.applied = e.index;
@@ -447,12 +533,76 @@ impl Cluster {
                 });
             }
             node.reads = waiting;
-            // 5. Acknowledge.
+            // 5. Leader: read the snapshot chunks asked for.
+            if let Some(r) = node.raft.as_mut() {
+                for req in &rd.snapshot_requests {
+                    let Some((_, bytes)) = node.images.get(&req.index) else {
+                        continue; // an image already replaced: the core moved on
+                    };
+                    let start = (req.offset as usize).min(bytes.len());
+                    let end = start.saturating_add(req.max_len).min(bytes.len());
+                    if r.send_snapshot_chunk(req, bytes[start..end].to_vec(), end == bytes.len()) {
+                        self.snapshot_stats.chunks += 1;
+                    }
+                }
+            }
+            // 6. Acknowledge.
             if let Some(r) = node.raft.as_mut() {
                 r.advance();
             }
         }
         self.check()
+    }
+
+    /// The application takes a snapshot of `id`'s state at its applied
+    /// index: image durable first, then the log store records it (keeping
+    /// the entries after it, and purging some before), then the core is told.
+    pub fn take_snapshot(&mut self, id: NodeId, purge: bool) -> SimResult {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(r) = node.raft.as_mut() else {
+            return Ok(());
+        };
+        let index = node.applied;
+        let current = r.snapshot().map_or(0, |s| s.index);
+        if node.hold || index <= current || index > r.status().stable {
+            return Ok(());
+        }
+        let Some(term) = r.log_term(index) else {
+            return Err(format!("node {id}: no term for applied index {index}"));
+        };
+        let meta = SnapshotMeta {
+            index,
+            term,
+            voters: self.ids.clone(),
+            learners: Vec::new(),
+        };
+        self.invariants.on_applied_state(id, index, &node.kv)?;
+        node.images.insert(index, (meta.clone(), node.kv.encode()));
+        if let Err(e) = node.store.save_snapshot(&meta) {
+            if node.vfs.is_none() {
+                return Err(format!("node {id}: save_snapshot: {e}"));
+            }
+            // An injected I/O fault: the node stops.
+            return self.crash(id);
+        }
+        node.images.retain(|&i, _| i >= index);
+        if purge {
+            let keep = self.config.trailing_log_entries;
+            if let Err(e) = node.store.purge_up_to(index.saturating_sub(keep)) {
+                if node.vfs.is_none() {
+                    return Err(format!("node {id}: purge: {e}"));
+                }
+                return self.crash(id);
+            }
+        }
+        if let Some(r) = node.raft.as_mut() {
+            r.compact(meta)
+                .map_err(|e| format!("node {id}: compact refused: {e}"))?;
+        }
+        self.snapshot_stats.taken += 1;
+        self.process(id)
     }
 
     fn send(&mut self, m: Message<Cmd>) {

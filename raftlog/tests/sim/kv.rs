@@ -22,10 +22,13 @@ impl std::fmt::Debug for Cmd {
     }
 }
 
-/// The state machine: key -> last written value.
-#[derive(Clone, Debug, Default)]
+/// The state machine: key -> last written value, plus a digest of every
+/// entry applied so far (index, term and command), so that two states are
+/// equal only if they applied the same sequence.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Kv {
     pub map: BTreeMap<u8, u64>,
+    pub digest: u64,
 }
 
 impl Kv {
@@ -33,7 +36,38 @@ impl Kv {
         self.map.insert(c.key, c.value);
     }
 
+    /// Applies one committed entry (a no-op only moves the digest).
+    pub fn apply_entry(&mut self, e: &raftlog::Entry<Cmd>) {
+        let (id, key, value) = match &e.payload {
+            raftlog::EntryPayload::Command(c) => {
+                self.apply(c);
+                (c.id, u64::from(c.key), c.value)
+            }
+            raftlog::EntryPayload::Noop => (0, 0, 0),
+        };
+        for x in [e.index, e.term, id, key, value] {
+            self.digest = mix(self.digest ^ x);
+        }
+    }
+
+    /// The snapshot image of this state.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("encode kv")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Kv, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("snapshot image does not decode: {e}"))
+    }
+
     pub fn get(&self, key: u8) -> Option<u64> {
         self.map.get(&key).copied()
     }
+}
+
+/// splitmix64's finalizer: a cheap, well-mixing hash step.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

@@ -59,25 +59,25 @@ impl LogMatching {
     /// Checks the part of a node's in-memory log not checked before.
     pub fn check_in_memory(&mut self, r: &Raft<Cmd>) -> Result<(), String> {
         let log = r.log_entries();
+        let first = r.status().first_index;
+        let last = r.status().last_index;
         let (mut from, last_term) = self.checked.get(&r.id()).copied().unwrap_or((0, 0));
-        // If the log was truncated or rewritten past the checked prefix,
-        // re-check from its commit index (committed entries never change; the
-        // monotonic and state machine checks cover them).
-        let intact =
-            from as usize <= log.len() && (from == 0 || log[from as usize - 1].term == last_term);
+        // If the log was truncated, rewritten or compacted past the checked
+        // prefix, re-check from its commit index (committed entries never
+        // change; the monotonic and state machine checks cover them).
+        let intact = from <= last && (from == 0 || r.log_term(from) == Some(last_term));
         if !intact {
-            from = r.status().commit.min(log.len() as Index);
+            from = r.status().commit.min(last);
         }
-        for e in &log[from as usize..] {
-            let prev_term = if e.index == 1 {
-                0
-            } else {
-                log[e.index as usize - 2].term
-            };
+        let from = from.max(first - 1);
+        for e in &log[(from + 1 - first) as usize..] {
+            let prev_term = r
+                .log_term(e.index - 1)
+                .ok_or_else(|| format!("node {}: no term for {}", r.id(), e.index - 1))?;
             self.record(r.id(), e, prev_term)?;
         }
-        let last = log.last().map_or(0, |e| e.term);
-        self.checked.insert(r.id(), (log.len() as Index, last));
+        let last_term = r.log_term(last).unwrap_or(0);
+        self.checked.insert(r.id(), (last, last_term));
         Ok(())
     }
 

@@ -6,16 +6,18 @@ mod election_safety;
 mod leader_completeness;
 mod log_matching;
 mod monotonic;
+mod snapshot_state;
 mod state_machine_safety;
 
-use raftlog::{Entry, LogStore, NodeId, Raft};
+use raftlog::{Entry, Index, LogStore, NodeId, Raft};
 
-use super::kv::Cmd;
+use super::kv::{Cmd, Kv};
 
 pub use election_safety::ElectionSafety;
 pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
 pub use monotonic::Monotonic;
+pub use snapshot_state::SnapshotState;
 pub use state_machine_safety::StateMachineSafety;
 
 #[derive(Default)]
@@ -25,6 +27,7 @@ pub struct Invariants {
     pub leader_completeness: LeaderCompleteness,
     pub state_machine_safety: StateMachineSafety,
     pub monotonic: Monotonic,
+    pub snapshot_state: SnapshotState,
 }
 
 impl Invariants {
@@ -43,6 +46,18 @@ impl Invariants {
     pub fn on_apply(&mut self, node: NodeId, entry: &Entry<Cmd>) -> Result<(), String> {
         self.state_machine_safety.on_apply(node, entry)?;
         self.monotonic.on_apply(node, entry.index)
+    }
+
+    /// A node's state machine is now `kv`, right after applying `index`.
+    pub fn on_applied_state(&mut self, node: NodeId, index: Index, kv: &Kv) -> Result<(), String> {
+        self.snapshot_state.on_state(node, index, kv)
+    }
+
+    /// A node's state machine was replaced by a snapshot image at `index`
+    /// (installed from a leader, or rebuilt at a restart).
+    pub fn on_install(&mut self, node: NodeId, index: Index, kv: &Kv) -> Result<(), String> {
+        self.snapshot_state.on_install(node, index, kv)?;
+        self.monotonic.on_install(node, index)
     }
 
     /// A node restarted: its volatile indexes start again from zero.

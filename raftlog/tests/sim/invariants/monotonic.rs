@@ -20,6 +20,19 @@ impl Monotonic {
         self.seen.remove(&node);
     }
 
+    /// A snapshot replaced the state machine: applying continues after `index`.
+    pub fn on_install(&mut self, node: NodeId, index: Index) -> Result<(), String> {
+        let e = self.seen.entry(node).or_insert((0, 0));
+        if index < e.1 {
+            return Err(format!(
+                "monotonic: node {node} installed snapshot {index} after applying {}",
+                e.1
+            ));
+        }
+        e.1 = index;
+        Ok(())
+    }
+
     pub fn on_apply(&mut self, node: NodeId, index: Index) -> Result<(), String> {
         let e = self.seen.entry(node).or_insert((0, 0));
         if index != e.1 + 1 {
