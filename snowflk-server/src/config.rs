@@ -139,6 +139,19 @@ pub struct Flags {
     /// without other `--peers`, e.g. `--restore /backups/2026-12-02`.
     #[arg(long, value_name = "DIR")]
     pub restore: Option<PathBuf>,
+    /// Require clients to `AUTH` with this password (user `default`, admin
+    /// role). Prefer the config file: flags are visible to `ps`.
+    #[arg(long, value_name = "PASSWORD")]
+    pub requirepass: Option<String>,
+    /// Users with roles: `[[users]]` tables in the config file only (see
+    /// docs/server.md, "Authentication").
+    #[arg(skip)]
+    pub users: Option<Vec<crate::auth::UserConfig>>,
+    /// Read a password from stdin, print its Argon2id hash (for a user's
+    /// `password-hash`) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub hash_password: bool,
 }
 
 /// Client-protocol limits.
@@ -205,6 +218,8 @@ pub struct Config {
     pub expire_sweep_ms: u64,
     /// A backup to start from (`--restore`).
     pub restore: Option<PathBuf>,
+    /// The users clients authenticate as (none: no authentication).
+    pub users: crate::auth::Users,
     /// Client-protocol limits.
     pub limits: Limits,
     /// Log filter.
@@ -291,6 +306,11 @@ impl Config {
             merge_rate_limit: pick!(merge_rate_limit, 0),
             expire_sweep_ms: pick!(expire_sweep_ms, 1000),
             restore: f.restore.or(file.restore),
+            users: crate::auth::Users::from_config(
+                f.requirepass.or(file.requirepass).as_deref(),
+                &f.users.or(file.users).unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
             limits: Limits {
                 max_connections: pick!(max_connections, d.max_connections),
                 max_request_size: pick!(max_request_size, d.max_request_size),

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::auth::{self, Identity};
 use crate::commands::{self, AdminCmd, Command, ConnCmd, Ctx, admin};
 use crate::ops::{NodeRole, ReadOp, ReplicationMode, Reply, WriteCmd, WriteOp};
 use crate::resp::{self, ParseLimits, Protocol, RequestParser};
@@ -45,6 +46,9 @@ pub struct Connection {
     name: Option<Vec<u8>>,
     multi: Option<Multi>,
     ctx: Ctx,
+    /// Who the connection is authenticated as (None: not yet, and the
+    /// server requires it).
+    identity: Option<Identity>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -82,6 +86,7 @@ impl Connection {
             proto: Protocol::Resp2,
             name: None,
             multi: None,
+            identity: (!shared.config.users.required()).then(Identity::open),
             ctx: Ctx { limits },
             shared,
         }
@@ -100,7 +105,11 @@ impl Connection {
                             .stats
                             .total_commands
                             .fetch_add(1, Ordering::Relaxed);
-                        let cmd = match commands::parse(&args, &self.ctx) {
+                        let parsed = match self.gate(&args) {
+                            Some(refused) => Command::Reply(refused),
+                            None => commands::parse(&args, &self.ctx),
+                        };
+                        let cmd = match parsed {
                             Command::Write(w) if self.multi.is_none() => {
                                 group.push(w);
                                 if group.len() >= MAX_GROUP {
@@ -249,9 +258,85 @@ impl Connection {
         }
     }
 
+    /// The refusal of a command this connection may not run yet (`NOAUTH`)
+    /// or at all (`NOPERM`), before it is parsed.
+    fn gate(&self, args: &[Vec<u8>]) -> Option<Reply> {
+        let name = String::from_utf8_lossy(args.first()?).to_ascii_uppercase();
+        match &self.identity {
+            None if auth::allowed_before_auth(&name) => None,
+            None => Some(Reply::error(if name == "HELLO" {
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+            } else {
+                "NOAUTH Authentication required."
+            })),
+            Some(who) => {
+                let sub = args
+                    .get(1)
+                    .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase());
+                auth::permit(who, &name, sub.as_deref()).err()
+            }
+        }
+    }
+
+    /// Checks `user`'s `password`; on success the connection becomes that
+    /// user. Failures are logged with the client address, not the password.
+    fn authenticate(&mut self, user: &str, password: &[u8]) -> Result<(), Reply> {
+        let users = &self.shared.config.users;
+        if !users.required() {
+            return Err(Reply::error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        }
+        match users.check(user, password) {
+            Some(who) => {
+                tracing::debug!(peer = %self.peer, user, "client authenticated");
+                self.identity = Some(who);
+                Ok(())
+            }
+            None => {
+                self.shared
+                    .stats
+                    .auth_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(peer = %self.peer, user, "authentication failed");
+                Err(Reply::error(
+                    "WRONGPASS invalid username-password pair or user is disabled.",
+                ))
+            }
+        }
+    }
+
     async fn conn(&mut self, cmd: ConnCmd) -> (Reply, Next) {
         let reply = match cmd {
-            ConnCmd::Hello { proto, name } => {
+            ConnCmd::Auth { user, password } => match self.authenticate(&user, &password) {
+                Ok(()) => Reply::ok(),
+                Err(e) => e,
+            },
+            ConnCmd::AclWhoami => match &self.identity {
+                Some(who) => Reply::bulk(who.name.clone()),
+                None => Reply::error("NOAUTH Authentication required."),
+            },
+            ConnCmd::AclList => {
+                let users = &self.shared.config.users;
+                if users.required() {
+                    Reply::Array(users.acl_list().into_iter().map(Reply::bulk).collect())
+                } else {
+                    Reply::Array(vec![Reply::bulk("user default on nopass role=admin")])
+                }
+            }
+            ConnCmd::Hello {
+                proto: _,
+                name: _,
+                auth: Some((user, password)),
+            } if self.shared.config.users.required()
+                && self.authenticate(&user, &password).is_err() =>
+            {
+                Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+            }
+            ConnCmd::Hello { .. } if self.identity.is_none() => Reply::error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            ),
+            ConnCmd::Hello { proto, name, .. } => {
                 if let Some(p) = proto {
                     self.proto = if p == 3 {
                         Protocol::Resp3
@@ -276,6 +361,9 @@ impl Connection {
                 self.proto = Protocol::Resp2;
                 self.name = None;
                 self.multi = None;
+                if self.shared.config.users.required() {
+                    self.identity = None;
+                }
                 Reply::Simple("RESET".into())
             }
             ConnCmd::Multi => {
@@ -453,11 +541,12 @@ impl Connection {
                     let s = &shared.stats;
                     let _ = write!(
                         out,
-                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\n",
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\nacl_access_denied_auth:{}\r\n",
                         s.total_connections.load(Ordering::Relaxed),
                         s.total_commands.load(Ordering::Relaxed),
                         s.rejected_connections.load(Ordering::Relaxed),
                         s.protocol_errors.load(Ordering::Relaxed),
+                        s.auth_failures.load(Ordering::Relaxed),
                     );
                 }
                 _ => {

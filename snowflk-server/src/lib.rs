@@ -79,6 +79,7 @@
 //!   read in a pipeline waits for the writes before it.
 //! - No `WATCH`, no data types other than strings.
 
+pub mod auth;
 pub mod backend;
 pub mod backup;
 pub mod commands;

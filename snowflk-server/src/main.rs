@@ -15,6 +15,9 @@ use snowflk_server::server::{self, Server};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "--hash-password") {
+        return hash_password();
+    }
     // Bad flags: clap prints its message and exits with status 2.
     let config = match Config::from_args() {
         Ok(c) => c,
@@ -81,6 +84,26 @@ async fn shutdown_signal() {
         _ => {
             tracing::warn!("cannot install signal handlers; stop with SIGKILL");
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// `--hash-password`: one line from stdin to its Argon2id PHC string.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("snowflk-server: cannot read the password from stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    match snowflk_server::auth::hash_password(password.as_bytes()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("snowflk-server: cannot hash the password: {e}");
+            ExitCode::FAILURE
         }
     }
 }

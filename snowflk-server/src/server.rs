@@ -59,6 +59,8 @@ pub struct Stats {
     pub total_commands: AtomicU64,
     /// Requests that failed to parse (their connections were closed).
     pub protocol_errors: AtomicU64,
+    /// Failed `AUTH` / `HELLO ... AUTH` attempts.
+    pub auth_failures: AtomicU64,
 }
 
 /// What every connection shares.

@@ -40,13 +40,26 @@ pub enum Command {
 /// Commands that act on the connection's own state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnCmd {
-    /// `HELLO [protover [SETNAME name]]`.
+    /// `HELLO [protover [AUTH user password] [SETNAME name]]`.
     Hello {
         /// Requested protocol version (2 or 3).
         proto: Option<u8>,
         /// `SETNAME`.
         name: Option<Vec<u8>>,
+        /// `AUTH user password`.
+        auth: Option<(String, Vec<u8>)>,
     },
+    /// `AUTH [user] password` (no user: `default`).
+    Auth {
+        /// The user.
+        user: String,
+        /// The password.
+        password: Vec<u8>,
+    },
+    /// `ACL WHOAMI`.
+    AclWhoami,
+    /// `ACL LIST`.
+    AclList,
     /// `CLIENT SETNAME`.
     SetName(Vec<u8>),
     /// `CLIENT GETNAME`.

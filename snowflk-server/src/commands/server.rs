@@ -27,6 +27,32 @@ pub fn parse(name: &str, a: &Args<'_>) -> Parsed {
             _ => Reply::error("ERR DB index is out of range (snowflk has only database 0)"),
         }),
         "HELLO" => return hello(a),
+        "AUTH" => match a.len() {
+            2 => Command::Conn(ConnCmd::Auth {
+                user: "default".into(),
+                password: a.raw(1).to_vec(),
+            }),
+            3 => Command::Conn(ConnCmd::Auth {
+                user: String::from_utf8_lossy(a.raw(1)).into_owned(),
+                password: a.raw(2).to_vec(),
+            }),
+            _ => return Err(syntax()),
+        },
+        "ACL" => match (a.upper(1).as_str(), a.len()) {
+            ("WHOAMI", 2) => Command::Conn(ConnCmd::AclWhoami),
+            ("LIST", 2) => Command::Conn(ConnCmd::AclList),
+            ("WHOAMI" | "LIST", _) => {
+                return Err(wrong_args(&format!(
+                    "acl|{}",
+                    a.upper(1).to_ascii_lowercase()
+                )));
+            }
+            (other, _) => {
+                return Err(Reply::error(format!(
+                    "ERR unknown subcommand '{other}'. snowflk supports ACL WHOAMI and ACL LIST; users are configured in the TOML file"
+                )));
+            }
+        },
         "QUIT" => Command::Conn(ConnCmd::Quit),
         "RESET" => Command::Conn(ConnCmd::Reset),
         "MULTI" => Command::Conn(ConnCmd::Multi),
@@ -146,6 +172,7 @@ fn hello(a: &Args<'_>) -> Parsed {
         return Ok(Command::Conn(ConnCmd::Hello {
             proto: None,
             name: None,
+            auth: None,
         }));
     }
     let proto = match a.raw(1) {
@@ -161,13 +188,16 @@ fn hello(a: &Args<'_>) -> Parsed {
         }
     };
     let mut name = None;
+    let mut auth = None;
     let mut i = 2;
     while i < a.len() {
         match a.upper(i).as_str() {
             "AUTH" if i + 2 < a.len() => {
-                return Err(Reply::error(
-                    "ERR AUTH is not supported: snowflk has no passwords",
+                auth = Some((
+                    String::from_utf8_lossy(a.raw(i + 1)).into_owned(),
+                    a.raw(i + 2).to_vec(),
                 ));
+                i += 3;
             }
             "SETNAME" if i + 1 < a.len() => {
                 name = Some(a.raw(i + 1).to_vec());
@@ -179,6 +209,7 @@ fn hello(a: &Args<'_>) -> Parsed {
     Ok(Command::Conn(ConnCmd::Hello {
         proto: Some(proto),
         name,
+        auth,
     }))
 }
 
@@ -248,16 +279,29 @@ mod tests {
             p(&["HELLO", "3", "SETNAME", "me"]),
             Command::Conn(ConnCmd::Hello {
                 proto: Some(3),
-                name: Some(b"me".to_vec())
+                name: Some(b"me".to_vec()),
+                auth: None,
             })
         );
         assert!(
             matches!(p(&["HELLO", "4"]), Command::Reply(Reply::Error(m)) if m.starts_with("NOPROTO"))
         );
-        assert!(matches!(
-            p(&["HELLO", "3", "AUTH", "u", "p"]),
-            Command::Reply(Reply::Error(_))
-        ));
+        assert_eq!(
+            p(&["HELLO", "3", "AUTH", "u", "p", "SETNAME", "n"]),
+            Command::Conn(ConnCmd::Hello {
+                proto: Some(3),
+                name: Some(b"n".to_vec()),
+                auth: Some(("u".into(), b"p".to_vec())),
+            })
+        );
+        assert_eq!(
+            p(&["AUTH", "pw"]),
+            Command::Conn(ConnCmd::Auth {
+                user: "default".into(),
+                password: b"pw".to_vec()
+            })
+        );
+        assert_eq!(p(&["ACL", "WHOAMI"]), Command::Conn(ConnCmd::AclWhoami));
         assert_eq!(
             p(&["CLIENT", "SETNAME", "x"]),
             Command::Conn(ConnCmd::SetName(b"x".to_vec()))

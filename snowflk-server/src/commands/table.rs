@@ -85,7 +85,9 @@ macro_rules! spec {
 
 /// Every command, sorted by name.
 pub const COMMANDS: &[Spec] = &[
+    spec!("ACL", -2, S, 0, 0, 0, Server),
     spec!("APPEND", 3, W, 1, 1, 1, Strings),
+    spec!("AUTH", -2, S, 0, 0, 0, Server),
     spec!("CAS", 4, W, 1, 1, 1, Strings),
     spec!("CLIENT", -2, S, 0, 0, 0, Server),
     spec!("COMMAND", -1, S, 0, 0, 0, Server),
