@@ -79,32 +79,90 @@
 //! file kind `raft-log`: one `RaftEntry` record per entry with `seq` = index,
 //! `meta` = term and the postcard-encoded payload as value; hard state in
 //! `RaftHardState` records), with one fsync per appended batch, physical
-//! truncation, whole-segment purge, and the engine's recovery scan (a torn
-//! tail is cut, corruption elsewhere is an error naming file and offset).
-//! The core keeps the whole log in memory as well (no I/O on the hot path);
-//! restart a node with [`storage::restore`].
+//! truncation, whole-segment purge, the latest snapshot's metadata in a
+//! `snapshot` file, and the engine's recovery scan (a torn tail is cut,
+//! corruption elsewhere is an error naming file and offset). The core keeps
+//! the log after its last compaction in memory as well (no I/O on the hot
+//! path); restart a node with [`storage::restore`].
+//!
+//! ## Snapshots (§7)
+//!
+//! The snapshot's bytes belong to the application; the core handles only
+//! its metadata ([`SnapshotMeta`]: index, term, voters, learners) and the
+//! transfer protocol. Nothing here does I/O: the core asks, the application
+//! reads or writes, and reports back.
+//!
+//! **Taking a snapshot (any node).** After [`Raft::advance`], with its state
+//! machine at applied index `i` (term `t` = [`Raft::log_term`]`(i)`):
+//! 1. write the snapshot image of the state at `i`, durably;
+//! 2. record it in the log store: [`LogStore::save_snapshot`] (the entries
+//!    after `i` stay); optionally [`LogStore::purge_up_to`] to drop older
+//!    entries from disk;
+//! 3. call [`Raft::compact`]: the core keeps only
+//!    [`Config::trailing_log_entries`] entries before `i` in memory and from
+//!    now on sends this snapshot to followers that need older entries.
+//!
+//! Keep the image readable until a newer one has gone through steps 1–3.
+//!
+//! **Leader: sending.** When a follower needs an entry that is no longer in
+//! memory, the core puts a [`SnapshotRequest`] (follower, snapshot index,
+//! offset, max length) in [`Ready::snapshot_requests`]. The application
+//! reads those bytes of its image and calls [`Raft::send_snapshot_chunk`]
+//! (`last` on the final chunk); the core sends them as a
+//! [`MessageBody::Snapshot`] with a CRC-32C ([`crc32c`]). Back-pressure: one
+//! chunk per follower is outstanding at a time; the next is requested when
+//! the follower acknowledges the offset, and the same one again after half
+//! an election timeout without an answer. A newer snapshot from
+//! [`Raft::compact`] restarts transfers from offset 0.
+//!
+//! **Follower: receiving.** A chunk with a bad checksum is refused
+//! ([`StepError::Malformed`]); one at an unexpected offset is answered with
+//! the offset the follower expects (0 after it restarted: transfers are not
+//! resumed across restarts); one for a snapshot the follower has already
+//! committed past is answered with its commit index. Each accepted chunk
+//! appears in [`Ready::received_chunks`]; in each ready batch, in order:
+//! 1. stage the chunks (a chunk at offset 0 starts a new staging area);
+//! 2. if [`Ready::snapshot`] is set, the staged image is complete: make it
+//!    durable, then persist the batch with [`storage::persist_ready`] (hard
+//!    state, [`LogStore::save_snapshot`], entries — in that order);
+//! 3. send [`Ready::persisted_messages`] (the "installed" answer is among them);
+//! 4. swap the staged image into the state machine, atomically, before
+//!    applying [`Ready::committed_entries`] (all of them after the snapshot);
+//! 5. [`Raft::advance`].
+//!
+//! The follower's log then starts after the snapshot's index (entries after
+//! it are kept if the log holds the snapshot's last entry, §7).
+//!
+//! **Restarting.** [`storage::restore`] returns the log store's snapshot
+//! metadata and the entries after it. The state machine must be at least at
+//! that snapshot: if the image recorded by the store was not swapped in yet
+//! (a crash between steps 2 and 4), swap it in first; then pass its applied
+//! index as [`Config::applied`]. [`Raft::new`] refuses an applied index below
+//! the snapshot's.
 //!
 //! ## How it is tested
 //!
 //! Besides unit-level rule tests, `tests/simulation.rs` runs thousands of
 //! seeded 3- and 5-node clusters through message loss, delay, duplication
 //! and reordering, partitions, crashes (mid-persist too), disk faults,
-//! restarts from both log stores and leadership transfers, checking the
+//! restarts from both log stores, leadership transfers and snapshots taken
+//! at random points and installed in small chunks (an installed image must
+//! equal the state the other nodes had at its index), checking the
 //! Figure 3 safety properties after every step, the client history for
 //! linearizability, and liveness after healing. `tests/scenarios/*.txt`
 //! replay the classic cases (split vote, Figure 8, ...) as readable scripts.
 //!
 //! ## Not done yet
 //!
-//! - Snapshots and InstallSnapshot (so also log compaction in the core:
-//!   [`LogStore::purge_up_to`] exists, but [`storage::restore`] refuses a
-//!   purged store).
-//! - Membership changes and learners: the voter set is fixed by [`Config`].
+//! - Membership changes and learners: the voter set is fixed by [`Config`];
+//!   [`SnapshotMeta`] carries voters and learners, but the core does not act
+//!   on them yet.
 //! - Lease-based reads (only ReadIndex).
 //! - Reads on followers (they answer [`ProposeError::NotLeader`]; forward
 //!   reads to the leader).
-//! - Bounding the in-memory log: the core holds every entry since index 1
-//!   until snapshots exist.
+//! - Resuming a snapshot transfer across a follower restart (it starts over).
+//! - Bounding the in-memory log needs the application to take snapshots:
+//!   without [`Raft::compact`] the core holds every entry since index 1.
 //!
 //! ## The driver loop
 //!
@@ -160,6 +218,7 @@ pub mod storage;
 pub mod types;
 
 pub use config::Config;
+pub use crc::crc32c;
 pub use error::{ConfigError, Error, ProposeError, SnapshotError, StepError, StorageError};
 pub use message::{AppendResult, Message, MessageBody, SnapshotResult};
 pub use raft::{MAX_TERM, Proposed, Raft, RestoredState, Status};

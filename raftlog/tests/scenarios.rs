@@ -118,7 +118,7 @@ impl Runner {
                 Event::ReadDropped { node, context } => {
                     let _ = writeln!(self.out, "  n{node}: read #{context} dropped");
                 }
-                Event::Applied { .. } => {}
+                Event::Applied { .. } | Event::SnapshotInstalled { .. } => {}
             }
         }
     }

@@ -15,6 +15,12 @@
 //!   0 is representable). The last valid record wins; a torn last record is
 //!   ignored, which makes each save atomic. It is rewritten (new file, sync,
 //!   rename, sync directory) when it grows past a few KiB.
+//! - `snapshot` — created by the first `save_snapshot`: the same kind of
+//!   file and records, with `seq` = snapshot index, `meta` = its term and
+//!   value = the postcard encoding of `(voters, learners)`. The last valid
+//!   record wins. On open, a log that does not hold the recorded snapshot's
+//!   last entry (a crash during an install) is replaced by an empty one
+//!   that continues after the snapshot.
 //!
 //! # Durability and crash safety
 //! - `append` writes the whole batch through one buffered appender and
@@ -23,6 +29,9 @@
 //!   first, then cuts the segment holding the cut point with `set_len` and
 //!   fsyncs: a crash in between leaves a prefix of the old log, never a hole.
 //! - `purge_up_to` removes whole segments only (never the active one).
+//! - `save_snapshot` syncs the snapshot record first; if the log does not
+//!   hold the snapshot's last entry it then removes every segment, newest
+//!   first, and starts a new one (a crash in between is repaired on open).
 //! - On open, a torn tail of the newest segment (a crash mid-append) is cut
 //!   off; bad bytes followed by valid records anywhere, a torn tail in an
 //!   older segment, or indexes that are not contiguous are

@@ -206,6 +206,15 @@ impl Clients {
                     {
                         cur.waiting = Waiting::Submit;
                     }
+                    // A snapshot covering our index: the entry committed there
+                    // was applied somewhere before we proposed (we saw every
+                    // Applied event since), so it is not ours. One of a higher
+                    // term below our index rules ours out as above.
+                    (Event::SnapshotInstalled { index, term, .. }, Waiting::Put(p))
+                        if *index >= p.index || *term > p.term =>
+                    {
+                        cur.waiting = Waiting::Submit;
+                    }
                     (
                         Event::ReadServed {
                             node,

@@ -38,6 +38,13 @@ pub enum Event {
     },
     /// `node` will never serve the read `context`.
     ReadDropped { node: NodeId, context: u64 },
+    /// `node` installed a snapshot from a leader: everything up to `index`
+    /// (whose term is `term`) is committed, without Applied events here.
+    SnapshotInstalled {
+        node: NodeId,
+        index: Index,
+        term: Term,
+    },
 }
 
 /// Snapshot activity, for the figures.
@@ -481,6 +488,11 @@ impl Cluster {
                 node.images.retain(|&i, _| i >= meta.index);
                 self.snapshot_stats.installed += 1;
                 self.invariants.on_install(id, meta.index, &node.kv)?;
+                self.events.push(Event::SnapshotInstalled {
+                    node: id,
+                    index: meta.index,
+                    term: meta.term,
+                });
             }
             for e in &rd.committed_entries {
                 self.invariants.on_apply(id, e)?;
