@@ -151,6 +151,13 @@ fn run(seed: u64) -> SimResult<Stats> {
             let _ = cluster.transfer(l, to)?;
         }
         step_tick(&mut cluster, &mut clients, true)?;
+        for &id in &ids {
+            if cluster.nodes[&id].staging.is_some()
+                && cluster.net.blocked.iter().any(|&(a, b)| a == id || b == id)
+            {
+                cluster.snapshot_stats.partitioned_mid_transfer += 1;
+            }
+        }
     }
 
     // Heal: no more faults, everyone back up.
@@ -320,6 +327,10 @@ fn simulation_seeds() {
                 totals.snapshots.installed += s.snapshots.installed;
                 totals.snapshots.chunks += s.snapshots.chunks;
                 totals.snapshots.restored += s.snapshots.restored;
+                totals.snapshots.crashed_mid_transfer += s.snapshots.crashed_mid_transfer;
+                totals.snapshots.leader_crashed_mid_transfer +=
+                    s.snapshots.leader_crashed_mid_transfer;
+                totals.snapshots.partitioned_mid_transfer += s.snapshots.partitioned_mid_transfer;
                 if s.snapshots.installed > 0 {
                     seeds_with_install += 1;
                 }
@@ -335,11 +346,15 @@ fn simulation_seeds() {
         totals.leaders
     );
     eprintln!(
-        "snapshots: {} taken, {} installed from a leader (in {seeds_with_install} seeds), {} chunks sent, {} restarts from an image",
+        "snapshots: {} taken, {} installed from a leader (in {seeds_with_install} seeds), {} chunks sent, {} restarts from an image, \
+         in the middle of a transfer: {} follower crashes, {} leader crashes, {} partitioned follower-ticks",
         totals.snapshots.taken,
         totals.snapshots.installed,
         totals.snapshots.chunks,
-        totals.snapshots.restored
+        totals.snapshots.restored,
+        totals.snapshots.crashed_mid_transfer,
+        totals.snapshots.leader_crashed_mid_transfer,
+        totals.snapshots.partitioned_mid_transfer
     );
     assert!(
         failures.is_empty(),

@@ -58,6 +58,13 @@ pub struct SnapshotStats {
     pub chunks: u64,
     /// Restarts that rebuilt the state machine from a snapshot image.
     pub restored: u64,
+    /// Crashes of a follower holding a partly received snapshot.
+    pub crashed_mid_transfer: u64,
+    /// Crashes of the leader of such a follower.
+    pub leader_crashed_mid_transfer: u64,
+    /// Ticks during which a follower held a partly received snapshot while
+    /// some of its links were cut.
+    pub partitioned_mid_transfer: u64,
 }
 
 pub struct SimNode {
@@ -299,6 +306,17 @@ impl Cluster {
                 n.store = Box::new(MemLogStore::new());
             }
             n.store = Box::new(open_segment_store(vfs)?);
+        }
+        if self.nodes.get(&id).is_some_and(|n| n.staging.is_some()) {
+            self.snapshot_stats.crashed_mid_transfer += 1;
+        }
+        if self.nodes.values().any(|n| {
+            n.staging.is_some()
+                && n.raft
+                    .as_ref()
+                    .is_some_and(|r| r.status().leader == Some(id))
+        }) {
+            self.snapshot_stats.leader_crashed_mid_transfer += 1;
         }
         if let Some(n) = self.nodes.get_mut(&id) {
             // The client connections break: pending reads fail (no effect).
