@@ -515,6 +515,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         {
             let reason = if meta.index == 0 || meta.term == 0 {
                 Some("snapshot at index or term 0")
+            } else if meta.index > MAX_TERM {
+                // Keeps `index + 1` from overflowing, whatever a peer sends.
+                Some("snapshot index out of range")
             } else if meta.term > m.term {
                 Some("snapshot term above the message term")
             } else if offset.checked_add(data.len() as u64).is_none() {

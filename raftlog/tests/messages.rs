@@ -5,7 +5,7 @@
 
 use raftlog::{
     AppendResult, Config, Entry, EntryPayload, HardState, Message, MessageBody, Raft,
-    RestoredState, Role,
+    RestoredState, Role, SnapshotMeta, SnapshotResult, crc32c,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -61,6 +61,26 @@ fn samples() -> Vec<Message<Cmd>> {
         },
         MessageBody::HeartbeatResponse { read_seq: 7 },
         MessageBody::TimeoutNow,
+        MessageBody::Snapshot {
+            meta: SnapshotMeta {
+                index: 9,
+                term: 3,
+                voters: vec![1, 2, 3],
+                learners: vec![4],
+            },
+            offset: 0,
+            data: b"image".to_vec(),
+            checksum: crc32c(b"image"),
+            last: true,
+        },
+        MessageBody::SnapshotResponse {
+            index: 9,
+            result: SnapshotResult::Progress { offset: 5 },
+        },
+        MessageBody::SnapshotResponse {
+            index: 9,
+            result: SnapshotResult::Done { match_index: 9 },
+        },
     ];
     bodies
         .into_iter()
@@ -71,6 +91,37 @@ fn samples() -> Vec<Message<Cmd>> {
             body,
         })
         .collect()
+}
+
+/// The snapshot messages are appended at the end of `MessageBody`, so the
+/// tags of the older variants (and their bytes) are unchanged.
+#[test]
+fn snapshot_messages_take_the_next_tags() {
+    for m in samples() {
+        let bytes = postcard::to_allocvec(&m).expect("encode");
+        // from 1, to 2, term 4: one varint byte each, then the body's tag.
+        let expected = match m.body {
+            MessageBody::TimeoutNow => 8,
+            MessageBody::Snapshot { .. } => 9,
+            MessageBody::SnapshotResponse { .. } => 10,
+            _ => continue,
+        };
+        assert_eq!(bytes[..4], [1, 2, 4, expected], "{m}");
+    }
+    let hb = Message::<Cmd> {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: MessageBody::Heartbeat {
+            commit: 4,
+            read_seq: 5,
+        },
+    };
+    // The example in docs/format.md.
+    assert_eq!(
+        postcard::to_allocvec(&hb).expect("encode"),
+        [1, 2, 3, 6, 4, 5]
+    );
 }
 
 #[test]
@@ -143,7 +194,7 @@ fn random_message(rng: &mut StdRng, base_term: u64) -> Message<Cmd> {
     } else {
         pick(rng)
     };
-    let body = match rng.random_range(0..10) {
+    let body = match rng.random_range(0..13) {
         0 => MessageBody::PreVote {
             last_index: pick(rng),
             last_term: pick(rng),
@@ -204,7 +255,41 @@ fn random_message(rng: &mut StdRng, base_term: u64) -> Message<Cmd> {
         8 => MessageBody::HeartbeatResponse {
             read_seq: pick(rng),
         },
-        _ => MessageBody::TimeoutNow,
+        9 => MessageBody::TimeoutNow,
+        10 => {
+            let data: Vec<u8> = (0..rng.random_range(0..6)).map(|_| rng.random()).collect();
+            let checksum = if rng.random_bool(0.8) {
+                crc32c(&data)
+            } else {
+                rng.random()
+            };
+            MessageBody::Snapshot {
+                meta: SnapshotMeta {
+                    index: pick(rng),
+                    term: if rng.random_bool(0.8) {
+                        pick(rng).min(term)
+                    } else {
+                        pick(rng)
+                    },
+                    voters: vec![1, 2, 3],
+                    learners: Vec::new(),
+                },
+                offset: if rng.random_bool(0.5) { 0 } else { pick(rng) },
+                data,
+                checksum,
+                last: rng.random_bool(0.3),
+            }
+        }
+        11 => MessageBody::SnapshotResponse {
+            index: pick(rng),
+            result: SnapshotResult::Progress { offset: pick(rng) },
+        },
+        _ => MessageBody::SnapshotResponse {
+            index: pick(rng),
+            result: SnapshotResult::Done {
+                match_index: pick(rng),
+            },
+        },
     };
     let from = if rng.random_bool(0.9) {
         rng.random_range(2..=3)
@@ -220,10 +305,15 @@ fn random_message(rng: &mut StdRng, base_term: u64) -> Message<Cmd> {
     }
 }
 
+/// Hands out every batch; chunk requests get a few bytes back.
 fn drain(node: &mut Raft<Cmd>) {
     while node.has_ready() {
-        let _ = node.ready();
+        let rd = node.ready();
         node.advance();
+        for req in &rd.snapshot_requests {
+            let len = req.max_len.min(3);
+            node.send_snapshot_chunk(req, vec![7; len], req.offset >= 6);
+        }
     }
 }
 
@@ -233,8 +323,13 @@ fn check_local_invariants(node: &Raft<Cmd>, ctx: &str) {
         s.applied <= s.commit && s.commit <= s.last_index,
         "{ctx}: {s:?}"
     );
+    assert!(
+        s.first_index <= s.commit + 1
+            && s.first_index == s.last_index + 1 - node.log_entries().len() as u64,
+        "{ctx}: first index {s:?}"
+    );
     for (i, e) in node.log_entries().iter().enumerate() {
-        assert_eq!(e.index, i as u64 + 1, "{ctx}: hole in the log");
+        assert_eq!(e.index, s.first_index + i as u64, "{ctx}: hole in the log");
     }
     assert!(
         node.log_entries()
@@ -272,6 +367,27 @@ fn hostile_messages_never_panic_a_node() {
                 assert_eq!(node.status().role, Role::Leader);
                 for i in 0..5 {
                     let _ = node.propose(format!("cmd{i}"));
+                }
+                // Commit and compact, so that hostile answers meet
+                // snapshot transfers.
+                drain(&mut node);
+                let _ = node.step(Message {
+                    from: 2,
+                    to: 1,
+                    term,
+                    body: MessageBody::AppendResponse {
+                        result: AppendResult::Success { match_index: 6 },
+                    },
+                });
+                drain(&mut node);
+                if round % 2 == 0 {
+                    node.compact(SnapshotMeta {
+                        index: 4,
+                        term,
+                        voters: vec![1, 2, 3],
+                        learners: Vec::new(),
+                    })
+                    .expect("compact");
                 }
             }
         }
