@@ -382,3 +382,72 @@ fn restart_from_a_snapshot() {
     c.applied = 4;
     assert!(Raft::<String>::new(c, 1, restored).is_err());
 }
+
+/// A newer snapshot reported in the middle of a transfer restarts it from
+/// offset 0 with the new snapshot; chunks of the old one are refused.
+#[test]
+fn a_newer_snapshot_restarts_the_transfer() {
+    let mut n = leader_with_log();
+    n.compact(meta(3, 1)).expect("compact");
+    n.step(msg(
+        3,
+        1,
+        1,
+        MessageBody::AppendResponse {
+            result: AppendResult::Conflict {
+                rejected_prev: 0,
+                hint_index: 1,
+                hint_term: None,
+            },
+        },
+    ))
+    .expect("reject");
+    let old = drain(&mut n).snapshot_requests;
+    assert_eq!(old.len(), 1);
+    assert_eq!((old[0].index, old[0].offset), (3, 0));
+    n.compact(meta(6, 1)).expect("newer");
+    let new = drain(&mut n).snapshot_requests;
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!((new[0].to, new[0].index, new[0].offset), (3, 6, 0));
+    assert!(!n.send_snapshot_chunk(&old[0], b"old".to_vec(), true));
+    assert!(n.send_snapshot_chunk(&new[0], b"new".to_vec(), true));
+}
+
+/// A leader that lost leadership drops the chunks it is handed.
+#[test]
+fn a_deposed_leader_sends_no_chunk() {
+    let mut n = leader_with_log();
+    n.compact(meta(6, 1)).expect("compact");
+    n.step(msg(
+        3,
+        1,
+        1,
+        MessageBody::AppendResponse {
+            result: AppendResult::Conflict {
+                rejected_prev: 0,
+                hint_index: 1,
+                hint_term: None,
+            },
+        },
+    ))
+    .expect("reject");
+    let reqs = drain(&mut n).snapshot_requests;
+    n.step(msg(
+        2,
+        1,
+        5,
+        MessageBody::Heartbeat {
+            commit: 0,
+            read_seq: 0,
+        },
+    ))
+    .expect("newer term");
+    assert_eq!(n.status().role, Role::Follower);
+    assert!(!n.send_snapshot_chunk(&reqs[0], b"x".to_vec(), true));
+    assert!(
+        drain(&mut n)
+            .messages
+            .iter()
+            .all(|m| !matches!(m.body, MessageBody::Snapshot { .. }))
+    );
+}
