@@ -147,6 +147,13 @@ pub struct Flags {
     /// docs/server.md, "Authentication").
     #[arg(skip)]
     pub users: Option<Vec<crate::auth::UserConfig>>,
+    /// Serve Prometheus `/metrics` and a `/health` check over HTTP here,
+    /// e.g. `127.0.0.1:9379`. Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
+    /// Write the bound metrics address to this file (scripts and tests).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_port_file: Option<PathBuf>,
     /// Read a password from stdin, print its Argon2id hash (for a user's
     /// `password-hash`) and exit.
     #[arg(long)]
@@ -220,6 +227,10 @@ pub struct Config {
     pub restore: Option<PathBuf>,
     /// The users clients authenticate as (none: no authentication).
     pub users: crate::auth::Users,
+    /// Where to serve `/metrics` and `/health`.
+    pub metrics_listen: Option<String>,
+    /// Where to write the bound metrics address.
+    pub metrics_port_file: Option<PathBuf>,
     /// Client-protocol limits.
     pub limits: Limits,
     /// Log filter.
@@ -288,6 +299,10 @@ impl Config {
         let listen = pick!(listen, "127.0.0.1:7379".into());
         check_addr("--listen", &listen)?;
         check_addr("--peer-listen", &peer_listen)?;
+        let metrics_listen = f.metrics_listen.or(file.metrics_listen);
+        if let Some(addr) = &metrics_listen {
+            check_addr("--metrics-listen", addr)?;
+        }
         let config = Config {
             id,
             data_dir: pick!(data_dir, PathBuf::from("./snowflk-data")),
@@ -306,6 +321,8 @@ impl Config {
             merge_rate_limit: pick!(merge_rate_limit, 0),
             expire_sweep_ms: pick!(expire_sweep_ms, 1000),
             restore: f.restore.or(file.restore),
+            metrics_listen,
+            metrics_port_file: f.metrics_port_file.or(file.metrics_port_file),
             users: crate::auth::Users::from_config(
                 f.requirepass.or(file.requirepass).as_deref(),
                 &f.users.or(file.users).unwrap_or_default(),

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::auth::{self, Identity};
 use crate::commands::{self, AdminCmd, Command, ConnCmd, Ctx, admin};
+use crate::metrics::Metrics;
 use crate::ops::{NodeRole, ReadOp, ReplicationMode, Reply, WriteCmd, WriteOp};
 use crate::resp::{self, ParseLimits, Protocol, RequestParser};
 use crate::server::Shared;
@@ -49,6 +51,8 @@ pub struct Connection {
     /// Who the connection is authenticated as (None: not yet, and the
     /// server requires it).
     identity: Option<Identity>,
+    /// Whether the last reply encoded was an error (for the metrics).
+    last_error: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -85,6 +89,7 @@ impl Connection {
             parser: RequestParser::new(parse_limits),
             proto: Protocol::Resp2,
             name: None,
+            last_error: false,
             multi: None,
             identity: (!shared.config.users.required()).then(Identity::open),
             ctx: Ctx { limits },
@@ -95,8 +100,10 @@ impl Connection {
     /// Serves the connection until the client leaves, a protocol error, or
     /// shutdown (requests already received are answered first).
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        // Consecutive pipelined writes, submitted together (in order).
+        // Consecutive pipelined writes, submitted together (in order), with
+        // their command's metrics index and arrival time.
         let mut group: Vec<WriteCmd> = Vec::new();
+        let mut group_meta: Vec<(usize, Instant)> = Vec::new();
         loop {
             loop {
                 match self.parser.parse(&mut self.rbuf) {
@@ -105,23 +112,32 @@ impl Connection {
                             .stats
                             .total_commands
                             .fetch_add(1, Ordering::Relaxed);
-                        let parsed = match self.gate(&args) {
+                        let started = Instant::now();
+                        let mut name_buf = [0u8; 32];
+                        let name = upper_name(&args, &mut name_buf);
+                        let metric = Metrics::command_index(name);
+                        let parsed = match self.gate(name, &args) {
                             Some(refused) => Command::Reply(refused),
                             None => commands::parse(&args, &self.ctx),
                         };
                         let cmd = match parsed {
                             Command::Write(w) if self.multi.is_none() => {
                                 group.push(w);
+                                group_meta.push((metric, started));
                                 if group.len() >= MAX_GROUP {
-                                    self.run_group(&mut group).await;
+                                    self.run_group(&mut group, &mut group_meta).await;
                                 }
                                 continue;
                             }
                             other => other,
                         };
                         drop(args);
-                        self.run_group(&mut group).await;
+                        self.run_group(&mut group, &mut group_meta).await;
                         let next = self.execute(cmd).await;
+                        self.shared
+                            .metrics
+                            .command(metric)
+                            .record(started.elapsed(), self.last_error);
                         if next == Next::Close {
                             let _ = self.flush().await;
                             return;
@@ -132,7 +148,7 @@ impl Connection {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        self.run_group(&mut group).await;
+                        self.run_group(&mut group, &mut group_meta).await;
                         self.shared
                             .stats
                             .protocol_errors
@@ -144,7 +160,7 @@ impl Connection {
                     }
                 }
             }
-            self.run_group(&mut group).await;
+            self.run_group(&mut group, &mut group_meta).await;
             if self.flush().await.is_err() || *stop.borrow() {
                 return;
             }
@@ -160,25 +176,35 @@ impl Connection {
     }
 
     /// Submits the pending pipelined writes together and encodes their
-    /// replies in order.
-    async fn run_group(&mut self, group: &mut Vec<WriteCmd>) {
-        match group.len() {
-            0 => {}
-            1 => {
-                if let Some(cmd) = group.pop() {
-                    let reply = self.write(cmd).await;
-                    self.encode(&reply);
-                }
-            }
+    /// replies in order; each write is counted in the metrics with its
+    /// own reply.
+    async fn run_group(&mut self, group: &mut Vec<WriteCmd>, meta: &mut Vec<(usize, Instant)>) {
+        let replies = match group.len() {
+            0 => return,
+            1 => match group.pop() {
+                Some(cmd) => vec![self.write(cmd).await],
+                None => return,
+            },
             _ => {
                 let now = bitcask::now_millis();
                 let ops = group.drain(..).map(|c| WriteOp::new(c, now)).collect();
-                for r in self.shared.backend.write_many(ops).await {
-                    let reply = r.unwrap_or_else(|e| e.to_reply());
-                    self.encode(&reply);
-                }
+                self.shared
+                    .backend
+                    .write_many(ops)
+                    .await
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|e| e.to_reply()))
+                    .collect()
             }
+        };
+        for (reply, (metric, started)) in replies.iter().zip(meta.drain(..)) {
+            self.encode(reply);
+            self.shared
+                .metrics
+                .command(metric)
+                .record(started.elapsed(), self.last_error);
         }
+        meta.clear();
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -190,6 +216,7 @@ impl Connection {
     }
 
     fn encode(&mut self, reply: &Reply) {
+        self.last_error = matches!(reply, Reply::Error(_));
         resp::encode(reply, self.proto, &mut self.wbuf);
     }
 
@@ -260,8 +287,15 @@ impl Connection {
 
     /// The refusal of a command this connection may not run yet (`NOAUTH`)
     /// or at all (`NOPERM`), before it is parsed.
-    fn gate(&self, args: &[Vec<u8>]) -> Option<Reply> {
-        let name = String::from_utf8_lossy(args.first()?).to_ascii_uppercase();
+    fn gate(&self, upper: &[u8], args: &[Vec<u8>]) -> Option<Reply> {
+        if self
+            .identity
+            .as_ref()
+            .is_some_and(|who| who.role == auth::Role::Admin)
+        {
+            return None;
+        }
+        let name = String::from_utf8_lossy(upper);
         match &self.identity {
             None if auth::allowed_before_auth(&name) => None,
             None => Some(Reply::error(if name == "HELLO" {
@@ -568,3 +602,14 @@ impl Connection {
 /// clients pick features by it; snowflk speaks that version's protocol for
 /// the commands it has.
 pub const REDIS_VERSION: &str = "7.2.0";
+
+/// The command name (first argument) upper-cased into `buf`; a name longer
+/// than `buf` (never a known command) is cut, which only affects metrics.
+fn upper_name<'a>(args: &[Vec<u8>], buf: &'a mut [u8; 32]) -> &'a [u8] {
+    let name = args.first().map_or(&[][..], Vec::as_slice);
+    let n = name.len().min(buf.len());
+    for (dst, src) in buf.iter_mut().zip(&name[..n]) {
+        *dst = src.to_ascii_uppercase();
+    }
+    &buf[..n]
+}

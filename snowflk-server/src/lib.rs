@@ -85,6 +85,7 @@ pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod metrics;
 pub mod ops;
 pub mod raft;
 pub mod resp;

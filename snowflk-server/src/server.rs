@@ -75,6 +75,8 @@ pub struct Shared {
     pub started: Instant,
     /// The bound client address.
     pub local_addr: SocketAddr,
+    /// Prometheus metrics (`--metrics-listen`).
+    pub metrics: crate::metrics::Metrics,
     next_client_id: AtomicU64,
 }
 
@@ -136,6 +138,7 @@ impl Server {
                 stats: Stats::default(),
                 started: Instant::now(),
                 local_addr,
+                metrics: crate::metrics::Metrics::new(),
                 next_client_id: AtomicU64::new(0),
             }),
         })
@@ -152,6 +155,30 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns = JoinSet::new();
         let sweeper = tokio::spawn(sweeper(shared.clone(), stop_rx.clone()));
+        if let Some(addr) = &shared.config.metrics_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            let bound = listener.local_addr().map_err(|source| ServeError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+            tracing::info!(addr = %bound, "serving /metrics and /health");
+            if let Some(path) = &shared.config.metrics_port_file {
+                write_port_file(path, bound).map_err(|source| ServeError::PortFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                shared.clone(),
+                stop_rx.clone(),
+            ));
+        }
         tokio::pin!(shutdown);
         tracing::info!(addr = %shared.local_addr, "listening for clients");
         loop {

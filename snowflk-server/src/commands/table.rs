@@ -130,6 +130,11 @@ pub const COMMANDS: &[Spec] = &[
     spec!("WATCH", -2, S, 1, -1, 1, Server),
 ];
 
+/// The position of upper-case `name` in [`COMMANDS`].
+pub fn position(name: &str) -> Option<usize> {
+    COMMANDS.binary_search_by(|s| s.name.cmp(name)).ok()
+}
+
 /// The spec of upper-case `name`.
 pub fn find(name: &str) -> Option<&'static Spec> {
     COMMANDS

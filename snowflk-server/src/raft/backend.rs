@@ -568,6 +568,10 @@ impl Backend for RaftBackend {
         })
     }
 
+    fn engine_stats(&self) -> Option<bitcask::StoreStats> {
+        Some(self.sm.store().stats())
+    }
+
     /// A pipeline of writes becomes as few log entries as fit: consecutive
     /// writes are proposed as one `Multi` entry (so they share one proposal,
     /// one forward round trip and one apply), and its array reply is split

@@ -1,0 +1,187 @@
+//! `--metrics-listen`: `/metrics` parses as Prometheus text and its counters
+//! move as commands run and agree with INFO; `/health` is 200 on a node
+//! that can serve and 503 on one that cannot.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+
+use common::Node;
+use redis::Commands;
+
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn metrics_addr(work: &Path, name: &str) -> SocketAddr {
+    let file = work.join(format!("{name}.metrics"));
+    common::poll("the metrics port file", || {
+        std::fs::read_to_string(&file).ok()?.trim().parse().ok()
+    })
+}
+
+fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("the exposition parses")
+}
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("no sample {name} {labels:?}"));
+    match sample.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("{name}: unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn metrics_parse_and_move_with_commands_and_agree_with_info() {
+    let work = tempfile::tempdir().unwrap();
+    let port_file = work.path().join("n.metrics").display().to_string();
+    let node = Node::start_none(
+        work.path(),
+        "n",
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-port-file",
+            &port_file,
+        ],
+    );
+    let addr = metrics_addr(work.path(), "n");
+    let mut c = node.client();
+    let before = scrape(addr);
+    let set_ok = |s: &prometheus_parse::Scrape| {
+        value(
+            s,
+            "snowflk_commands_total",
+            &[("command", "set"), ("outcome", "ok")],
+        )
+    };
+    let incr_err = |s: &prometheus_parse::Scrape| {
+        value(
+            s,
+            "snowflk_commands_total",
+            &[("command", "incrby"), ("outcome", "error")],
+        )
+    };
+    for i in 0..25 {
+        let _: () = c.set(format!("k{i}"), "word").unwrap();
+    }
+    // Pipelined writes are counted one by one, with their own outcome.
+    let mut pipe = redis::pipe();
+    for i in 0..10 {
+        pipe.set(format!("p{i}"), i).ignore();
+    }
+    let () = pipe.query(&mut c).unwrap();
+    assert!(c.incr::<_, _, i64>("k0", 1).is_err());
+    let after = scrape(addr);
+    assert_eq!(set_ok(&after) - set_ok(&before), 35.0);
+    assert_eq!(incr_err(&after) - incr_err(&before), 1.0);
+    assert_eq!(value(&after, "snowflk_connected_clients", &[]), 1.0);
+    assert!(value(&after, "snowflk_engine_keys", &[]) >= 35.0);
+    assert!(value(&after, "snowflk_process_resident_memory_bytes", &[]) > 0.0);
+    let count = after
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "snowflk_command_duration_seconds_count"
+                && s.labels.get("command") == Some("set")
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v) => v,
+            _ => -1.0,
+        });
+    assert!(count.is_some_and(|v| v >= 35.0), "{count:?}");
+
+    // INFO and /metrics count the same requests (INFO counts itself).
+    let requests = value(&scrape(addr), "snowflk_requests_total", &[]);
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    let processed: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(processed, requests + 1.0, "{info}");
+
+    let (status, body) = http_get(addr, "/health");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(http_get(addr, "/nope").0, 404);
+}
+
+#[test]
+fn health_is_503_without_a_leader() {
+    let work = tempfile::tempdir().unwrap();
+    // Node 1 of a 3-node cluster whose peers never start: no leader.
+    let dead1 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peers = format!(
+        "1={},2={},3={}",
+        own.local_addr().unwrap(),
+        dead1.local_addr().unwrap(),
+        dead2.local_addr().unwrap()
+    );
+    let peer_listen = own.local_addr().unwrap().to_string();
+    drop(own);
+    drop(dead1);
+    drop(dead2);
+    let data = work.path().join("n1");
+    let port_file = work.path().join("n1.metrics").display().to_string();
+    let args: Vec<String> = [
+        "--id",
+        "1",
+        "--data-dir",
+        &data.display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+        "--peer-listen",
+        &peer_listen,
+        "--peers",
+        &peers,
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--metrics-port-file",
+        &port_file,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let _node = Node::start_with(work.path(), "n1", &args, data);
+    let addr = metrics_addr(work.path(), "n1");
+    let (status, body) = http_get(addr, "/health");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no leader"), "{body}");
+    let s = scrape(addr);
+    assert_eq!(value(&s, "snowflk_raft_is_leader", &[]), 0.0);
+}
