@@ -54,9 +54,11 @@
 //!
 //! - At most one leader per term (§5.2): one vote per term, persisted before
 //!   the vote is sent.
-//! - A node's log is contiguous from 1 and entry terms never decrease; an
-//!   entry is only overwritten when it conflicts with the leader's, and never
-//!   at or below the commit index.
+//! - A node's log is contiguous from 1, or from just after its latest
+//!   snapshot once compacted, and entry terms never decrease; an entry is
+//!   only overwritten when it conflicts with the leader's, and never at or
+//!   below the commit index (a snapshot is only taken of applied entries and
+//!   only installed past the commit index).
 //! - The commit index never decreases while a node runs; it is not persisted
 //!   (a restarted node relearns it from the leader; [`Config::applied`] tells
 //!   the node what the application already holds).
@@ -102,7 +104,9 @@
 //!    [`Config::trailing_log_entries`] entries before `i` in memory and from
 //!    now on sends this snapshot to followers that need older entries.
 //!
-//! Keep the image readable until a newer one has gone through steps 1–3.
+//! Keep the image readable until a newer one has gone through steps 1–3
+//! (or has been installed from a leader, below): an installed image counts
+//! too, since this node may lead later and send it.
 //!
 //! **Leader: sending.** When a follower needs an entry that is no longer in
 //! memory, the core puts a [`SnapshotRequest`] (follower, snapshot index,
