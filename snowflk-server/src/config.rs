@@ -36,6 +36,16 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The format of log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Replication mode of the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -134,6 +144,10 @@ pub struct Flags {
     /// Log filter (`RUST_LOG` syntax), e.g. `info` or `snowflk_server=debug`. Default `info`.
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log line format on stderr: `text` (default) or `json` (one JSON
+    /// object per line, for log collectors).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Start a new one-node store from a `SNOWFLK BACKUP` directory (copied
     /// into an empty `--data-dir`; the backup is left untouched). Only
     /// without other `--peers`, e.g. `--restore /backups/2026-12-02`.
@@ -229,6 +243,8 @@ pub struct Config {
     pub users: crate::auth::Users,
     /// Where to serve `/metrics` and `/health`.
     pub metrics_listen: Option<String>,
+    /// Log line format.
+    pub log_format: LogFormat,
     /// Where to write the bound metrics address.
     pub metrics_port_file: Option<PathBuf>,
     /// Client-protocol limits.
@@ -322,6 +338,7 @@ impl Config {
             expire_sweep_ms: pick!(expire_sweep_ms, 1000),
             restore: f.restore.or(file.restore),
             metrics_listen,
+            log_format: pick!(log_format, LogFormat::Text),
             metrics_port_file: f.metrics_port_file.or(file.metrics_port_file),
             users: crate::auth::Users::from_config(
                 f.requirepass.or(file.requirepass).as_deref(),

@@ -185,3 +185,21 @@ fn health_is_503_without_a_leader() {
     let s = scrape(addr);
     assert_eq!(value(&s, "snowflk_raft_is_leader", &[]), 0.0);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let work = tempfile::tempdir().unwrap();
+    let node = Node::start_none(work.path(), "n", &["--log-format", "json"]);
+    let mut c = node.client();
+    let _: () = c.set("k", "v").unwrap();
+    drop(c);
+    let log = node.stderr();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains("\"level\""),
+            "{line}"
+        );
+    }
+}
