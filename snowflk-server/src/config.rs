@@ -161,6 +161,29 @@ pub struct Flags {
     /// docs/server.md, "Authentication").
     #[arg(skip)]
     pub users: Option<Vec<crate::auth::UserConfig>>,
+    /// Serve TLS clients here (beside the plain `--listen`), e.g.
+    /// `0.0.0.0:6380`. Needs `--tls-cert-file` and `--tls-key-file`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tls_listen: Option<String>,
+    /// Redis-style alias of `--tls-listen`: the TLS port on `--listen`'s host.
+    #[arg(long, value_name = "PORT")]
+    pub tls_port: Option<u16>,
+    /// The server's certificate chain, PEM.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key, PEM.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificate(s) that sign client certificates, PEM.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificates: `yes` (required; the default with a CA file),
+    /// `optional`, or `no` (the default without one).
+    #[arg(long, value_enum)]
+    pub tls_auth_clients: Option<crate::tls::ClientAuth>,
+    /// Write the bound TLS client address to this file (scripts and tests).
+    #[arg(long, value_name = "FILE")]
+    pub tls_port_file: Option<PathBuf>,
     /// Serve Prometheus `/metrics` and a `/health` check over HTTP here,
     /// e.g. `127.0.0.1:9379`. Default: off.
     #[arg(long, value_name = "HOST:PORT")]
@@ -241,6 +264,10 @@ pub struct Config {
     pub restore: Option<PathBuf>,
     /// The users clients authenticate as (none: no authentication).
     pub users: crate::auth::Users,
+    /// TLS on the client port (`--tls-listen`).
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// Where to write the bound TLS address.
+    pub tls_port_file: Option<PathBuf>,
     /// Where to serve `/metrics` and `/health`.
     pub metrics_listen: Option<String>,
     /// Log line format.
@@ -315,6 +342,52 @@ impl Config {
         let listen = pick!(listen, "127.0.0.1:7379".into());
         check_addr("--listen", &listen)?;
         check_addr("--peer-listen", &peer_listen)?;
+        let tls_listen = match (
+            f.tls_listen.or(file.tls_listen),
+            f.tls_port.or(file.tls_port),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "give --tls-listen or --tls-port, not both".into(),
+                ));
+            }
+            (Some(addr), None) => Some(addr),
+            (None, Some(port)) => {
+                let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+                Some(format!("{host}:{port}"))
+            }
+            (None, None) => None,
+        };
+        let tls = match tls_listen {
+            None => None,
+            Some(addr) => {
+                check_addr("--tls-listen", &addr)?;
+                let (Some(cert_file), Some(key_file)) = (
+                    f.tls_cert_file.or(file.tls_cert_file),
+                    f.tls_key_file.or(file.tls_key_file),
+                ) else {
+                    return Err(ConfigError::Invalid(
+                        "--tls-listen needs --tls-cert-file and --tls-key-file".into(),
+                    ));
+                };
+                let ca_file = f.tls_ca_cert_file.or(file.tls_ca_cert_file);
+                let auth_clients =
+                    f.tls_auth_clients
+                        .or(file.tls_auth_clients)
+                        .unwrap_or(if ca_file.is_some() {
+                            crate::tls::ClientAuth::Yes
+                        } else {
+                            crate::tls::ClientAuth::No
+                        });
+                Some(crate::tls::TlsSettings {
+                    listen: addr,
+                    cert_file,
+                    key_file,
+                    ca_file,
+                    auth_clients,
+                })
+            }
+        };
         let metrics_listen = f.metrics_listen.or(file.metrics_listen);
         if let Some(addr) = &metrics_listen {
             check_addr("--metrics-listen", addr)?;
@@ -338,6 +411,8 @@ impl Config {
             expire_sweep_ms: pick!(expire_sweep_ms, 1000),
             restore: f.restore.or(file.restore),
             metrics_listen,
+            tls,
+            tls_port_file: f.tls_port_file.or(file.tls_port_file),
             log_format: pick!(log_format, LogFormat::Text),
             metrics_port_file: f.metrics_port_file.or(file.metrics_port_file),
             users: crate::auth::Users::from_config(

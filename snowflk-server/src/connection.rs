@@ -9,8 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::auth::{self, Identity};
@@ -19,6 +18,10 @@ use crate::metrics::Metrics;
 use crate::ops::{NodeRole, ReadOp, ReplicationMode, Reply, WriteCmd, WriteOp};
 use crate::resp::{self, ParseLimits, Protocol, RequestParser};
 use crate::server::Shared;
+
+/// A client byte stream: a TCP socket or a TLS session over one.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> ClientStream for T {}
 
 /// Replies are written once this many bytes are pending, even mid-pipeline.
 const FLUSH_AT: usize = 64 * 1024;
@@ -37,7 +40,7 @@ struct Multi {
 
 /// One client connection.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn ClientStream>,
     peer: SocketAddr,
     shared: Arc<Shared>,
     id: u64,
@@ -72,8 +75,8 @@ enum Next {
 }
 
 impl Connection {
-    /// Wraps an accepted stream.
-    pub fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Self {
+    /// Wraps an accepted stream (plain TCP or TLS).
+    pub fn new(stream: Box<dyn ClientStream>, peer: SocketAddr, shared: Arc<Shared>) -> Self {
         let limits = shared.config.limits;
         let parse_limits = ParseLimits {
             max_request: limits.max_request_size,

@@ -91,3 +91,4 @@ pub mod raft;
 pub mod resp;
 pub mod server;
 pub mod state_machine;
+pub mod tls;

@@ -41,9 +41,28 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The TLS certificate, key or CA could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The backend failed to shut down cleanly (fsync failed).
     #[error("shutdown failed: {0}")]
     Shutdown(BackendError),
+}
+
+/// How long a TLS client may take to finish its handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+type Accepted = (
+    std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+    Option<tokio_rustls::TlsAcceptor>,
+);
+
+/// The next TLS client, or never without a TLS listener.
+async fn accept_tls(tls: Option<&(TcpListener, tokio_rustls::TlsAcceptor)>) -> Accepted {
+    match tls {
+        Some((listener, acceptor)) => (listener.accept().await, Some(acceptor.clone())),
+        None => std::future::pending().await,
+    }
 }
 
 /// Server-wide counters for INFO.
@@ -179,45 +198,92 @@ impl Server {
                 stop_rx.clone(),
             ));
         }
+        let tls = match &shared.config.tls {
+            None => None,
+            Some(t) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(crate::tls::server_config(t)?);
+                let listener =
+                    TcpListener::bind(&t.listen)
+                        .await
+                        .map_err(|source| ServeError::Bind {
+                            addr: t.listen.clone(),
+                            source,
+                        })?;
+                let bound = listener.local_addr().map_err(|source| ServeError::Bind {
+                    addr: t.listen.clone(),
+                    source,
+                })?;
+                tracing::info!(addr = %bound, auth_clients = ?t.auth_clients, "listening for TLS clients");
+                if let Some(path) = &shared.config.tls_port_file {
+                    write_port_file(path, bound).map_err(|source| ServeError::PortFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+                Some((listener, acceptor))
+            }
+        };
         tokio::pin!(shutdown);
         tracing::info!(addr = %shared.local_addr, "listening for clients");
         loop {
-            tokio::select! {
+            let (accepted, acceptor) = tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let (mut stream, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // EMFILE and friends: back off instead of spinning.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    while conns.try_join_next().is_some() {}
-                    let stats = &shared.stats;
-                    if stats.connected.load(Ordering::Relaxed) as usize
-                        >= shared.config.limits.max_connections
-                    {
-                        stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(%peer, "connection refused: max clients reached");
-                        conns.spawn(async move {
-                            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-                        });
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    stats.connected.fetch_add(1, Ordering::Relaxed);
-                    stats.total_connections.fetch_add(1, Ordering::Relaxed);
-                    let conn = Connection::new(stream, peer, shared.clone());
-                    let stop = stop_rx.clone();
-                    let shared2 = shared.clone();
+                a = listener.accept() => (a, None),
+                a = accept_tls(tls.as_ref()) => a,
+            };
+            let (mut stream, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            while conns.try_join_next().is_some() {}
+            let stats = &shared.stats;
+            if stats.connected.load(Ordering::Relaxed) as usize
+                >= shared.config.limits.max_connections
+            {
+                stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, "connection refused: max clients reached");
+                if acceptor.is_none() {
                     conns.spawn(async move {
-                        conn.run(stop).await;
-                        shared2.stats.connected.fetch_sub(1, Ordering::Relaxed);
+                        let _ = stream
+                            .write_all(b"-ERR max number of clients reached\r\n")
+                            .await;
                     });
                 }
+                continue;
             }
+            let _ = stream.set_nodelay(true);
+            stats.connected.fetch_add(1, Ordering::Relaxed);
+            stats.total_connections.fetch_add(1, Ordering::Relaxed);
+            let stop = stop_rx.clone();
+            let shared2 = shared.clone();
+            conns.spawn(async move {
+                let boxed: Box<dyn crate::connection::ClientStream> = match acceptor {
+                    None => Box::new(stream),
+                    Some(acceptor) => {
+                        match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => Box::new(tls),
+                            Ok(Err(e)) => {
+                                tracing::warn!(%peer, error = %e, "TLS handshake refused");
+                                shared2.stats.connected.fetch_sub(1, Ordering::Relaxed);
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::warn!(%peer, "TLS handshake timed out");
+                                shared2.stats.connected.fetch_sub(1, Ordering::Relaxed);
+                                return;
+                            }
+                        }
+                    }
+                };
+                let conn = Connection::new(boxed, peer, shared2.clone());
+                conn.run(stop).await;
+                shared2.stats.connected.fetch_sub(1, Ordering::Relaxed);
+            });
         }
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         drop(listener);

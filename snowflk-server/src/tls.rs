@@ -1,0 +1,119 @@
+//! TLS on the client port, as Redis: `--tls-listen` (or `--tls-port`), a
+//! certificate chain and key in PEM files, and optionally a CA whose
+//! certificates clients must (`--tls-auth-clients yes`, the default when a
+//! CA is given), may (`optional`) or need not (`no`) present. rustls with the
+//! `ring` provider; TLS 1.2 and 1.3.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use serde::Deserialize;
+
+/// Whether TLS clients must present a certificate signed by the CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// A client certificate is required.
+    Yes,
+    /// A client certificate is checked if presented.
+    Optional,
+    /// Client certificates are not asked for.
+    No,
+}
+
+/// The TLS settings of the client port.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Where to listen for TLS clients.
+    pub listen: String,
+    /// The server's certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// The server's private key (PEM).
+    pub key_file: PathBuf,
+    /// CA certificates that sign client certificates (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate policy.
+    pub auth_clients: ClientAuth,
+}
+
+/// Why the TLS configuration cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file is missing, unreadable or holds nothing usable.
+    #[error("cannot load {what} from {path}: {reason}")]
+    Load {
+        /// What the file should hold.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the combination.
+    #[error("bad TLS configuration: {0}")]
+    Config(String),
+}
+
+fn load_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |reason: String| TlsError::Load {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no PEM certificate in the file".into()));
+    }
+    Ok(certs)
+}
+
+/// Builds the rustls server configuration from the PEM files.
+pub fn server_config(t: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let certs = load_certs("the certificate chain", &t.cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(&t.key_file).map_err(|e| TlsError::Load {
+        what: "the private key",
+        path: t.key_file.clone(),
+        reason: e.to_string(),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match (&t.ca_file, t.auth_clients) {
+        (Some(ca), ClientAuth::Yes | ClientAuth::Optional) => {
+            let mut roots = RootCertStore::empty();
+            for c in load_certs("the client CA", ca)? {
+                roots
+                    .add(c)
+                    .map_err(|e| TlsError::Config(format!("client CA {}: {e}", ca.display())))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if t.auth_clients == ClientAuth::Optional {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            }
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        (None, ClientAuth::Yes) => {
+            return Err(TlsError::Config(
+                "--tls-auth-clients yes needs --tls-ca-cert-file (or use --tls-auth-clients no)"
+                    .into(),
+            ));
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(format!("certificate and key do not match: {e}")))?;
+    Ok(Arc::new(config))
+}
