@@ -29,7 +29,6 @@ trap stop EXIT INT TERM
 for id in 1 2 3; do
   "$BIN" --id "$id" --data-dir "$DIR/n$id" --listen "127.0.0.1:700$id" \
     --peer-listen "127.0.0.1:800$id" --peers "$PEERS" \
-    --tick-ms 10 --heartbeat-ticks 5 --election-ticks 50 \
     >"$DIR/n$id.log" 2>&1 &
   PIDS+=($!)
   echo "node $id: pid $!, client 127.0.0.1:700$id, log $DIR/n$id.log"

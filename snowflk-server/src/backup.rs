@@ -62,8 +62,28 @@ impl BackupInfo {
     }
 }
 
-/// Writes a backup of `sm` into `dir` (which must not exist or be empty).
+/// Writes a backup of `sm` into `dir`, which must not exist or be empty (no
+/// files and no subdirectories) and must not lie inside the node's data
+/// directory (the engine directory's parent).
 pub fn take(sm: &KvStateMachine, dir: &Path) -> Result<BackupInfo, BackendError> {
+    let refuse = |why: String| Err(BackendError::Backup(format!("{}: {why}", dir.display())));
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return refuse("the directory is not empty".into());
+    }
+    // The nearest existing ancestor tells where the backup would land.
+    let target = dir
+        .ancestors()
+        .find_map(|a| a.canonicalize().ok())
+        .unwrap_or_else(|| dir.to_path_buf());
+    if let Ok(engine) = sm.dir().canonicalize()
+        && let Some(data) = engine.parent()
+        && target.starts_with(data)
+    {
+        return refuse(format!(
+            "inside the node's data directory {}; choose a directory outside it",
+            data.display()
+        ));
+    }
     let (applied_index, cp) = sm
         .checkpoint(dir)
         .map_err(|e| BackendError::Backup(format!("{}: {e}", dir.display())))?;

@@ -406,6 +406,10 @@ pub enum BackendError {
     /// empty, or an I/O error); nothing else changed. `-ERR ...`.
     #[error("backup failed: {0}")]
     Backup(String),
+    /// The request can never succeed as given (e.g. a transfer to a node
+    /// that is not a voter); nothing was done. `-ERR ...`.
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 impl BackendError {
@@ -428,6 +432,7 @@ impl BackendError {
             Self::Fatal(m) => Reply::error(format!("TIMEOUT outcome unknown, node failed: {m}")),
             Self::TooLarge(m) => Reply::error(format!("ERR {m}")),
             Self::Backup(m) => Reply::error(format!("ERR backup failed: {m}")),
+            Self::Invalid(m) => Reply::error(format!("ERR {m}")),
         }
     }
 }

@@ -194,6 +194,11 @@ impl KvStateMachine {
         self.applied.load(Ordering::Acquire)
     }
 
+    /// The engine's directory.
+    pub fn dir(&self) -> &Path {
+        self.store.path()
+    }
+
     /// The engine (for stats and tools).
     pub fn store(&self) -> &Bitcask {
         &self.store

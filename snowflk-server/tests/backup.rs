@@ -108,6 +108,31 @@ fn backup_of_a_none_node_restores_to_the_same_contents() {
         .unwrap_err();
     assert!(err.to_string().contains("backup failed"), "{err}");
     verify_clean(&dir);
+    // A directory holding only a subdirectory is not empty; a directory
+    // inside the node's data directory is refused.
+    let nested = work.path().join("nested");
+    std::fs::create_dir_all(nested.join("sub")).unwrap();
+    let err = redis::cmd("SNOWFLK")
+        .arg("BACKUP")
+        .arg(nested.display().to_string())
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    for inside in [
+        node.data_dir.join("bk"),
+        node.data_dir.join("engine").join("bk"),
+    ] {
+        let err = redis::cmd("SNOWFLK")
+            .arg("BACKUP")
+            .arg(inside.display().to_string())
+            .query::<String>(&mut c)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("inside the node's data directory"),
+            "{err}"
+        );
+        assert!(!inside.exists());
+    }
     restore_and_check(work.path(), &dir, 500);
 }
 
@@ -120,6 +145,27 @@ fn backup_of_a_cluster_leader_restores_to_a_new_one_node_store() {
     retry("a first write", || c.set::<_, _, ()>("warm", "up"));
     let _: i64 = c.del("warm").unwrap();
     fill(&mut c, 300);
+    // Only the leader backs up: a follower's applied prefix could miss
+    // acknowledged writes, so it refuses and names the leader.
+    let follower = (1..=3u64).find(|&id| id != leader).unwrap();
+    let mut f = connect(cluster.node(follower), Duration::from_secs(10)).unwrap();
+    let not_here = work.path().join("from-follower");
+    let err = redis::cmd("SNOWFLK")
+        .arg("BACKUP")
+        .arg(not_here.display().to_string())
+        .query::<String>(&mut f)
+        .unwrap_err();
+    assert!(err.to_string().contains("not leader"), "{err}");
+    assert!(!not_here.exists());
+    // A transfer to a node that is not a member is a plain error, not
+    // TRYAGAIN (retrying cannot help).
+    let err = redis::cmd("SNOWFLK")
+        .arg("TRANSFER-LEADER")
+        .arg(99)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ERR"), "{err}");
+    assert!(err.to_string().contains("not a voter"), "{err}");
     let dir = work.path().join("backup");
     let reply = backup(&mut c, &dir);
     assert!(reply.contains("applied_index="), "{reply}");

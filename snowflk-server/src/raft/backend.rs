@@ -402,6 +402,12 @@ impl RaftBackend {
     }
 
     async fn local_transfer(&self, target: NodeId) -> Result<(), BackendError> {
+        // A permanent refusal, not TRYAGAIN: retrying cannot help.
+        if !self.settings.voters().contains(&target) {
+            return Err(BackendError::Invalid(format!(
+                "node {target} is not a voter of this cluster"
+            )));
+        }
         self.driver
             .transfer(target)
             .await
@@ -588,27 +594,37 @@ impl Backend for RaftBackend {
         })
     }
 
-    /// On the leader the backup waits for a confirmed read index first, so
-    /// it holds every write acknowledged before it; on a follower it holds
-    /// the prefix this node has applied.
+    /// Only the leader backs up: it first confirms a read index (a quorum
+    /// still follows it) and waits until it has applied that far, so the
+    /// backup holds every write acknowledged before the command. A
+    /// follower, or a deposed leader that has heard of its successor,
+    /// refuses with `-ERR not leader` (a follower's applied prefix may miss
+    /// acknowledged writes); a deposed leader that has not heard cannot
+    /// confirm its read index and answers `TRYAGAIN`.
     fn backup(
         &self,
         dir: PathBuf,
     ) -> BoxFuture<'_, Result<crate::backup::BackupInfo, BackendError>> {
         Box::pin(async move {
-            if self.driver.status().raft.role == Role::Leader {
-                let confirm = async {
-                    let index = self.driver.read_index().await?;
-                    self.driver.wait_applied(index).await
-                };
-                match tokio::time::timeout(self.settings.request_timeout, confirm).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(self.driver_error(e)),
-                    Err(_) => {
-                        return Err(BackendError::TryAgain(
-                            "could not confirm the leader's read index; nothing was written".into(),
-                        ));
-                    }
+            let st = self.driver.status();
+            if st.raft.role != Role::Leader {
+                let leader = st.raft.leader.filter(|&l| l != self.id);
+                return Err(BackendError::NotLeader {
+                    leader,
+                    addr: leader.and_then(|l| self.settings.peers.get(&l).cloned()),
+                });
+            }
+            let confirm = async {
+                let index = self.driver.read_index().await?;
+                self.driver.wait_applied(index).await
+            };
+            match tokio::time::timeout(self.settings.request_timeout, confirm).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.driver_error(e)),
+                Err(_) => {
+                    return Err(BackendError::TryAgain(
+                        "could not confirm the leader's read index; nothing was written".into(),
+                    ));
                 }
             }
             let sm = self.sm.clone();
