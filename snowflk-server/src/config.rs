@@ -181,6 +181,16 @@ pub struct Flags {
     /// `optional`, or `no` (the default without one).
     #[arg(long, value_enum)]
     pub tls_auth_clients: Option<crate::tls::ClientAuth>,
+    /// Mutual TLS on the peer port: this node's certificate (PEM; it must
+    /// name the `--peer-listen` host). Needs the next two as well.
+    #[arg(long, value_name = "FILE")]
+    pub peer_cert_file: Option<PathBuf>,
+    /// The private key of `--peer-cert-file` (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub peer_key_file: Option<PathBuf>,
+    /// The cluster CA that signs every node's peer certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub peer_trusted_ca_file: Option<PathBuf>,
     /// Write the bound TLS client address to this file (scripts and tests).
     #[arg(long, value_name = "FILE")]
     pub tls_port_file: Option<PathBuf>,
@@ -268,6 +278,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsSettings>,
     /// Where to write the bound TLS address.
     pub tls_port_file: Option<PathBuf>,
+    /// Mutual TLS on the peer port.
+    pub peer_tls: Option<crate::tls::PeerTlsFiles>,
     /// Where to serve `/metrics` and `/health`.
     pub metrics_listen: Option<String>,
     /// Log line format.
@@ -388,6 +400,24 @@ impl Config {
                 })
             }
         };
+        let peer_tls = match (
+            f.peer_cert_file.or(file.peer_cert_file),
+            f.peer_key_file.or(file.peer_key_file),
+            f.peer_trusted_ca_file.or(file.peer_trusted_ca_file),
+        ) {
+            (None, None, None) => None,
+            (Some(cert_file), Some(key_file), Some(ca_file)) => Some(crate::tls::PeerTlsFiles {
+                cert_file,
+                key_file,
+                ca_file,
+            }),
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "peer TLS needs all of --peer-cert-file, --peer-key-file and --peer-trusted-ca-file"
+                        .into(),
+                ));
+            }
+        };
         let metrics_listen = f.metrics_listen.or(file.metrics_listen);
         if let Some(addr) = &metrics_listen {
             check_addr("--metrics-listen", addr)?;
@@ -412,6 +442,7 @@ impl Config {
             restore: f.restore.or(file.restore),
             metrics_listen,
             tls,
+            peer_tls,
             tls_port_file: f.tls_port_file.or(file.tls_port_file),
             log_format: pick!(log_format, LogFormat::Text),
             metrics_port_file: f.metrics_port_file.or(file.metrics_port_file),

@@ -117,3 +117,71 @@ pub fn server_config(t: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsEr
         .map_err(|e| TlsError::Config(format!("certificate and key do not match: {e}")))?;
     Ok(Arc::new(config))
 }
+
+/// Mutual TLS on the peer port, as etcd: every node presents a certificate
+/// signed by the cluster CA and accepts only peers that do. A node's
+/// certificate must name the host part of its `--peer-listen` address (an IP
+/// or DNS subject alternative name), because peers check it when they dial.
+#[derive(Debug, Clone)]
+pub struct PeerTlsFiles {
+    /// This node's peer certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// The cluster CA (PEM).
+    pub ca_file: PathBuf,
+}
+
+/// The rustls halves of the peer link.
+#[derive(Clone)]
+pub struct PeerTls {
+    /// Accepts peers that present a certificate from the cluster CA.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// Dials peers with this node's certificate, trusting the cluster CA.
+    pub connector: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTls")
+    }
+}
+
+/// Builds both sides of peer mutual TLS from the PEM files.
+pub fn peer_tls(files: &PeerTlsFiles) -> Result<PeerTls, TlsError> {
+    let certs = load_certs("the peer certificate chain", &files.cert_file)?;
+    let key = || {
+        PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| TlsError::Load {
+            what: "the peer private key",
+            path: files.key_file.clone(),
+            reason: e.to_string(),
+        })
+    };
+    let mut roots = RootCertStore::empty();
+    for c in load_certs("the peer CA", &files.ca_file)? {
+        roots
+            .add(c)
+            .map_err(|e| TlsError::Config(format!("peer CA {}: {e}", files.ca_file.display())))?;
+    }
+    let roots = Arc::new(roots);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs.clone(), key()?)
+        .map_err(|e| TlsError::Config(format!("peer certificate and key do not match: {e}")))?;
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key()?)
+        .map_err(|e| TlsError::Config(format!("peer certificate and key do not match: {e}")))?;
+    Ok(PeerTls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+        connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+    })
+}

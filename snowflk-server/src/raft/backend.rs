@@ -73,6 +73,8 @@ pub struct RaftSettings {
     pub peer_queue: usize,
     /// Hard limit on one peer frame.
     pub max_frame: u32,
+    /// Mutual TLS on the peer port.
+    pub peer_tls: Option<crate::tls::PeerTlsFiles>,
 }
 
 impl RaftSettings {
@@ -94,6 +96,7 @@ impl RaftSettings {
             max_forwarded: 10_000,
             peer_queue: 4096,
             max_frame: super::wire::DEFAULT_MAX_FRAME,
+            peer_tls: None,
         }
     }
 
@@ -117,6 +120,7 @@ impl RaftSettings {
         s.heartbeat_ticks = config.heartbeat_ticks;
         s.election_ticks = config.election_ticks;
         s.request_timeout = Duration::from_millis(config.request_timeout_ms);
+        s.peer_tls = config.peer_tls.clone();
         s
     }
 }
@@ -250,6 +254,12 @@ impl RaftBackend {
             tc.bind_ip = local.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
             tc.queue_len = settings.peer_queue;
             tc.max_frame = settings.max_frame;
+            if let Some(files) = &settings.peer_tls {
+                tc.tls = Some(
+                    crate::tls::peer_tls(files).map_err(|e| StartError::Settings(e.to_string()))?,
+                );
+                info!(node = id, "peer links use mutual TLS");
+            }
             let sinks = Sinks {
                 raft: raft_tx,
                 rpc: rpc_tx,

@@ -28,6 +28,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncWrite;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -63,7 +64,17 @@ pub struct TransportConfig {
     pub backoff_max: Duration,
     /// Limit on connecting, the handshake, and each write.
     pub io_timeout: Duration,
+    /// Mutual TLS on every peer connection (`--peer-cert-file` ...); `None`
+    /// for plain TCP.
+    pub tls: Option<crate::tls::PeerTls>,
 }
+
+/// A peer byte stream: a TCP socket or a TLS session over one.
+pub trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerStream for T {}
+
+/// A boxed [`PeerStream`].
+pub type BoxedStream = Box<dyn PeerStream>;
 
 impl TransportConfig {
     /// Defaults for everything but identity and peers.
@@ -78,6 +89,7 @@ impl TransportConfig {
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_secs(1),
             io_timeout: Duration::from_secs(3),
+            tls: None,
         }
     }
 }
@@ -337,7 +349,11 @@ fn jitter(d: Duration) -> Duration {
     Duration::from_nanos(half + rand::random_range(0..half.max(1)))
 }
 
-async fn dial(config: &TransportConfig, peer: NodeId, addr: &str) -> Result<TcpStream, LinkError> {
+async fn dial(
+    config: &TransportConfig,
+    peer: NodeId,
+    addr: &str,
+) -> Result<BoxedStream, LinkError> {
     let timeout = config.io_timeout;
     let target = tokio::net::lookup_host(addr)
         .await
@@ -358,11 +374,26 @@ async fn dial(config: &TransportConfig, peer: NodeId, addr: &str) -> Result<TcpS
             .bind(SocketAddr::new(ip, 0))
             .map_err(io("bind local address"))?;
     }
-    let mut stream = tokio::time::timeout(timeout, socket.connect(target))
+    let stream = tokio::time::timeout(timeout, socket.connect(target))
         .await
         .map_err(|_| LinkError::Timeout("connect"))?
         .map_err(io("connect"))?;
     stream.set_nodelay(true).map_err(io("set nodelay"))?;
+    let mut stream: BoxedStream = match &config.tls {
+        None => Box::new(stream),
+        Some(tls) => {
+            // The peer's certificate must name the host it is dialed at.
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|_| LinkError::Unresolved(addr.to_string()))?;
+            let tls_stream = tokio::time::timeout(timeout, tls.connector.connect(name, stream))
+                .await
+                .map_err(|_| LinkError::Timeout("TLS handshake"))?
+                .map_err(io("TLS handshake"))?;
+            Box::new(tls_stream)
+        }
+    };
     let hello = Hello {
         version: PROTOCOL_VERSION,
         cluster_id: config.cluster_id,
@@ -390,7 +421,7 @@ const MAX_BATCH: usize = 512;
 /// Writes queued items until the queue closes (`Ok`) or the link fails.
 async fn pump<C, R>(
     config: &TransportConfig,
-    stream: TcpStream,
+    stream: BoxedStream,
     rx: &mut mpsc::Receiver<Outbound<C, R>>,
     counters: &PeerCounters,
     shutdown: &mut watch::Receiver<bool>,
@@ -643,10 +674,21 @@ async fn run_listener<C, R>(
 /// id and a buffered reader for the frames.
 async fn accept(
     config: &TransportConfig,
-    mut stream: TcpStream,
+    stream: TcpStream,
     addr: SocketAddr,
-) -> Result<(NodeId, BufReader<TcpStream>), LinkError> {
+) -> Result<(NodeId, BufReader<BoxedStream>), LinkError> {
     let _ = stream.set_nodelay(true);
+    let mut stream: BoxedStream = match &config.tls {
+        None => Box::new(stream),
+        Some(tls) => Box::new(
+            tokio::time::timeout(config.io_timeout, tls.acceptor.accept(stream))
+                .await
+                .map_err(|_| LinkError::Timeout("TLS handshake"))?
+                .map_err(io(
+                    "TLS handshake (a peer without a certificate from the cluster CA?)",
+                ))?,
+        ),
+    };
     let mut b = [0u8; HELLO_LEN];
     tokio::time::timeout(config.io_timeout, stream.read_exact(&mut b))
         .await
@@ -723,7 +765,7 @@ where
 async fn read_frames<C, R>(
     config: &TransportConfig,
     peer: NodeId,
-    mut reader: BufReader<TcpStream>,
+    mut reader: BufReader<BoxedStream>,
     sinks: &Sinks<C, R>,
     counters: &PeerCounters,
     mut shutdown: watch::Receiver<bool>,

@@ -36,7 +36,8 @@ pub struct Cluster {
     work: PathBuf,
     /// Node `i` (id `i + 1`), `None` while stopped.
     pub nodes: Vec<Option<Node>>,
-    peer_ports: Vec<u16>,
+    /// Node `i`'s peer port.
+    pub peer_ports: Vec<u16>,
     extra: Vec<String>,
 }
 
