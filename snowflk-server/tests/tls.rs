@@ -196,3 +196,35 @@ fn bad_tls_files_are_a_one_line_error() {
     assert!(!status.success());
     assert!(err.contains("needs --tls-cert-file"), "{err}");
 }
+
+#[test]
+fn certificates_are_reloaded_on_sighup() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let first = pki();
+    let (node, addr) = start(work.path(), "r", &first, "no");
+    let mut c = tls_client(addr, &first.ca_pem, None).unwrap();
+    let _: () = c.set("k", "1").unwrap();
+
+    // New certificate and key from another CA, then SIGHUP.
+    let second = pki();
+    std::fs::write(work.path().join("r-cert.pem"), &second.cert_pem).unwrap();
+    std::fs::write(work.path().join("r-key.pem"), &second.key_pem).unwrap();
+    node.signal("HUP");
+    let mut fresh = common::poll("a session with the reloaded certificate", || {
+        tls_client(addr, &second.ca_pem, None).ok()
+    });
+    assert_eq!(fresh.get::<_, String>("k").unwrap(), "1");
+    // New sessions no longer get the old certificate; the open one lives on.
+    assert!(tls_client(addr, &first.ca_pem, None).is_err());
+    assert_eq!(c.get::<_, String>("k").unwrap(), "1");
+    assert!(node.stderr().contains("TLS certificates reloaded"));
+
+    // A broken key is refused and the node keeps the working certificate.
+    std::fs::write(work.path().join("r-key.pem"), "not a key").unwrap();
+    node.signal("HUP");
+    common::poll("the failed reload to be logged", || {
+        node.stderr().contains("reload failed").then_some(())
+    });
+    assert!(tls_client(addr, &second.ca_pem, None).is_ok());
+}
