@@ -111,15 +111,9 @@ fn counter_to(c: &Counter, value: u64) {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    /// Registers every metric.
-    pub fn new() -> Self {
+    /// Registers every metric, the backend's own included.
+    pub fn new(backend: &dyn crate::ops::Backend) -> Self {
         let mut registry = Registry::with_prefix("snowflk");
         let commands = Family::<CommandOutcome, Counter>::default();
         let latency = Family::<CommandName, Histogram>::new_with_constructor(|| {
@@ -263,6 +257,7 @@ impl Metrics {
             "Resident set size of the process",
             s.resident_bytes.clone(),
         );
+        backend.register_metrics(r);
         Self {
             registry,
             per_command,
@@ -288,6 +283,7 @@ impl Metrics {
     /// Refreshes the scraped values from `shared` and encodes everything.
     pub fn render(&self, shared: &Shared) -> String {
         let _guard = self.refresh.lock();
+        shared.backend.refresh_metrics();
         let s = &self.scraped;
         let st = &shared.stats;
         counter_to(

@@ -560,6 +560,13 @@ pub trait Backend: Send + Sync + 'static {
         dir: std::path::PathBuf,
     ) -> BoxFuture<'_, Result<crate::backup::BackupInfo, BackendError>>;
 
+    /// Registers the backend's own Prometheus metrics (default: none).
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+
+    /// Brings metrics that mirror other state up to date before a scrape
+    /// (default: nothing to do).
+    fn refresh_metrics(&self) {}
+
     /// The local engine's statistics, for `INFO persistence` (default: none).
     fn engine_stats(&self) -> Option<bitcask::StoreStats> {
         None

@@ -211,6 +211,7 @@ impl Server {
                 source,
             })?;
         }
+        let metrics = crate::metrics::Metrics::new(&*backend);
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
@@ -219,7 +220,7 @@ impl Server {
                 stats: Stats::default(),
                 started: Instant::now(),
                 local_addr,
-                metrics: crate::metrics::Metrics::new(),
+                metrics,
                 next_client_id: AtomicU64::new(0),
             }),
         })

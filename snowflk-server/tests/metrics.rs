@@ -2,6 +2,7 @@
 //! move as commands run and agree with INFO; `/health` is 200 on a node
 //! that can serve and 503 on one that cannot.
 
+mod cluster_util;
 mod common;
 
 use std::io::{Read, Write};
@@ -201,5 +202,61 @@ fn json_logs_are_one_object_per_line() {
             line.starts_with('{') && line.ends_with('}') && line.contains("\"level\""),
             "{line}"
         );
+    }
+}
+
+/// On a 3-node cluster's leader: the Raft log's fsync latency and batch
+/// size histograms fill, leader changes are counted, and each peer link
+/// shows up, connected, with its queue depth.
+#[test]
+fn raft_and_peer_metrics_on_a_cluster() {
+    let work = tempfile::tempdir().unwrap();
+    let port_file = work.path().join("n{id}.metrics").display().to_string();
+    let cluster = cluster_util::Cluster::start(
+        work.path(),
+        3,
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-port-file",
+            &port_file,
+        ],
+    );
+    let leader = cluster.wait_leader();
+    let mut c =
+        cluster_util::connect(cluster.node(leader), std::time::Duration::from_secs(10)).unwrap();
+    for i in 0..20 {
+        cluster_util::retry("a write", || c.set::<_, _, ()>(format!("k{i}"), i));
+    }
+    let addr = metrics_addr(work.path(), &format!("n{leader}"));
+    let s = scrape(addr);
+    let count = |name: &str| {
+        s.samples
+            .iter()
+            .find(|x| x.metric == name)
+            .map(|x| match x.value {
+                prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v) => v,
+                _ => -1.0,
+            })
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert!(count("snowflk_raft_log_fsync_seconds_count") >= 1.0);
+    assert!(count("snowflk_raft_log_batch_entries_count") >= 1.0);
+    assert!(value(&s, "snowflk_raft_leader_changes_total", &[]) >= 1.0);
+    assert!(
+        s.samples
+            .iter()
+            .any(|x| x.metric == "snowflk_raft_proposals_dropped_total")
+    );
+    for peer in (1..=3u64).filter(|&p| p != leader) {
+        let p = peer.to_string();
+        assert_eq!(
+            value(&s, "snowflk_peer_connected", &[("peer", &p)]),
+            1.0,
+            "peer {p}"
+        );
+        assert!(value(&s, "snowflk_peer_connects_total", &[("peer", &p)]) >= 1.0);
+        assert!(value(&s, "snowflk_peer_frames_sent_total", &[("peer", &p)]) >= 1.0);
+        let _ = value(&s, "snowflk_peer_queue_items", &[("peer", &p)]);
     }
 }

@@ -197,6 +197,38 @@ pub struct RaftBackend {
     serving: Arc<Semaphore>,
     transport_stop: watch::Sender<bool>,
     peer_addr: Option<SocketAddr>,
+    metrics: super::metrics::RaftMetrics,
+    peer_metrics: PeerMetrics,
+}
+
+/// Labels of the per-peer metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct PeerLabel {
+    peer: String,
+}
+
+type PeerGauge =
+    prometheus_client::metrics::family::Family<PeerLabel, prometheus_client::metrics::gauge::Gauge>;
+type PeerCounter = prometheus_client::metrics::family::Family<
+    PeerLabel,
+    prometheus_client::metrics::counter::Counter,
+>;
+
+/// Per-peer link metrics, refreshed from the transport at scrape time.
+#[derive(Debug, Default)]
+struct PeerMetrics {
+    queued: PeerGauge,
+    connected: PeerGauge,
+    connects: PeerCounter,
+    dropped: PeerCounter,
+    frames_sent: PeerCounter,
+}
+
+fn counter_to(c: &prometheus_client::metrics::counter::Counter, value: u64) {
+    let now = c.get();
+    if value > now {
+        c.inc_by(value - now);
+    }
 }
 
 impl RaftBackend {
@@ -269,7 +301,9 @@ impl RaftBackend {
             ))))
         };
 
+        let metrics = super::metrics::RaftMetrics::default();
         let config = DriverConfig {
+            metrics: metrics.clone(),
             raft,
             tick: settings.tick,
             seed: rand::random(),
@@ -296,6 +330,8 @@ impl RaftBackend {
                 settings.request_timeout + Duration::from_secs(1),
             ),
             link,
+            metrics,
+            peer_metrics: PeerMetrics::default(),
             serving: Arc::new(Semaphore::new(settings.max_forwarded)),
             transport_stop: stop_tx,
             peer_addr,
@@ -586,6 +622,55 @@ impl Backend for RaftBackend {
 
     fn engine_stats(&self) -> Option<bitcask::StoreStats> {
         Some(self.sm.store().stats())
+    }
+
+    fn register_metrics(&self, r: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(r);
+        let p = &self.peer_metrics;
+        r.register(
+            "peer_queue_items",
+            "Items waiting in the outgoing queue to each peer",
+            p.queued.clone(),
+        );
+        r.register(
+            "peer_connected",
+            "1 while the outgoing link to the peer is up",
+            p.connected.clone(),
+        );
+        r.register(
+            "peer_connects",
+            "Outgoing connections established to each peer (reconnects + 1)",
+            p.connects.clone(),
+        );
+        r.register(
+            "peer_dropped",
+            "Items dropped for each peer (queue full or peer unreachable; Raft resends)",
+            p.dropped.clone(),
+        );
+        r.register(
+            "peer_frames_sent",
+            "Frames written to each peer",
+            p.frames_sent.clone(),
+        );
+    }
+
+    fn refresh_metrics(&self) {
+        let Some(t) = self.link.0.as_ref() else {
+            return;
+        };
+        let p = &self.peer_metrics;
+        for link in t.status() {
+            let label = PeerLabel {
+                peer: link.id.to_string(),
+            };
+            p.queued.get_or_create(&label).set(link.queued as i64);
+            p.connected
+                .get_or_create(&label)
+                .set(i64::from(link.connected));
+            counter_to(&p.connects.get_or_create(&label), link.connects);
+            counter_to(&p.dropped.get_or_create(&label), link.dropped);
+            counter_to(&p.frames_sent.get_or_create(&label), link.frames_sent);
+        }
     }
 
     /// A pipeline of writes becomes as few log entries as fit: consecutive

@@ -133,6 +133,8 @@ pub struct DriverConfig {
     /// A read batch not confirmed within this time is given up (its waiters
     /// have timed out by then).
     pub read_timeout: Duration,
+    /// Where the driver and the log report what they do.
+    pub metrics: super::metrics::RaftMetrics,
 }
 
 /// The node as the rest of the server sees it, published after every
@@ -220,7 +222,7 @@ impl<S: StateMachine> DriverHandle<S> {
         let (applied_tx, applied_rx) = watch::channel(applied);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let inflight = Arc::new(AtomicUsize::new(0));
-        let persist = spawn_persist_thread(store);
+        let persist = spawn_persist_thread(store, config.metrics.clone());
         let apply = spawn_apply_thread(sm.clone(), applied_tx, inflight.clone());
         let driver = Driver {
             raft,
@@ -345,7 +347,10 @@ impl<J: Send + 'static> Worker<J> {
     }
 }
 
-fn spawn_persist_thread<C, L>(mut store: L) -> Worker<PersistJob<C>>
+fn spawn_persist_thread<C, L>(
+    mut store: L,
+    metrics: super::metrics::RaftMetrics,
+) -> Worker<PersistJob<C>>
 where
     C: Send + 'static,
     L: LogStore<C> + Send + 'static,
@@ -360,7 +365,14 @@ where
                     entries: job.entries,
                     ..Ready::default()
                 };
+                let started = Instant::now();
                 let r = raftlog::storage::persist_ready(&mut store, &ready);
+                metrics
+                    .log_fsync_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics
+                    .log_batch_entries
+                    .observe(ready.entries.len() as f64);
                 let _ = job.done.send(r);
             }
             // `store` drops here: files closed, the directory lock released.
@@ -585,6 +597,10 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             .max_pending_writes
             .saturating_sub(self.inflight.load(Ordering::Relaxed));
         if replies.len() > room {
+            self.config
+                .metrics
+                .proposals_dropped
+                .inc_by((replies.len() - room) as u64);
             for r in replies.drain(room..) {
                 let _ = r.send(Err(DriverError::TryAgain(
                     "too many writes pending; retry".into(),
@@ -614,6 +630,10 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             }
             Err(e) => {
                 let e = propose_error(e);
+                self.config
+                    .metrics
+                    .proposals_dropped
+                    .inc_by(replies.len() as u64);
                 for r in replies {
                     let _ = r.send(Err(e.clone()));
                 }
@@ -655,6 +675,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         while self.raft.has_ready() {
             let mut ready = self.raft.ready();
             if let Some(ss) = ready.soft_state {
+                self.config.metrics.leader_changes.inc();
                 let st = self.raft.status();
                 info!(
                     node = st.id,
@@ -898,6 +919,7 @@ mod tests {
             appends: appends.clone(),
         };
         let config = DriverConfig {
+            metrics: Default::default(),
             raft: raftlog::Config::new(1, [1]),
             tick: Duration::from_millis(1),
             seed: 7,

@@ -23,6 +23,7 @@ pub mod backend;
 pub mod driver;
 pub mod forward;
 pub mod machine;
+pub mod metrics;
 pub mod transport;
 pub mod wire;
 

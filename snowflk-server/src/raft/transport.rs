@@ -123,6 +123,8 @@ pub struct PeerCounters {
     pub frames_sent: AtomicU64,
     /// Frames received on accepted connections.
     pub frames_received: AtomicU64,
+    /// Outgoing connections established (the first one included).
+    pub connects: AtomicU64,
 }
 
 /// A point-in-time view of one peer link, for INFO.
@@ -140,6 +142,10 @@ pub struct PeerLinkStatus {
     pub frames_sent: u64,
     /// Frames received so far.
     pub frames_received: u64,
+    /// Items waiting in the outgoing queue.
+    pub queued: usize,
+    /// Outgoing connections established so far (reconnects + 1).
+    pub connects: u64,
 }
 
 /// Errors of one connection; logged, never fatal for the node.
@@ -260,6 +266,11 @@ where
                 dropped: c.dropped.load(Ordering::Relaxed),
                 frames_sent: c.frames_sent.load(Ordering::Relaxed),
                 frames_received: c.frames_received.load(Ordering::Relaxed),
+                queued: self
+                    .queues
+                    .get(&id)
+                    .map_or(0, |q| q.max_capacity() - q.capacity()),
+                connects: c.connects.load(Ordering::Relaxed),
             })
             .collect()
     }
@@ -294,6 +305,7 @@ async fn run_outgoing<C, R>(
                     "peer connected"
                 );
                 counters.connected.store(true, Ordering::Relaxed);
+                counters.connects.fetch_add(1, Ordering::Relaxed);
                 backoff = config.backoff_min;
                 last_error = None;
                 let end = pump(&config, stream, &mut rx, &counters, &mut shutdown).await;

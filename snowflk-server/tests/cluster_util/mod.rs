@@ -85,7 +85,12 @@ impl Cluster {
             self.peers_arg(),
         ];
         args.extend(TIMING.iter().map(|s| s.to_string()));
-        args.extend(self.extra.iter().cloned());
+        // `{id}` in an extra flag stands for the node's id.
+        args.extend(
+            self.extra
+                .iter()
+                .map(|a| a.replace("{id}", &id.to_string())),
+        );
         self.nodes[i] = Some(Node::start_with(&self.work, &name, &args, data_dir));
     }
 
