@@ -39,6 +39,10 @@
 //! | [`state_machine`] | [`state_machine::KvStateMachine`] on the engine |
 //! | [`backend`] | [`backend::build_backend`] and the `none` backend |
 //! | [`raft`] | the Raft backend: driver, transport, forwarding |
+//! | [`auth`] | users, roles, password hashes (`AUTH`, `ACL`) |
+//! | [`tls`] | client TLS and peer mutual TLS (rustls) |
+//! | [`metrics`] | Prometheus `/metrics` and `/health` |
+//! | [`backup`] | `SNOWFLK BACKUP` and `--restore` |
 //!
 //! ## The apply path (the invariant everything else leans on)
 //! - Every write is a [`ops::WriteOp`]: the command plus the proposer's
@@ -73,10 +77,13 @@
 //! - Opening a state machine reads every value once to rebuild the index
 //!   of keys that have an expiry.
 //! - Consecutive pipelined writes of one connection go to the backend
-//!   together ([`ops::Backend::write_many`]; the `none` backend puts them in
-//!   one batch and one fsync; the default implementation, which the Raft
-//!   backend uses unless it overrides it, runs them one after another). A
-//!   read in a pipeline waits for the writes before it.
+//!   together ([`ops::Backend::write_many`]: the `none` backend puts them in
+//!   one batch and one fsync; the Raft backend proposes them as one `Multi`
+//!   entry per batch that fits an entry). A read in a pipeline waits for the
+//!   writes before it, and a follower forwards a pipeline's reads one at a
+//!   time.
+//! - Raft snapshots are not used yet: the log grows in memory and on disk
+//!   (issue 10).
 //! - No `WATCH`, no data types other than strings.
 
 pub mod auth;
