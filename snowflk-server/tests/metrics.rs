@@ -144,19 +144,9 @@ fn metrics_parse_and_move_with_commands_and_agree_with_info() {
 fn health_is_503_without_a_leader() {
     let work = tempfile::tempdir().unwrap();
     // Node 1 of a 3-node cluster whose peers never start: no leader.
-    let dead1 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let peers = format!(
-        "1={},2={},3={}",
-        own.local_addr().unwrap(),
-        dead1.local_addr().unwrap(),
-        dead2.local_addr().unwrap()
-    );
-    let peer_listen = own.local_addr().unwrap().to_string();
-    drop(own);
-    drop(dead1);
-    drop(dead2);
+    let [own, dead1, dead2] = [(); 3].map(|()| cluster_util::free_port());
+    let peers = format!("1=127.0.0.1:{own},2=127.0.0.1:{dead1},3=127.0.0.1:{dead2}");
+    let peer_listen = format!("127.0.0.1:{own}");
     let data = work.path().join("n1");
     let port_file = work.path().join("n1.metrics").display().to_string();
     let args: Vec<String> = [

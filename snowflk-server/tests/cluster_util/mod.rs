@@ -22,13 +22,29 @@ pub const TIMING: [&str; 6] = [
     "50",
 ];
 
-/// Picks a free TCP port on 127.0.0.1 (bind to port 0, then release it).
+/// Picks a free TCP port on 127.0.0.1 for a node to bind later. Ports come
+/// from below the kernel's ephemeral range, so no socket bound to port 0
+/// meanwhile (every other test's listeners and every peer link's dialing
+/// socket) can take it before the node binds it; each is handed out once
+/// per test process, from a per-process starting point.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let base = 10_000u32;
+    let span = ephemeral_low.saturating_sub(base).max(1_000);
+    let start = std::process::id().wrapping_mul(7919) % span;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < span, "no free port below {ephemeral_low}");
+        let port = (base + (start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A cluster of `n` nodes with ids `1..=n`.
