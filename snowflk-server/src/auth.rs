@@ -29,6 +29,16 @@ use serde::Deserialize;
 use crate::commands::table;
 use crate::ops::Reply;
 
+/// The reply to a command other than AUTH, HELLO, PING and QUIT before
+/// authentication (Redis's words, which clients match on).
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+
+/// The reply to `HELLO` without `AUTH` before authentication.
+pub const NOAUTH_HELLO: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+/// The reply to a wrong password or an unknown user (not told apart).
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

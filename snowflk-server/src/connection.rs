@@ -302,9 +302,9 @@ impl Connection {
         match &self.identity {
             None if auth::allowed_before_auth(&name) => None,
             None => Some(Reply::error(if name == "HELLO" {
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+                auth::NOAUTH_HELLO
             } else {
-                "NOAUTH Authentication required."
+                auth::NOAUTH
             })),
             Some(who) => {
                 let sub = args
@@ -336,9 +336,7 @@ impl Connection {
                     .auth_failures
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(peer = %self.peer, user, "authentication failed");
-                Err(Reply::error(
-                    "WRONGPASS invalid username-password pair or user is disabled.",
-                ))
+                Err(Reply::error(auth::WRONGPASS))
             }
         }
     }
@@ -351,7 +349,7 @@ impl Connection {
             },
             ConnCmd::AclWhoami => match &self.identity {
                 Some(who) => Reply::bulk(who.name.clone()),
-                None => Reply::error("NOAUTH Authentication required."),
+                None => Reply::error(auth::NOAUTH),
             },
             ConnCmd::AclList => {
                 let users = &self.shared.config.users;
@@ -368,11 +366,9 @@ impl Connection {
             } if self.shared.config.users.required()
                 && self.authenticate(&user, &password).is_err() =>
             {
-                Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+                Reply::error(auth::WRONGPASS)
             }
-            ConnCmd::Hello { .. } if self.identity.is_none() => Reply::error(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-            ),
+            ConnCmd::Hello { .. } if self.identity.is_none() => Reply::error(auth::NOAUTH_HELLO),
             ConnCmd::Hello { proto, name, .. } => {
                 if let Some(p) = proto {
                     self.proto = if p == 3 {

@@ -104,7 +104,9 @@ pub struct Metrics {
     refresh: Mutex<()>,
 }
 
-fn counter_to(c: &Counter, value: u64) {
+/// Advances `c` to `value`, a monotonic count kept elsewhere (a counter
+/// can only be incremented).
+pub(crate) fn counter_to(c: &Counter, value: u64) {
     let now = c.get();
     if value > now {
         c.inc_by(value - now);

@@ -224,13 +224,6 @@ struct PeerMetrics {
     frames_sent: PeerCounter,
 }
 
-fn counter_to(c: &prometheus_client::metrics::counter::Counter, value: u64) {
-    let now = c.get();
-    if value > now {
-        c.inc_by(value - now);
-    }
-}
-
 impl RaftBackend {
     /// Opens the Raft log, binds the peer listener (unless the cluster has
     /// one member), and starts the transport and the driver. The state
@@ -667,9 +660,9 @@ impl Backend for RaftBackend {
             p.connected
                 .get_or_create(&label)
                 .set(i64::from(link.connected));
-            counter_to(&p.connects.get_or_create(&label), link.connects);
-            counter_to(&p.dropped.get_or_create(&label), link.dropped);
-            counter_to(&p.frames_sent.get_or_create(&label), link.frames_sent);
+            crate::metrics::counter_to(&p.connects.get_or_create(&label), link.connects);
+            crate::metrics::counter_to(&p.dropped.get_or_create(&label), link.dropped);
+            crate::metrics::counter_to(&p.frames_sent.get_or_create(&label), link.frames_sent);
         }
     }
 
