@@ -248,7 +248,13 @@ fn checkpoint_verifies_clean_and_an_interrupted_one_is_an_error() {
     }
     let (code, out, err) = verify(&cp);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.ends_with("; 0 errors, 0 warnings\n"), "{out}");
+    // The segment sealed at the checkpoint point may not have its hint yet
+    // (hints are written in the background; the engine scans a segment
+    // without one), so that one warning is allowed and nothing else.
+    assert!(out.contains("; 0 errors, "), "{out}");
+    for line in out.lines().filter(|l| l.starts_with("warning:")) {
+        assert!(line.contains("sealed segment has no hint file"), "{out}");
+    }
     // A checkpoint a crash interrupted: the engine refuses it, so must verify.
     fs::write(cp.join(bitcask::CHECKPOINT_PARTIAL_FILE), b"").unwrap();
     let (code, out, _) = verify(&cp);
