@@ -307,8 +307,11 @@ impl Connection {
                 auth::NOAUTH
             })),
             Some(who) => {
-                let sub = args
-                    .get(1)
+                // Only SNOWFLK and ACL are judged by their subcommand; other
+                // first arguments (keys, values of any size) are not copied.
+                let sub = matches!(&*name, "SNOWFLK" | "ACL")
+                    .then(|| args.get(1))
+                    .flatten()
                     .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase());
                 auth::permit(who, &name, sub.as_deref()).err()
             }
