@@ -227,4 +227,12 @@ fn certificates_are_reloaded_on_sighup() {
         node.stderr().contains("reload failed").then_some(())
     });
     assert!(tls_client(addr, &second.ca_pem, None).is_ok());
+
+    // Without a signal: changed files are picked up by the watcher.
+    let third = pki();
+    std::fs::write(work.path().join("r-cert.pem"), &third.cert_pem).unwrap();
+    std::fs::write(work.path().join("r-key.pem"), &third.key_pem).unwrap();
+    common::poll("the watcher to load the third certificate", || {
+        tls_client(addr, &third.ca_pem, None).ok()
+    });
 }
