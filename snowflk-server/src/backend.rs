@@ -210,6 +210,10 @@ impl Backend for NoneBackend {
             commit_index: applied,
             applied_index: applied,
             last_log_index: applied,
+            first_log_index: 0,
+            snapshot_index: 0,
+            snapshots_taken: 0,
+            snapshots_installed: 0,
             peers: vec![PeerStatus {
                 id: self.id,
                 addr: String::new(),
@@ -221,7 +225,7 @@ impl Backend for NoneBackend {
     }
 
     fn engine_stats(&self) -> Option<bitcask::StoreStats> {
-        Some(self.sm.store().stats())
+        self.sm.store().map(|s| s.stats())
     }
 
     /// Every acknowledged write is already in the engine (fsynced before

@@ -114,6 +114,18 @@ pub struct Flags {
     /// How long a client request waits for its write or read before `TIMEOUT`. Default 5000.
     #[arg(long, value_name = "MS")]
     pub request_timeout_ms: Option<u64>,
+    /// Take a Raft snapshot after this many applied log entries; 0 never (the log then grows without bound). Default 100000.
+    #[arg(long, value_name = "ENTRIES")]
+    pub snapshot_entries: Option<u64>,
+    /// ... or after this many bytes of applied writes, whichever comes first. Default 268435456 (256 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub snapshot_bytes: Option<u64>,
+    /// Log entries kept before a snapshot's index, in memory and on disk, so a follower slightly behind catches up without a whole snapshot. Default 1024.
+    #[arg(long, value_name = "ENTRIES")]
+    pub snapshot_trailing_entries: Option<u64>,
+    /// Raft log segment size in bytes; the log is deleted whole segments at a time once a snapshot covers them. Default 67108864 (64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub raft_log_segment_bytes: Option<u64>,
     /// Engine segment size limit in bytes. Default 268435456 (256 MiB).
     #[arg(long, value_name = "BYTES")]
     pub max_file_size: Option<u64>,
@@ -262,6 +274,14 @@ pub struct Config {
     pub heartbeat_ticks: u32,
     /// Request timeout in ms.
     pub request_timeout_ms: u64,
+    /// Applied entries between Raft snapshots (0: never).
+    pub snapshot_entries: u64,
+    /// Applied write bytes between Raft snapshots.
+    pub snapshot_bytes: u64,
+    /// Log entries kept before a snapshot's index.
+    pub snapshot_trailing_entries: u64,
+    /// Raft log segment size.
+    pub raft_log_segment_bytes: u64,
     /// Engine segment size.
     pub max_file_size: u64,
     /// Background merge interval in ms (0: off).
@@ -435,6 +455,10 @@ impl Config {
             election_ticks: pick!(election_ticks, 10),
             heartbeat_ticks: pick!(heartbeat_ticks, 1),
             request_timeout_ms: pick!(request_timeout_ms, 5000),
+            snapshot_entries: pick!(snapshot_entries, 100_000),
+            snapshot_bytes: pick!(snapshot_bytes, 256 * 1024 * 1024),
+            snapshot_trailing_entries: pick!(snapshot_trailing_entries, 1024),
+            raft_log_segment_bytes: pick!(raft_log_segment_bytes, 64 * 1024 * 1024),
             max_file_size: pick!(max_file_size, 256 * 1024 * 1024),
             merge_interval_ms: pick!(merge_interval_ms, 60_000),
             merge_rate_limit: pick!(merge_rate_limit, 0),
@@ -468,6 +492,15 @@ impl Config {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.tick_ms == 0 {
             return bad("--tick-ms must be positive".into());
+        }
+        if self.snapshot_bytes == 0 {
+            return bad("--snapshot-bytes must be positive (use --snapshot-entries 0 to turn snapshots off)".into());
+        }
+        if self.raft_log_segment_bytes < 4096 {
+            return bad(format!(
+                "--raft-log-segment-bytes {} is below the minimum 4096",
+                self.raft_log_segment_bytes
+            ));
         }
         if self.heartbeat_ticks == 0 || self.election_ticks < 5 * self.heartbeat_ticks {
             return bad(format!(

@@ -535,7 +535,7 @@ impl Connection {
                     };
                     let _ = write!(
                         out,
-                        "# Replication\r\nrole:{role}\r\nreplication:{mode}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_members:{}\r\n",
+                        "# Replication\r\nrole:{role}\r\nreplication:{mode}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_first_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshots_taken:{}\r\nraft_snapshots_installed:{}\r\nraft_members:{}\r\n",
                         status.role.as_str(),
                         status.term,
                         status
@@ -544,6 +544,10 @@ impl Connection {
                         status.commit_index,
                         status.applied_index,
                         status.last_log_index,
+                        status.first_log_index,
+                        status.snapshot_index,
+                        status.snapshots_taken,
+                        status.snapshots_installed,
                         status.peers.len(),
                     );
                     for p in &status.peers {

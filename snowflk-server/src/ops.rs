@@ -511,6 +511,14 @@ pub struct NodeStatus {
     pub applied_index: u64,
     /// Last index in the local log.
     pub last_log_index: u64,
+    /// First index the log still holds (in memory) after compaction.
+    pub first_log_index: u64,
+    /// Index of the latest snapshot (0: none).
+    pub snapshot_index: u64,
+    /// Snapshots this node took since it started.
+    pub snapshots_taken: u64,
+    /// Snapshots received from a leader and installed since it started.
+    pub snapshots_installed: u64,
     /// All members, this node included, sorted by id.
     pub peers: Vec<PeerStatus>,
 }

@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(r, Reply::Int(1));
         assert_eq!(h.sm.expired_count(h.now), 0);
         assert_eq!(h.sm.volatile_len(), 1);
-        assert_eq!(h.sm.store().len(), 3, "b, c and the applied index");
+        assert_eq!(h.sm.store().unwrap().len(), 3, "b, c and the applied index");
     }
 
     #[test]

@@ -75,6 +75,16 @@ pub struct RaftSettings {
     pub max_frame: u32,
     /// Mutual TLS on the peer port.
     pub peer_tls: Option<crate::tls::PeerTlsFiles>,
+    /// Where snapshot images live (`<data-dir>/snapshots`).
+    pub snapshot_dir: PathBuf,
+    /// Applied entries between snapshots (0: never).
+    pub snapshot_entries: u64,
+    /// Applied write bytes between snapshots.
+    pub snapshot_bytes: u64,
+    /// Log entries kept before a snapshot's index.
+    pub snapshot_trailing_entries: u64,
+    /// Raft log segment size.
+    pub log_segment_bytes: u64,
 }
 
 impl RaftSettings {
@@ -83,7 +93,6 @@ impl RaftSettings {
     pub fn new(id: NodeId, log_dir: PathBuf) -> Self {
         RaftSettings {
             id,
-            log_dir,
             peer_listen: "127.0.0.1:7380".into(),
             peers: BTreeMap::new(),
             cluster_id: cluster_id("snowflk"),
@@ -97,6 +106,12 @@ impl RaftSettings {
             peer_queue: 4096,
             max_frame: super::wire::DEFAULT_MAX_FRAME,
             peer_tls: None,
+            snapshot_dir: log_dir.with_file_name("snapshots"),
+            snapshot_entries: 100_000,
+            snapshot_bytes: 256 * 1024 * 1024,
+            snapshot_trailing_entries: 1024,
+            log_segment_bytes: SegmentLogOptions::default().max_segment_bytes,
+            log_dir,
         }
     }
 
@@ -121,6 +136,11 @@ impl RaftSettings {
         s.election_ticks = config.election_ticks;
         s.request_timeout = Duration::from_millis(config.request_timeout_ms);
         s.peer_tls = config.peer_tls.clone();
+        s.snapshot_dir = config.data_dir.join("snapshots");
+        s.snapshot_entries = config.snapshot_entries;
+        s.snapshot_bytes = config.snapshot_bytes;
+        s.snapshot_trailing_entries = config.snapshot_trailing_entries;
+        s.log_segment_bytes = config.raft_log_segment_bytes;
         s
     }
 }
@@ -241,13 +261,16 @@ impl RaftBackend {
         let mut raft = raftlog::Config::new(id, settings.voters());
         raft.heartbeat_tick = settings.heartbeat_ticks;
         raft.election_tick = settings.election_ticks;
+        raft.trailing_log_entries = settings.snapshot_trailing_entries;
         raft.validate()
             .map_err(|e| StartError::Settings(format!("raft timing: {e}")))?;
 
         let store: SegmentLogStore<Command> = SegmentLogStore::open(
             Arc::new(bitcask::vfs::OsVfs),
             &settings.log_dir,
-            SegmentLogOptions::default(),
+            SegmentLogOptions {
+                max_segment_bytes: settings.log_segment_bytes,
+            },
         )
         .map_err(|source| StartError::Log {
             dir: settings.log_dir.clone(),
@@ -303,6 +326,11 @@ impl RaftBackend {
             max_pending_writes: settings.max_pending_writes,
             request_queue: 16_384,
             read_timeout: settings.request_timeout,
+            snapshots: (settings.snapshot_entries > 0).then(|| super::driver::SnapshotPolicy {
+                dir: settings.snapshot_dir.clone(),
+                entries: settings.snapshot_entries,
+                bytes: settings.snapshot_bytes,
+            }),
         };
         let driver = DriverHandle::start(
             config,
@@ -593,6 +621,10 @@ impl Backend for RaftBackend {
             commit_index: st.raft.commit,
             applied_index: self.driver.applied(),
             last_log_index: st.raft.last_index,
+            first_log_index: st.raft.first_index,
+            snapshot_index: st.raft.snapshot_index,
+            snapshots_taken: self.metrics.snapshots_taken.get(),
+            snapshots_installed: self.metrics.snapshots_installed.get(),
             peers,
         }
     }
@@ -614,7 +646,7 @@ impl Backend for RaftBackend {
     }
 
     fn engine_stats(&self) -> Option<bitcask::StoreStats> {
-        Some(self.sm.store().stats())
+        self.sm.store().map(|s| s.stats())
     }
 
     fn register_metrics(&self, r: &mut prometheus_client::registry::Registry) {

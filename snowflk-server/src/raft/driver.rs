@@ -31,9 +31,25 @@
 //! entry of another term there means the proposal was replaced after a
 //! leadership change; the waiter is told the outcome is unknown, never
 //! "failed" (the brief errs on the side of the contract).
+//!
+//! **Snapshots** ([`SnapshotPolicy`]). Every so many applied entries the
+//! apply thread writes an image of the state machine at the exact index it
+//! applied ([`StateMachine::take_snapshot`], between two applies) and tells
+//! the driver, which records it in the log store, purges the log before the
+//! trailing window, drops older images (persistence thread) and then calls
+//! [`raftlog::Raft::compact`]. A leader reads the chunks the core asks for
+//! from the image on a blocking thread and hands them back
+//! ([`raftlog::Raft::send_snapshot_chunk`]). A follower stages received
+//! chunks on the persistence thread as part of the batch they came in,
+//! finishes and records the image in the batch that completes it, and then
+//! the apply thread installs it ([`StateMachine::install_snapshot`]) before
+//! applying anything after it. At start, a recorded snapshot the state
+//! machine does not hold yet (a crash between recording and installing) is
+//! installed before the log is replayed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -45,8 +61,10 @@ use tracing::{debug, error, info, warn};
 
 use raftlog::{
     AppendResult, Entry, HardState, Index, LogStore, Message, MessageBody, NodeId, ProposeError,
-    Raft, Ready, Role, StorageError,
+    Raft, Ready, Role, SnapshotMeta, StorageError,
 };
+
+use super::snapshot::{ImageReader, Images, Incoming};
 
 /// What the driver needs from the application's state machine.
 pub trait StateMachine: Send + Sync + 'static {
@@ -70,6 +88,36 @@ pub trait StateMachine: Send + Sync + 'static {
 
     /// Makes everything applied durable (used at shutdown).
     fn sync(&self) -> Result<(), Self::Error>;
+
+    /// Writes a durable image of the state at its applied index into `dir`
+    /// (new), as files a follower can receive one by one; returns that
+    /// index. Called on the apply thread between applies.
+    fn take_snapshot(&self, dir: &std::path::Path) -> Result<Index, Self::Error>;
+
+    /// Replaces the whole state with the image in `dir` (written by
+    /// [`Self::take_snapshot`] here or on the leader), atomically with
+    /// respect to crashes; returns the index it holds.
+    fn install_snapshot(&self, dir: &std::path::Path) -> Result<Index, Self::Error>;
+
+    /// The size of a command in bytes, for [`SnapshotPolicy::bytes`] (the
+    /// default, 0, leaves snapshots to the entry count).
+    fn command_len(command: &Self::Command) -> usize {
+        let _ = command;
+        0
+    }
+}
+
+/// When and where the driver takes snapshots, so that the log (on disk and
+/// in memory) stays bounded.
+#[derive(Clone, Debug)]
+pub struct SnapshotPolicy {
+    /// Where images live (see [`super::snapshot`]).
+    pub dir: std::path::PathBuf,
+    /// Take a snapshot once this many entries were applied since the last.
+    pub entries: u64,
+    /// ... or once the applied commands since the last add up to this many
+    /// bytes.
+    pub bytes: u64,
 }
 
 /// Why a request to the driver had no (known) effect.
@@ -135,6 +183,8 @@ pub struct DriverConfig {
     pub read_timeout: Duration,
     /// Where the driver and the log report what they do.
     pub metrics: super::metrics::RaftMetrics,
+    /// Snapshots and log purging; `None`: the log grows without bound.
+    pub snapshots: Option<SnapshotPolicy>,
 }
 
 /// The node as the rest of the server sees it, published after every
@@ -179,6 +229,9 @@ pub enum FatalError {
     /// A helper thread stopped unexpectedly.
     #[error("{0} thread stopped")]
     Thread(&'static str),
+    /// A snapshot image could not be read, written or installed.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
 }
 
 impl<S: StateMachine> DriverHandle<S> {
@@ -197,6 +250,36 @@ impl<S: StateMachine> DriverHandle<S> {
         K: MessageSink<S::Command>,
     {
         let restored = raftlog::storage::restore(&store)?;
+        let images = match &config.snapshots {
+            Some(p) => Some(
+                super::snapshot::Images::open(&p.dir)
+                    .map_err(|e| FatalError::Snapshot(e.to_string()))?,
+            ),
+            None => None,
+        };
+        if let (Some(images), Some(meta)) = (&images, &restored.snapshot) {
+            // The log store recorded a snapshot the state machine does not
+            // hold yet: a crash came between recording and installing it.
+            if sm.applied_index() < meta.index {
+                let image = images.image(meta.index, meta.term);
+                info!(index = meta.index, image = %image.display(), "installing the recorded snapshot before replaying the log");
+                let installed = sm
+                    .install_snapshot(&image)
+                    .map_err(|e| FatalError::Snapshot(format!("{}: {e}", image.display())))?;
+                if installed != meta.index {
+                    return Err(FatalError::Snapshot(format!(
+                        "image {} holds index {installed}, the log recorded {}",
+                        image.display(),
+                        meta.index
+                    )));
+                }
+            }
+        }
+        if let Some(images) = &images {
+            images
+                .clean(restored.snapshot.as_ref())
+                .map_err(|e| FatalError::Snapshot(e.to_string()))?;
+        }
         let applied = sm.applied_index();
         config.raft.applied = applied;
         let mut raft = Raft::new(config.raft.clone(), config.seed, restored)?;
@@ -222,8 +305,26 @@ impl<S: StateMachine> DriverHandle<S> {
         let (applied_tx, applied_rx) = watch::channel(applied);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let inflight = Arc::new(AtomicUsize::new(0));
-        let persist = spawn_persist_thread(store, config.metrics.clone());
-        let apply = spawn_apply_thread(sm.clone(), applied_tx, inflight.clone());
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let persist = spawn_persist_thread(store, config.metrics.clone(), images.clone());
+        let snapshotting = match (&config.snapshots, &images) {
+            (Some(p), Some(images)) => Some(Snapshotting {
+                images: images.clone(),
+                entries: p.entries.max(1),
+                bytes: p.bytes.max(1),
+                since_entries: 0,
+                since_bytes: 0,
+                events: events_tx.clone(),
+            }),
+            _ => None,
+        };
+        let apply = spawn_apply_thread(
+            sm.clone(),
+            applied_tx,
+            inflight.clone(),
+            snapshotting,
+            config.metrics.clone(),
+        );
         let driver = Driver {
             raft,
             sink,
@@ -240,6 +341,9 @@ impl<S: StateMachine> DriverHandle<S> {
             next_read_ctx: 1,
             matched: BTreeMap::new(),
             inflight,
+            images,
+            events: events_rx,
+            events_tx,
             config,
         };
         let task = tokio::spawn(driver.run(shutdown_rx));
@@ -322,10 +426,24 @@ impl<S: StateMachine> DriverHandle<S> {
     }
 }
 
-struct PersistJob<C> {
-    hard_state: Option<HardState>,
-    entries: Vec<Entry<C>>,
-    done: oneshot::Sender<Result<(), StorageError>>,
+enum PersistJob<C> {
+    /// One ready batch: snapshot chunks to stage (a follower), then hard
+    /// state, the snapshot record and entries, one fsync. Answers with the
+    /// installed image's directory when the batch completes a snapshot.
+    Ready {
+        hard_state: Option<HardState>,
+        entries: Vec<Entry<C>>,
+        chunks: Vec<raftlog::ReceivedChunk>,
+        snapshot: Option<SnapshotMeta>,
+        done: oneshot::Sender<Result<Option<PathBuf>, FatalError>>,
+    },
+    /// A snapshot this node took: record it, purge the log before
+    /// `purge_to`, remove older images.
+    Snapshot {
+        meta: SnapshotMeta,
+        purge_to: Index,
+        done: oneshot::Sender<Result<Option<PathBuf>, FatalError>>,
+    },
 }
 
 struct Worker<J> {
@@ -350,6 +468,7 @@ impl<J: Send + 'static> Worker<J> {
 fn spawn_persist_thread<C, L>(
     mut store: L,
     metrics: super::metrics::RaftMetrics,
+    images: Option<Images>,
 ) -> Worker<PersistJob<C>>
 where
     C: Send + 'static,
@@ -359,21 +478,40 @@ where
     let thread = std::thread::Builder::new()
         .name("raft-persist".into())
         .spawn(move || {
+            let mut incoming = images.as_ref().map(|i| Incoming::new(i.incoming()));
             while let Ok(job) = rx.recv() {
-                let ready = Ready {
-                    hard_state: job.hard_state,
-                    entries: job.entries,
-                    ..Ready::default()
-                };
-                let started = Instant::now();
-                let r = raftlog::storage::persist_ready(&mut store, &ready);
-                metrics
-                    .log_fsync_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                metrics
-                    .log_batch_entries
-                    .observe(ready.entries.len() as f64);
-                let _ = job.done.send(r);
+                match job {
+                    PersistJob::Ready {
+                        hard_state,
+                        entries,
+                        chunks,
+                        snapshot,
+                        done,
+                    } => {
+                        let r = persist_batch(
+                            &mut store,
+                            &metrics,
+                            images.as_ref(),
+                            incoming.as_mut(),
+                            Ready {
+                                hard_state,
+                                entries,
+                                received_chunks: chunks,
+                                snapshot,
+                                ..Ready::default()
+                            },
+                        );
+                        let _ = done.send(r);
+                    }
+                    PersistJob::Snapshot {
+                        meta,
+                        purge_to,
+                        done,
+                    } => {
+                        let r = record_snapshot(&mut store, images.as_ref(), &meta, purge_to);
+                        let _ = done.send(r.map(|()| None));
+                    }
+                }
             }
             // `store` drops here: files closed, the directory lock released.
         })
@@ -382,6 +520,71 @@ where
         tx: Some(tx),
         thread,
     }
+}
+
+/// Persists one ready batch (see [`PersistJob::Ready`]).
+fn persist_batch<C, L: LogStore<C>>(
+    store: &mut L,
+    metrics: &super::metrics::RaftMetrics,
+    images: Option<&Images>,
+    mut incoming: Option<&mut Incoming>,
+    ready: Ready<C>,
+) -> Result<Option<PathBuf>, FatalError> {
+    let snapshot_error = |e: super::snapshot::SnapshotError| FatalError::Snapshot(e.to_string());
+    for chunk in &ready.received_chunks {
+        let Some(incoming) = incoming.as_deref_mut() else {
+            return Err(FatalError::Snapshot(
+                "a snapshot chunk arrived, but this node keeps no snapshots".into(),
+            ));
+        };
+        incoming
+            .accept(&chunk.meta, chunk.offset, &chunk.data)
+            .map_err(snapshot_error)?;
+    }
+    let mut installed = None;
+    if let Some(meta) = &ready.snapshot {
+        let (Some(incoming), Some(images)) = (incoming, images) else {
+            return Err(FatalError::Snapshot(
+                "asked to install a snapshot, but this node keeps no snapshots".into(),
+            ));
+        };
+        installed = Some(incoming.finish(meta, images).map_err(snapshot_error)?);
+    }
+    let started = Instant::now();
+    raftlog::storage::persist_ready(store, &ready)?;
+    if !ready.entries.is_empty() || ready.hard_state.is_some() {
+        metrics
+            .log_fsync_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics
+            .log_batch_entries
+            .observe(ready.entries.len() as f64);
+    }
+    if let (Some(meta), Some(images)) = (&ready.snapshot, images) {
+        // The new image is recorded: older ones are no longer needed.
+        images.prune(Some(meta)).map_err(snapshot_error)?;
+    }
+    Ok(installed)
+}
+
+/// Records a snapshot this node took and bounds the log (see
+/// [`PersistJob::Snapshot`]).
+fn record_snapshot<C, L: LogStore<C>>(
+    store: &mut L,
+    images: Option<&Images>,
+    meta: &SnapshotMeta,
+    purge_to: Index,
+) -> Result<(), FatalError> {
+    store.save_snapshot(meta)?;
+    if purge_to > 0 {
+        store.purge_up_to(purge_to)?;
+    }
+    if let Some(images) = images {
+        images
+            .prune(Some(meta))
+            .map_err(|e| FatalError::Snapshot(e.to_string()))?;
+    }
+    Ok(())
 }
 
 enum ApplyJob<C, O> {
@@ -393,6 +596,79 @@ enum ApplyJob<C, O> {
     },
     /// Committed entries, in order.
     Entries(Vec<Entry<C>>),
+    /// Replace the state with the received image in `dir` (at `meta.index`).
+    Install { meta: SnapshotMeta, dir: PathBuf },
+}
+
+/// What the apply thread and chunk readers tell the driver task.
+enum Event {
+    /// The apply thread wrote the image of `index`@`term`.
+    SnapshotTaken { index: Index, term: u64 },
+    /// A chunk the core asked for was read.
+    ChunkRead {
+        request: raftlog::SnapshotRequest,
+        read: Result<(Vec<u8>, bool), String>,
+    },
+}
+
+/// The apply thread's snapshot schedule.
+struct Snapshotting {
+    images: Images,
+    entries: u64,
+    bytes: u64,
+    since_entries: u64,
+    since_bytes: u64,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Snapshotting {
+    /// Counts applied entries; true when a snapshot is due.
+    fn count<S: StateMachine>(&mut self, entries: &[Entry<S::Command>]) -> bool {
+        self.since_entries += entries.len() as u64;
+        for e in entries {
+            if let raftlog::EntryPayload::Command(c) = &e.payload {
+                self.since_bytes += S::command_len(c) as u64;
+            }
+        }
+        self.since_entries >= self.entries || self.since_bytes >= self.bytes
+    }
+
+    fn reset(&mut self) {
+        self.since_entries = 0;
+        self.since_bytes = 0;
+    }
+
+    /// Writes an image of the state at the last applied entry of `entries`.
+    fn take<S: StateMachine>(&mut self, sm: &S, entries: &[Entry<S::Command>]) {
+        let Some(last) = entries.last() else { return };
+        let dir = self.images.taking(last.index);
+        let _ = std::fs::remove_dir_all(&dir);
+        let index = match sm.take_snapshot(&dir) {
+            Ok(i) => i,
+            Err(e) => {
+                // Not fatal: the log keeps growing until a later one works.
+                warn!(error = %e, dir = %dir.display(), "taking a snapshot failed");
+                let _ = std::fs::remove_dir_all(&dir);
+                self.reset();
+                return;
+            }
+        };
+        let Some(term) = entries.iter().find(|e| e.index == index).map(|e| e.term) else {
+            warn!(
+                index,
+                "the snapshot's index is not in the applied batch; discarded"
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        };
+        match self.images.publish(&dir, index, term) {
+            Ok(_) => {
+                self.reset();
+                let _ = self.events.send(Event::SnapshotTaken { index, term });
+            }
+            Err(e) => warn!(error = %e, "publishing a snapshot failed"),
+        }
+    }
 }
 
 /// Waiting proposals beyond this many trigger a sweep of abandoned ones.
@@ -402,6 +678,8 @@ fn spawn_apply_thread<S: StateMachine>(
     sm: Arc<S>,
     applied: watch::Sender<Index>,
     inflight: Arc<AtomicUsize>,
+    mut snapshotting: Option<Snapshotting>,
+    metrics: super::metrics::RaftMetrics,
 ) -> Worker<ApplyJob<S::Command, S::Output>> {
     let (tx, rx) = std::sync::mpsc::channel::<ApplyJob<S::Command, S::Output>>();
     type Waiter<O> = (u64, oneshot::Sender<ProposeResult<O>>);
@@ -451,6 +729,48 @@ fn spawn_apply_thread<S: StateMachine>(
                                 }
                             }
                             last = entries.last().map(|e| e.index).or(last);
+                            if let Some(snap) = snapshotting.as_mut()
+                                && snap.count::<S>(&entries)
+                            {
+                                applied.send_replace(last.unwrap_or_default());
+                                let started = Instant::now();
+                                snap.take(&*sm, &entries);
+                                metrics.snapshots_taken.inc();
+                                metrics
+                                    .snapshot_seconds
+                                    .observe(started.elapsed().as_secs_f64());
+                            }
+                        }
+                        ApplyJob::Install { meta, dir } => {
+                            let started = Instant::now();
+                            match sm.install_snapshot(&dir) {
+                                Ok(i) if i == meta.index => {}
+                                Ok(i) => {
+                                    error!(index = i, expected = meta.index, dir = %dir.display(), "the installed snapshot holds another index; the node stops");
+                                    fatal_exit();
+                                }
+                                Err(e) => {
+                                    error!(error = %e, dir = %dir.display(), "installing a snapshot failed; the node stops");
+                                    fatal_exit();
+                                }
+                            }
+                            metrics.snapshots_installed.inc();
+                            metrics
+                                .snapshot_seconds
+                                .observe(started.elapsed().as_secs_f64());
+                            // Proposals the image covers were replaced by the
+                            // leader's history: their outcome is unknown here.
+                            let keep = waiting.split_off(&(meta.index + 1));
+                            for (_, (_, reply)) in std::mem::replace(&mut waiting, keep) {
+                                inflight.fetch_sub(1, Ordering::Relaxed);
+                                let _ = reply.send(Err(DriverError::Unknown(
+                                    "replaced by a snapshot from the leader".into(),
+                                )));
+                            }
+                            if let Some(snap) = snapshotting.as_mut() {
+                                snap.reset();
+                            }
+                            last = Some(meta.index);
                         }
                     }
                 }
@@ -504,6 +824,10 @@ struct Driver<S: StateMachine, K> {
     next_read_ctx: u64,
     matched: BTreeMap<NodeId, Index>,
     inflight: Arc<AtomicUsize>,
+    /// Snapshot images (None: this node takes no snapshots).
+    images: Option<Images>,
+    events: mpsc::UnboundedReceiver<Event>,
+    events_tx: mpsc::UnboundedSender<Event>,
     config: DriverConfig,
 }
 
@@ -529,6 +853,11 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 }
                 Some(msgs) = self.inbound.recv() => self.step_all(msgs),
                 Some(req) = self.requests.recv() => self.take(req),
+                Some(event) = self.events.recv() => {
+                    if let Err(e) = self.on_event(event).await {
+                        break Err(e);
+                    }
+                }
             }
             for _ in 0..MAX_DRAIN {
                 match self.inbound.try_recv() {
@@ -698,7 +1027,13 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             // the next batch's disk write would add one fsync to every
             // write's latency. Entries at or past this batch's first new
             // entry are not durable here yet and wait for step 2.
-            let durable_below = ready.entries.first().map_or(Index::MAX, |e| e.index);
+            // With a snapshot to install, every committed entry comes after
+            // it and waits for the install (step 4).
+            let durable_below = if ready.snapshot.is_some() {
+                0
+            } else {
+                ready.entries.first().map_or(Index::MAX, |e| e.index)
+            };
             let split = ready
                 .committed_entries
                 .partition_point(|e| e.index < durable_below);
@@ -713,30 +1048,44 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                     return Err(FatalError::Thread("apply"));
                 }
             }
-            // 2. Persist hard state + entries: one batch, one fsync.
-            if ready.hard_state.is_some() || !ready.entries.is_empty() {
+            // 2. Stage snapshot chunks; persist hard state, snapshot record
+            // and entries: one batch, one fsync.
+            let mut installed = None;
+            if ready.hard_state.is_some()
+                || !ready.entries.is_empty()
+                || !ready.received_chunks.is_empty()
+                || ready.snapshot.is_some()
+            {
                 let (tx, rx) = oneshot::channel();
-                let job = PersistJob {
+                let job = PersistJob::Ready {
                     hard_state: ready.hard_state,
                     entries: std::mem::take(&mut ready.entries),
+                    chunks: std::mem::take(&mut ready.received_chunks),
+                    snapshot: ready.snapshot.clone(),
                     done: tx,
                 };
-                let sent = self.persist.as_ref().is_some_and(|p| p.send(job));
-                if !sent {
-                    return Err(FatalError::Thread("persist"));
-                }
-                match rx.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        error!(node = self.raft.id(), error = %e, "raft log write failed; the node stops");
-                        fatal_exit();
-                    }
-                    Err(_) => return Err(FatalError::Thread("persist")),
-                }
+                installed = self.persist_job(job, rx).await?;
             }
             // 3. Messages that promise durability.
             for m in ready.persisted_messages.drain(..) {
                 self.sink.send(m);
+            }
+            // 4. A received snapshot replaces the state before the entries
+            // after it are applied.
+            if let (Some(meta), Some(dir)) = (ready.snapshot.take(), installed) {
+                info!(
+                    node = self.raft.id(),
+                    index = meta.index,
+                    term = meta.term,
+                    "snapshot received from the leader; installing"
+                );
+                let sent = self
+                    .apply
+                    .as_ref()
+                    .is_some_and(|a| a.send(ApplyJob::Install { meta, dir }));
+                if !sent {
+                    return Err(FatalError::Thread("apply"));
+                }
             }
             // 4b. Apply the rest, then serve and fail reads.
             if !ready.committed_entries.is_empty() {
@@ -765,8 +1114,103 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                     }
                 }
             }
-            // 5.
+            // 5. Chunks a follower needs are read off the driver task.
+            for request in ready.snapshot_requests.drain(..) {
+                self.read_chunk(request);
+            }
             self.raft.advance();
+        }
+        Ok(())
+    }
+
+    /// Sends a job to the persistence thread and waits for it; a storage
+    /// failure stops the process (the log's state is then unknown).
+    async fn persist_job(
+        &mut self,
+        job: PersistJob<S::Command>,
+        done: oneshot::Receiver<Result<Option<PathBuf>, FatalError>>,
+    ) -> Result<Option<PathBuf>, FatalError> {
+        let sent = self.persist.as_ref().is_some_and(|p| p.send(job));
+        if !sent {
+            return Err(FatalError::Thread("persist"));
+        }
+        match done.await {
+            Ok(Ok(installed)) => Ok(installed),
+            Ok(Err(e)) => {
+                error!(node = self.raft.id(), error = %e, "raft log or snapshot write failed; the node stops");
+                fatal_exit();
+            }
+            Err(_) => Err(FatalError::Thread("persist")),
+        }
+    }
+
+    /// Reads the chunk `request` asks for on a blocking thread; the answer
+    /// comes back as an [`Event::ChunkRead`].
+    fn read_chunk(&self, request: raftlog::SnapshotRequest) {
+        let (Some(images), Some(meta)) = (&self.images, self.raft.snapshot()) else {
+            return;
+        };
+        if meta.index != request.index {
+            return;
+        }
+        let dir = images.image(meta.index, meta.term);
+        let events = self.events_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let read = ImageReader::open(&dir)
+                .and_then(|r| r.read(request.offset, request.max_len))
+                .map_err(|e| e.to_string());
+            let _ = events.send(Event::ChunkRead { request, read });
+        });
+    }
+
+    async fn on_event(&mut self, event: Event) -> Result<(), FatalError> {
+        match event {
+            Event::ChunkRead { request, read } => match read {
+                Ok((data, last)) => {
+                    self.raft.send_snapshot_chunk(&request, data, last);
+                }
+                Err(e) => {
+                    // The core asks again after half an election timeout.
+                    warn!(node = self.raft.id(), to = request.to, error = %e, "reading a snapshot chunk failed");
+                }
+            },
+            Event::SnapshotTaken { index, term } => {
+                let current = self.raft.snapshot().map_or(0, |s| s.index);
+                if index <= current {
+                    // A newer snapshot was installed meanwhile.
+                    if let Some(images) = &self.images {
+                        let _ = std::fs::remove_dir_all(images.image(index, term));
+                    }
+                    return Ok(());
+                }
+                let status = self.raft.status();
+                let meta = SnapshotMeta {
+                    index,
+                    term,
+                    voters: self.config.raft.voters.clone(),
+                    learners: Vec::new(),
+                };
+                let purge_to = index.saturating_sub(self.config.raft.trailing_log_entries);
+                let (tx, rx) = oneshot::channel();
+                let job = PersistJob::Snapshot {
+                    meta: meta.clone(),
+                    purge_to,
+                    done: tx,
+                };
+                self.persist_job(job, rx).await?;
+                if let Err(e) = self.raft.compact(meta) {
+                    warn!(node = self.raft.id(), index, error = %e, "the core refused a snapshot");
+                } else {
+                    info!(
+                        node = self.raft.id(),
+                        index,
+                        term,
+                        log_first_index = status.first_index,
+                        purged_to = purge_to,
+                        "snapshot recorded; log compacted"
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -860,6 +1304,12 @@ mod tests {
         fn sync(&self) -> Result<(), std::io::Error> {
             Ok(())
         }
+        fn take_snapshot(&self, _: &std::path::Path) -> Result<Index, std::io::Error> {
+            Err(std::io::Error::other("Echo keeps no snapshots"))
+        }
+        fn install_snapshot(&self, _: &std::path::Path) -> Result<Index, std::io::Error> {
+            Err(std::io::Error::other("Echo keeps no snapshots"))
+        }
     }
 
     /// A memory log whose appends take 2 ms, like an fsync, and are counted.
@@ -926,6 +1376,7 @@ mod tests {
             max_pending_writes: 10_000,
             request_queue: 10_000,
             read_timeout: Duration::from_secs(5),
+            snapshots: None,
         };
         let (_peers, inbound) = mpsc::channel(1);
         let h =

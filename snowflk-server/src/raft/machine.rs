@@ -2,6 +2,7 @@
 //! encoded [`WriteOp`]s ([`WriteOp::encode`]: a version byte, then postcard),
 //! so the log format can evolve without breaking old entries.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use raftlog::{Entry, EntryPayload, Index};
@@ -64,16 +65,53 @@ impl StateMachine for KvMachine {
                 ops.push((e.index, op));
             }
         }
+        // The applied index names the batch's last entry even when that is a
+        // no-op: a snapshot is taken at an exact log position.
+        let through = entries.last().map_or(0, |e| e.index);
         if ops.is_empty() {
+            if through > applied {
+                self.0.apply_noop(through)?;
+            }
             return Ok(Vec::new());
         }
         let refs: Vec<(u64, &WriteOp)> = ops.iter().map(|(i, op)| (*i, op)).collect();
-        let replies = self.0.apply_batch(&refs)?;
+        let replies = self.0.apply_batch_through(&refs, through)?;
         Ok(ops.iter().map(|(i, _)| *i).zip(replies).collect())
     }
 
     fn sync(&self) -> Result<(), ApplyError> {
         self.0.sync()?;
         Ok(())
+    }
+
+    fn command_len(command: &Command) -> usize {
+        command.len()
+    }
+
+    fn take_snapshot(&self, dir: &Path) -> Result<Index, ApplyError> {
+        let (index, info) = self.0.checkpoint(dir)?;
+        tracing::info!(
+            index,
+            dir = %dir.display(),
+            keys = info.keys,
+            bytes = info.bytes,
+            files = info.files.len(),
+            ms = info.elapsed.as_millis() as u64,
+            pause_us = info.pause.as_micros() as u64,
+            "snapshot taken"
+        );
+        Ok(index)
+    }
+
+    fn install_snapshot(&self, dir: &Path) -> Result<Index, ApplyError> {
+        let started = std::time::Instant::now();
+        let index = self.0.install(dir)?;
+        tracing::info!(
+            index,
+            dir = %dir.display(),
+            ms = started.elapsed().as_millis() as u64,
+            "snapshot installed"
+        );
+        Ok(index)
     }
 }

@@ -19,6 +19,12 @@ pub struct RaftMetrics {
     pub log_fsync_seconds: Histogram,
     /// Entries per log write (the group-commit batch size).
     pub log_batch_entries: Histogram,
+    /// Snapshots this node took of its state machine.
+    pub snapshots_taken: Counter,
+    /// Snapshots received from a leader and installed.
+    pub snapshots_installed: Counter,
+    /// Time to take or install one snapshot.
+    pub snapshot_seconds: Histogram,
 }
 
 impl Default for RaftMetrics {
@@ -30,6 +36,10 @@ impl Default for RaftMetrics {
             log_fsync_seconds: Histogram::new(exponential_buckets(0.00002, 2.0, 20)),
             // 1 to 32,768 entries.
             log_batch_entries: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
+            snapshots_taken: Counter::default(),
+            snapshots_installed: Counter::default(),
+            // 1 ms to ~9 min.
+            snapshot_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
         }
     }
 }
@@ -56,6 +66,21 @@ impl RaftMetrics {
             "raft_log_batch_entries",
             "Entries per Raft log write (group-commit batch size)",
             self.log_batch_entries.clone(),
+        );
+        r.register(
+            "raft_snapshots_taken",
+            "Snapshots this node took of its state machine",
+            self.snapshots_taken.clone(),
+        );
+        r.register(
+            "raft_snapshots_installed",
+            "Snapshots received from a leader and installed",
+            self.snapshots_installed.clone(),
+        );
+        r.register(
+            "raft_snapshot_seconds",
+            "Time to take or install one snapshot",
+            self.snapshot_seconds.clone(),
         );
     }
 }

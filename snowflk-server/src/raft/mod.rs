@@ -8,6 +8,7 @@
 //! | [`transport`] | TCP links: one outgoing task + bounded queue per peer, the listener, reconnect with backoff |
 //! | [`driver`] | the one task that owns the Raft node; persistence and apply threads; group commit; ReadIndex batching |
 //! | [`machine`] | the key-value state machine behind the driver's trait (log commands are encoded `WriteOp`s) |
+//! | [`snapshot`] | snapshot images on disk and the chunk stream that carries one to a follower |
 //! | [`forward`] | follower → leader request/reply RPC with a bounded pending map |
 //! | [`backend`] | [`RaftBackend`]: write, read, status, admin, shutdown |
 //!
@@ -24,6 +25,7 @@ pub mod driver;
 pub mod forward;
 pub mod machine;
 pub mod metrics;
+pub mod snapshot;
 pub mod transport;
 pub mod wire;
 
