@@ -49,6 +49,12 @@ pub const HARD_STATE_FILE: &str = "hardstate";
 /// Name of an interrupted rewrite of the Raft hard-state file.
 pub const HARD_STATE_TMP: &str = "hardstate.tmp";
 
+/// Name of the Raft snapshot-record file (the latest snapshot's index,
+/// term and configuration).
+pub const SNAPSHOT_FILE: &str = "snapshot";
+/// Name of an interrupted rewrite of the snapshot-record file.
+pub const SNAPSHOT_TMP: &str = "snapshot.tmp";
+
 /// Parses a Raft log segment name (`log-00000000000000000007.seg`).
 pub fn parse_raft_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("log-")?.strip_suffix(".seg")?;
@@ -78,6 +84,8 @@ pub struct Layout {
     pub raft_segments: BTreeMap<u64, PathBuf>,
     /// The Raft hard-state file, if present.
     pub hard_state: Option<PathBuf>,
+    /// The Raft snapshot-record file, if present.
+    pub snapshot: Option<PathBuf>,
     /// Leftover temporary files (names), sorted.
     pub tmp: Vec<String>,
     /// Files that belong to neither kind (names), sorted.
@@ -163,6 +171,7 @@ impl Layout {
             hints: BTreeMap::new(),
             raft_segments: BTreeMap::new(),
             hard_state: None,
+            snapshot: None,
             tmp: Vec::new(),
             unknown: Vec::new(),
         };
@@ -189,7 +198,9 @@ impl Layout {
                         layout.raft_segments.insert(id, path);
                     } else if name == HARD_STATE_FILE {
                         layout.hard_state = Some(path);
-                    } else if name == HARD_STATE_TMP {
+                    } else if name == SNAPSHOT_FILE {
+                        layout.snapshot = Some(path);
+                    } else if name == HARD_STATE_TMP || name == SNAPSHOT_TMP {
                         layout.tmp.push(name);
                     } else if name != bitcask::LOCK_FILE {
                         layout.unknown.push(name);

@@ -113,13 +113,38 @@ fn gap_in_the_raft_log_is_corruption() {
 }
 
 #[test]
-fn purged_prefix_is_not_a_gap() {
+fn a_prefix_purged_behind_a_snapshot_is_not_a_gap_but_one_without_is_lost() {
+    use raftlog::{LogStore, SegmentLogOptions, SegmentLogStore, SnapshotMeta};
     let dir = raft_dir(60);
-    fs::remove_file(&raft_segments(dir.path())[0]).unwrap();
+    {
+        let vfs: Arc<dyn bitcask::vfs::Vfs> = Arc::new(OsVfs);
+        let options = SegmentLogOptions {
+            max_segment_bytes: 512,
+        };
+        let mut store: SegmentLogStore<String> =
+            SegmentLogStore::open(vfs, dir.path(), options).unwrap();
+        store
+            .save_snapshot(&SnapshotMeta {
+                index: 30,
+                term: 4,
+                voters: vec![1, 2, 3],
+                learners: vec![],
+            })
+            .unwrap();
+        store.purge_up_to(30).unwrap();
+    }
     let out = run(&["verify", s(dir.path())]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("snapshot at 30 (term 4)"), "{text}");
+    assert!(!text.contains("entries 1..60"), "nothing purged: {text}");
+
+    // The same log without its snapshot record has lost its prefix.
+    fs::remove_file(dir.path().join("snapshot")).unwrap();
+    let out = run(&["verify", s(dir.path())]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("entries 12..60 (49)"),
+        stdout(&out).contains("snapshot: missing, but the log starts at"),
         "{}",
         stdout(&out)
     );

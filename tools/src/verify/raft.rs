@@ -15,7 +15,7 @@ use bitcask::vfs::OsVfs;
 use super::Reporter;
 use super::engine::torn_header;
 use crate::error::Result;
-use crate::layout::{HARD_STATE_FILE, Layout, file_name};
+use crate::layout::{HARD_STATE_FILE, Layout, SNAPSHOT_FILE, file_name};
 
 /// At most this many findings of one kind are printed per file.
 const MAX_FINDINGS_PER_FILE: usize = 20;
@@ -40,7 +40,7 @@ pub(super) fn verify(layout: &Layout, r: &mut Reporter<'_>) -> Result<String> {
         r.warning(
             name,
             None,
-            "leftover of an interrupted hard-state rewrite (the hardstate file is intact); removed on the next open",
+            "leftover of an interrupted hard-state or snapshot-record rewrite (the file it replaces is intact); removed on the next open",
         )?;
     }
     let mut state = LogState::default();
@@ -49,6 +49,7 @@ pub(super) fn verify(layout: &Layout, r: &mut Reporter<'_>) -> Result<String> {
         check_segment(path, id, Some(id) == newest, &mut state, r)?;
     }
     let hard_state = check_hard_state(layout, &state, r)?;
+    let snapshot = check_snapshot(layout, &state, r)?;
     let entries = match state.first_index {
         Some(first) => format!("entries {first}..{} ({})", state.last_index, state.entries),
         None => "no entries".to_string(),
@@ -57,8 +58,12 @@ pub(super) fn verify(layout: &Layout, r: &mut Reporter<'_>) -> Result<String> {
         Some((term, vote)) => format!("hard state term {term} vote {}", vote_text(vote)),
         None => "no hard state".to_string(),
     };
+    let snap = match snapshot {
+        Some((index, term)) => format!(", snapshot at {index} (term {term})"),
+        None => String::new(),
+    };
     Ok(format!(
-        "{} {}, {entries}, {hs}",
+        "{} {}, {entries}, {hs}{snap}",
         layout.raft_segments.len(),
         super::plural(layout.raft_segments.len() as u64, "segment", "segments"),
     ))
@@ -226,6 +231,112 @@ fn check_segment(
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// Checks the snapshot-record file: hard-state-kind records, seq = the
+/// snapshot's index, meta = its term, value = the postcard configuration;
+/// indexes never decrease and the log has no hole after the latest (its
+/// first entry is at most one past the snapshot). Returns the latest
+/// snapshot's (index, term).
+fn check_snapshot(
+    layout: &Layout,
+    log: &LogState,
+    r: &mut Reporter<'_>,
+) -> Result<Option<(u64, u64)>> {
+    let Some(path) = &layout.snapshot else {
+        if let Some(first) = log.first_index
+            && first > 1
+        {
+            r.error(
+                SNAPSHOT_FILE,
+                None,
+                &format!("missing, but the log starts at {first}: entries 1..{first} are lost"),
+            )?;
+        }
+        return Ok(None);
+    };
+    let name = file_name(path);
+    let segment = match Segment::open(&OsVfs, path, false) {
+        Ok(segment) => segment,
+        Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
+            r.error(&name, Some(offset), &reason)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if segment.kind() != FileKind::RaftLog {
+        r.error(
+            &name,
+            Some(0),
+            &format!(
+                "header says this is a {} file, expected a raft-log file",
+                segment.kind()
+            ),
+        )?;
+        return Ok(None);
+    }
+    let mut findings: Vec<(u64, String)> = Vec::new();
+    let mut latest: Option<(u64, u64)> = None;
+    let progress = &r.progress;
+    let end = segment::scan(&segment, |offset, record| {
+        progress.inc(record.encoded_len() as u64);
+        if record.kind != RecordKind::RaftHardState {
+            return Err(bitcask::Error::Corrupted {
+                path: path.clone(),
+                offset,
+                reason: format!("{} record in the snapshot-record file", record.kind),
+            });
+        }
+        if record.value.is_empty() {
+            findings.push((offset, "snapshot record without its configuration".into()));
+        }
+        if let Some((index, _)) = latest
+            && record.seq < index
+        {
+            findings.push((
+                offset,
+                format!("snapshot index goes back from {index} to {}", record.seq),
+            ));
+        }
+        latest = Some((record.seq, record.meta));
+        findings.truncate(MAX_FINDINGS_PER_FILE);
+        Ok(())
+    });
+    for (offset, what) in findings {
+        r.error(&name, Some(offset), &what)?;
+    }
+    match end {
+        Ok(ScanEnd::Clean { .. }) => {}
+        Ok(ScanEnd::Torn {
+            valid_len,
+            file_len,
+        }) => r.warning(
+            &name,
+            Some(valid_len),
+            &format!(
+                "ends in {} bytes of an incomplete record (an interrupted save); it is ignored and cut on the next open",
+                file_len - valid_len
+            ),
+        )?,
+        Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
+            r.error(&name, Some(offset), &reason)?;
+            return Ok(latest);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let (Some((index, _)), Some(first)) = (latest, log.first_index)
+        && first > index + 1
+    {
+        r.error(
+            &name,
+            None,
+            &format!(
+                "the log starts at {first}, past the snapshot at {index}: entries {}..{first} are lost",
+                index + 1
+            ),
+        )?;
+    }
+    Ok(latest)
 }
 
 /// Checks the hard-state file; returns the hard state it holds, if readable.
