@@ -571,6 +571,18 @@ impl Connection {
                             t.live_keys,
                             t.live_bytes
                         );
+                        // The same totals as the engine_merge* metrics.
+                        let m = &st.merges;
+                        let _ = write!(
+                            out,
+                            "engine_merges:{}\r\nengine_merge_failures:{}\r\nengine_merge_segments_removed:{}\r\nengine_merge_reclaimed_bytes:{}\r\nengine_merge_written_bytes:{}\r\nengine_merge_duration_seconds:{:.6}\r\n",
+                            m.merges,
+                            m.failures,
+                            m.segments_removed,
+                            m.bytes_reclaimed,
+                            m.bytes_written,
+                            m.duration.as_secs_f64(),
+                        );
                     }
                 }
                 "stats" => {

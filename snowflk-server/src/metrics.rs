@@ -68,6 +68,7 @@ impl CommandMetrics {
 
 type IntGauge = Gauge<i64, AtomicI64>;
 type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
 
 #[derive(Debug, Default)]
 struct Scraped {
@@ -90,6 +91,12 @@ struct Scraped {
     engine_dead_bytes: IntGauge,
     engine_fragmentation: FloatGauge,
     engine_segments: IntGauge,
+    engine_merges: Counter,
+    engine_merge_failures: Counter,
+    engine_merge_segments_removed: Counter,
+    engine_merge_reclaimed_bytes: Counter,
+    engine_merge_written_bytes: Counter,
+    engine_merge_seconds: FloatCounter,
     resident_bytes: IntGauge,
 }
 
@@ -107,6 +114,14 @@ pub struct Metrics {
 /// Advances `c` to `value`, a monotonic count kept elsewhere (a counter
 /// can only be incremented).
 pub(crate) fn counter_to(c: &Counter, value: u64) {
+    let now = c.get();
+    if value > now {
+        c.inc_by(value - now);
+    }
+}
+
+/// [`counter_to`] for a counter of seconds.
+fn float_counter_to(c: &FloatCounter, value: f64) {
     let now = c.get();
     if value > now {
         c.inc_by(value - now);
@@ -255,6 +270,36 @@ impl Metrics {
             s.engine_segments.clone(),
         );
         r.register(
+            "engine_merges",
+            "Engine merges completed since start (background and explicit)",
+            s.engine_merges.clone(),
+        );
+        r.register(
+            "engine_merge_failures",
+            "Engine merges that failed (each left the data as it was)",
+            s.engine_merge_failures.clone(),
+        );
+        r.register(
+            "engine_merge_segments_removed",
+            "Engine segment files merged away",
+            s.engine_merge_segments_removed.clone(),
+        );
+        r.register(
+            "engine_merge_reclaimed_bytes",
+            "Disk space merges gave back: merged files' bytes minus their outputs'",
+            s.engine_merge_reclaimed_bytes.clone(),
+        );
+        r.register(
+            "engine_merge_written_bytes",
+            "Bytes of segment files written by merges",
+            s.engine_merge_written_bytes.clone(),
+        );
+        r.register(
+            "engine_merge_duration_seconds",
+            "Time spent in completed merges",
+            s.engine_merge_seconds.clone(),
+        );
+        r.register(
             "process_resident_memory_bytes",
             "Resident set size of the process",
             s.resident_bytes.clone(),
@@ -330,6 +375,13 @@ impl Metrics {
                 dead as f64 / e.total.file_bytes as f64
             });
             s.engine_segments.set(e.segments.len() as i64);
+            let m = &e.merges;
+            counter_to(&s.engine_merges, m.merges);
+            counter_to(&s.engine_merge_failures, m.failures);
+            counter_to(&s.engine_merge_segments_removed, m.segments_removed);
+            counter_to(&s.engine_merge_reclaimed_bytes, m.bytes_reclaimed);
+            counter_to(&s.engine_merge_written_bytes, m.bytes_written);
+            float_counter_to(&s.engine_merge_seconds, m.duration.as_secs_f64());
         }
         s.resident_bytes.set(resident_bytes().unwrap_or(0) as i64);
         let mut out = String::new();
