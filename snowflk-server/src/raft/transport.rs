@@ -16,6 +16,10 @@
 //!   the connection's sender and this node, or they are dropped. A peer that
 //!   lies (bad handshake, garbage, oversized length) or disconnects mid-frame
 //!   is logged with its address and dropped; nothing else is affected.
+//! - With mutual TLS, every new connection (dialed or accepted) takes the
+//!   certificates loaded last; they are reloaded on SIGHUP and when the
+//!   files change ([`crate::tls::spawn_reloader`]), established
+//!   connections keep theirs.
 //! - Connections are one-way (see [`super::wire`]); a newer connection from
 //!   the same peer replaces the older one, so connections stay bounded.
 
@@ -65,7 +69,8 @@ pub struct TransportConfig {
     /// Limit on connecting, the handshake, and each write.
     pub io_timeout: Duration,
     /// Mutual TLS on every peer connection (`--peer-cert-file` ...); `None`
-    /// for plain TCP.
+    /// for plain TCP. [`Transport::start`] reloads it on SIGHUP and when its
+    /// files change.
     pub tls: Option<crate::tls::PeerTls>,
 }
 
@@ -207,6 +212,10 @@ where
         sinks: Sinks<C, R>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        if let Some(tls) = &config.tls {
+            // New connections, both ways, pick up reloaded certificates.
+            tls.spawn_reloader(shutdown.clone());
+        }
         let config = Arc::new(config);
         let mut queues = BTreeMap::new();
         let mut counters = BTreeMap::new();
@@ -399,7 +408,7 @@ async fn dial(
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let name = rustls::pki_types::ServerName::try_from(host.to_string())
                 .map_err(|_| LinkError::Unresolved(addr.to_string()))?;
-            let tls_stream = tokio::time::timeout(timeout, tls.connector.connect(name, stream))
+            let tls_stream = tokio::time::timeout(timeout, tls.connector().connect(name, stream))
                 .await
                 .map_err(|_| LinkError::Timeout("TLS handshake"))?
                 .map_err(io("TLS handshake"))?;
@@ -693,7 +702,7 @@ async fn accept(
     let mut stream: BoxedStream = match &config.tls {
         None => Box::new(stream),
         Some(tls) => Box::new(
-            tokio::time::timeout(config.io_timeout, tls.acceptor.accept(stream))
+            tokio::time::timeout(config.io_timeout, tls.acceptor().accept(stream))
                 .await
                 .map_err(|_| LinkError::Timeout("TLS handshake"))?
                 .map_err(io(
