@@ -627,7 +627,12 @@ async fn run_listener<C, R>(
             _ = shutdown.changed() => break,
         };
         let Ok(permit) = handshaking.clone().try_acquire_owned() else {
-            warn!(node = config.id, %addr, "too many peer handshakes in progress, refusing");
+            warn!(
+                node = config.id,
+                %addr,
+                reason = "too many peer handshakes in progress",
+                "refused peer connection"
+            );
             continue;
         };
         serial += 1;
@@ -643,6 +648,8 @@ async fn run_listener<C, R>(
         let task = tokio::spawn(async move {
             let (peer, reader) = match accept(&config, stream, addr).await {
                 Ok(x) => x,
+                // A refused handshake was logged, with its fields, by accept.
+                Err(LinkError::Refused(_)) => return,
                 Err(e) => {
                     warn!(node = config.id, %addr, error = %e, "refused peer connection");
                     return;
@@ -654,6 +661,13 @@ async fn run_listener<C, R>(
                 let old = live2.lock().insert(peer, (conn, me));
                 if let Some((_, old)) = old {
                     old.abort();
+                    info!(
+                        node = config.id,
+                        peer,
+                        direction = "incoming",
+                        reason = "replaced by a newer connection",
+                        "peer disconnected"
+                    );
                 }
             }
             info!(node = config.id, peer, %addr, direction = "incoming", "peer connected");
@@ -679,7 +693,7 @@ async fn run_listener<C, R>(
                     %addr,
                     direction = "incoming",
                     error = %e,
-                    "peer disconnected, connection dropped"
+                    "peer disconnected"
                 ),
             }
         });
@@ -733,7 +747,7 @@ async fn accept(
             version = hello.version,
             cluster_id = hello.cluster_id,
             reason = %status,
-            "peer handshake refused"
+            "refused peer connection"
         );
         return Err(LinkError::Refused(status));
     }
