@@ -137,10 +137,7 @@ impl Connection {
                         drop(args);
                         self.run_group(&mut group, &mut group_meta).await;
                         let next = self.execute(cmd).await;
-                        self.shared
-                            .metrics
-                            .command(metric)
-                            .record(started.elapsed(), self.last_error);
+                        self.shared.metrics.record(metric, started, self.last_error);
                         if next == Next::Close {
                             let _ = self.flush().await;
                             return;
@@ -202,10 +199,7 @@ impl Connection {
         };
         for (reply, (metric, started)) in replies.iter().zip(meta.drain(..)) {
             self.encode(reply);
-            self.shared
-                .metrics
-                .command(metric)
-                .record(started.elapsed(), self.last_error);
+            self.shared.metrics.record(metric, started, self.last_error);
         }
         meta.clear();
     }

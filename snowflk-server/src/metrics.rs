@@ -7,6 +7,9 @@
 //! for every command in [`crate::commands::table::COMMANDS`] (plus
 //! `unknown`), so the hot path does no allocation and no map lookup: a
 //! connection indexes [`Metrics::command`] by the command's table position.
+//! Without `--metrics-listen` nothing could read them, so
+//! [`Metrics::record`] skips them (the cost of recording is measured in
+//! `docs/benchmarks.md`).
 //! Everything else (connections, Raft indexes, engine sizes, process memory)
 //! is read at scrape time from the same sources `INFO` uses, so the two
 //! always agree.
@@ -14,7 +17,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -105,6 +108,8 @@ struct Scraped {
 pub struct Metrics {
     registry: Registry,
     per_command: Vec<CommandMetrics>,
+    /// Whether [`Metrics::record`] counts commands (`--metrics-listen`).
+    record_commands: bool,
     scraped: Scraped,
     /// Serializes scrapes: counters mirrored from [`crate::server::Stats`]
     /// are advanced by their difference, which must not be added twice.
@@ -129,8 +134,10 @@ fn float_counter_to(c: &FloatCounter, value: f64) {
 }
 
 impl Metrics {
-    /// Registers every metric, the backend's own included.
-    pub fn new(backend: &dyn crate::ops::Backend) -> Self {
+    /// Registers every metric, the backend's own included. Per-command
+    /// metrics are recorded only if `record_commands` (the node serves
+    /// `/metrics`).
+    pub fn new(backend: &dyn crate::ops::Backend, record_commands: bool) -> Self {
         let mut registry = Registry::with_prefix("snowflk");
         let commands = Family::<CommandOutcome, Counter>::default();
         let latency = Family::<CommandName, Histogram>::new_with_constructor(|| {
@@ -308,6 +315,7 @@ impl Metrics {
         Self {
             registry,
             per_command,
+            record_commands,
             scraped: s,
             refresh: Mutex::new(()),
         }
@@ -325,6 +333,16 @@ impl Metrics {
     /// The metrics of the command at `index` ([`Metrics::command_index`]).
     pub fn command(&self, index: usize) -> &CommandMetrics {
         &self.per_command[index.min(self.per_command.len() - 1)]
+    }
+
+    /// Counts one execution of the command at `index`
+    /// ([`Metrics::command_index`]) that started at `started` and replied
+    /// an error or not; nothing without `--metrics-listen`.
+    #[inline]
+    pub fn record(&self, index: usize, started: Instant, error: bool) {
+        if self.record_commands {
+            self.command(index).record(started.elapsed(), error);
+        }
     }
 
     /// Refreshes the scraped values from `shared` and encodes everything.

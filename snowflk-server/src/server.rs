@@ -155,7 +155,7 @@ impl Server {
                 source,
             })?;
         }
-        let metrics = crate::metrics::Metrics::new(&*backend);
+        let metrics = crate::metrics::Metrics::new(&*backend, config.metrics_listen.is_some());
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
