@@ -22,45 +22,14 @@ CLIENTS=${CLIENTS:-50}
 WORK=${BENCH_DIR:-$(pwd)/bench-work}
 rm -rf "$WORK"
 mkdir -p "$WORK"
-cargo build --release -p snowflk-server >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/snowflk-server
-PIDS=()
-stop_all() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap stop_all EXIT INT TERM
-
-wait_ping() { # port
-  for _ in $(seq 1 200); do
-    if redis-cli -p "$1" PING 2>/dev/null | grep -q PONG; then return 0; fi
-    sleep 0.05
-  done
-  echo "port $1 never answered PING" >&2
-  return 1
-}
-
-wait_leader() { # port -> prints the leader's client port
-  for _ in $(seq 1 200); do
-    local l
-    l=$(redis-cli -p "$1" SNOWFLK LEADER 2>/dev/null | head -1 || true)
-    if [[ "$l" =~ ^[0-9]+$ ]]; then echo "$l"; return 0; fi
-    sleep 0.05
-  done
-  echo "no leader" >&2
-  return 1
-}
+source scripts/bench-lib.sh
 
 run_tests() { # target port
   local target=$1 port=$2
   for pipeline in 1 16; do
-    redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -d 100 -r 100000 \
-      -P "$pipeline" -t set,get --csv 2>/dev/null |
-      tail -n +2 | tr -d '"' |
-      while IFS=, read -r test rps avg min p50 p95 p99 max; do
-        echo "$target,$test,$pipeline,$rps,$avg,$p50,$p95,$p99,$max"
-      done
+    bench_csv "$target" "$port" -c "$CLIENTS" -n "$REQUESTS" -d 100 -r 100000 \
+      -P "$pipeline" -t set,get |
+      while IFS=, read -r t test rest; do echo "$t,$test,$pipeline,$rest"; done
   done
 }
 

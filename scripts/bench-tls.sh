@@ -15,37 +15,16 @@ REQUESTS=${1:-100000}
 WORK=${BENCH_DIR:-$(pwd)/bench-work}/tls
 rm -rf "$WORK"
 mkdir -p "$WORK"
-cargo build --release -p snowflk-server >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/snowflk-server
-PIDS=()
-stop_all() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap stop_all EXIT INT TERM
+source scripts/bench-lib.sh
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
   -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
-wait_ping() { # port
-  for _ in $(seq 1 200); do
-    if redis-cli -p "$1" PING 2>/dev/null | grep -q PONG; then return 0; fi
-    sleep 0.05
-  done
-  echo "port $1 never answered PING" >&2
-  return 1
-}
-
 run() { # target transport port [tls flags...]
   local target=$1 transport=$2 port=$3
   shift 3
-  redis-benchmark -p "$port" "$@" -c 50 -n "$REQUESTS" -d 100 -r 100000 -t set,get --csv 2>/dev/null |
-    tail -n +2 | tr -d '"' |
-    while IFS=, read -r test rps avg min p50 p95 p99 max; do
-      echo "$target,$transport,$test,$rps,$avg,$p50,$p95,$p99,$max"
-    done
+  bench_csv "$target,$transport" "$port" "$@" -c 50 -n "$REQUESTS" -d 100 -r 100000 -t set,get
 }
 
 TLS=(--tls --cacert "$WORK/cert.pem")

@@ -138,5 +138,5 @@ pub use hint::hint_path;
 pub use merge::MergeOutcome;
 pub use options::{MergePolicy, Options, SyncPolicy};
 pub use recovery::{SegmentInfo, parse_data_name, parse_hint_name, read_segment_info};
-pub use stats::{SegmentStats, StoreStats};
+pub use stats::{MergeTotals, SegmentStats, StoreStats};
 pub use store::{BatchOp, Bitcask, Iter, Keys, LOCK_FILE, data_path, now_millis};

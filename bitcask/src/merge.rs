@@ -57,6 +57,8 @@ pub struct MergeOutcome {
     pub tombstones_kept: u64,
     /// Tombstones (and expired records) dropped.
     pub dropped: u64,
+    /// Wall time the merge took, waiting for the merge lock excluded.
+    pub duration: Duration,
 }
 
 struct Switch {
@@ -197,9 +199,43 @@ impl Inner {
         Ok(outcomes)
     }
 
-    /// Merges exactly the sealed segments `ids`.
+    /// Merges exactly the sealed segments `ids`; counts the merge in
+    /// [`crate::MergeTotals`] and logs it as one line.
     pub(crate) fn merge_segments(&self, ids: &[u32]) -> Result<MergeOutcome> {
         let _merging = self.merge_lock.lock();
+        let started = Instant::now();
+        match self.merge_segments_locked(ids) {
+            Ok(mut outcome) => {
+                outcome.duration = started.elapsed();
+                self.merge_totals.lock().add(&outcome);
+                tracing::info!(
+                    dir = %self.dir.display(),
+                    inputs = ?outcome.inputs,
+                    output = outcome.output,
+                    bytes_before = outcome.bytes_before,
+                    bytes_after = outcome.bytes_after,
+                    bytes_reclaimed = outcome.bytes_before.saturating_sub(outcome.bytes_after),
+                    records_copied = outcome.records_copied,
+                    tombstones_kept = outcome.tombstones_kept,
+                    dropped = outcome.dropped,
+                    duration_ms = outcome.duration.as_secs_f64() * 1e3,
+                    "merged segments"
+                );
+                Ok(outcome)
+            }
+            Err(e) => {
+                // A refused request (no such segment, a read-only store) is
+                // not a merge that failed.
+                if !matches!(e, Error::InvalidOptions(_) | Error::ReadOnly { .. }) {
+                    self.merge_totals.lock().failures += 1;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Inner::merge_segments`] under the merge lock.
+    fn merge_segments_locked(&self, ids: &[u32]) -> Result<MergeOutcome> {
         let (active, sealed) = self.sealed_ids()?;
         let ids: BTreeSet<u32> = ids.iter().copied().collect();
         if ids.is_empty() {
@@ -357,13 +393,6 @@ impl Inner {
         }
         outcome.inputs = ids.into_iter().collect();
         outcome.output = output;
-        tracing::info!(
-            inputs = ?outcome.inputs,
-            output,
-            bytes_before = outcome.bytes_before,
-            bytes_after = outcome.bytes_after,
-            "merged segments"
-        );
         Ok(outcome)
     }
 
@@ -567,8 +596,9 @@ pub(crate) fn start_background_merger(inner: &Arc<Inner>, every: Duration) {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
                 let Some(inner) = weak.upgrade() else { return };
                 match inner.merge_by_policy() {
+                    // Each merge logged its own line.
                     Ok(done) if !done.is_empty() => {
-                        tracing::info!(merges = done.len(), "background merge finished")
+                        tracing::debug!(merges = done.len(), "background merge finished")
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "background merge failed"),

@@ -7,6 +7,7 @@
 //! are moved from live to dead when the statistics are read.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::format::{self, RecordKind};
 use crate::keydir::Entry;
@@ -60,6 +61,40 @@ pub struct StoreStats {
     pub segments: Vec<SegmentStats>,
     /// Sums over all segments (`min_seq`/`max_seq` over all; `id` 0).
     pub total: SegmentStats,
+    /// What merges did since the store was opened.
+    pub merges: MergeTotals,
+}
+
+/// Running totals of the merges of one open store (background, policy or
+/// explicit merges alike), since it was opened: they are not persisted,
+/// so a reopened store starts at zero, as a process's counters do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeTotals {
+    /// Merges that completed.
+    pub merges: u64,
+    /// Merges that failed (each left the store as it was).
+    pub failures: u64,
+    /// Segments merged away: their files are removed, at once or when the
+    /// last reader using them lets go.
+    pub segments_removed: u64,
+    /// Bytes of the merged segments' data files minus the bytes of the
+    /// outputs: the disk space merges gave back.
+    pub bytes_reclaimed: u64,
+    /// Bytes of data files the merges wrote.
+    pub bytes_written: u64,
+    /// Wall time spent in merges that completed.
+    pub duration: Duration,
+}
+
+impl MergeTotals {
+    /// Adds one completed merge.
+    pub(crate) fn add(&mut self, outcome: &crate::MergeOutcome) {
+        self.merges += 1;
+        self.segments_removed += outcome.inputs.len() as u64;
+        self.bytes_reclaimed += outcome.bytes_before.saturating_sub(outcome.bytes_after);
+        self.bytes_written += outcome.bytes_after;
+        self.duration += outcome.duration;
+    }
 }
 
 /// The running counters behind [`SegmentStats`].

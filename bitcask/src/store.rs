@@ -175,6 +175,8 @@ pub(crate) struct Inner {
     pub(crate) retired: Arc<Mutex<std::collections::BTreeSet<u32>>>,
     /// Set when the store closes: a running merge gives up.
     pub(crate) closing: std::sync::atomic::AtomicBool,
+    /// What merges did since open, for [`StoreStats::merges`].
+    pub(crate) merge_totals: Mutex<crate::stats::MergeTotals>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -719,6 +721,7 @@ impl Inner {
             merger_stop: Mutex::new(None),
             retired: Arc::default(),
             closing: Default::default(),
+            merge_totals: Default::default(),
             options,
         })
     }
@@ -1264,7 +1267,9 @@ impl Inner {
             .writer
             .as_ref()
             .map_or(u32::MAX, |w| w.lock().active_id);
-        self.stats.lock().snapshot(&expired, active)
+        let mut stats = self.stats.lock().snapshot(&expired, active);
+        stats.merges = *self.merge_totals.lock();
+        stats
     }
 
     /// Rewrites `key`'s value with a new expiry (0: none); returns false if

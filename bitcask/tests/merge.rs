@@ -149,7 +149,10 @@ fn keydir_view(store: &Bitcask) -> BTreeMap<Vec<u8>, (u32, u32, u32, u64, u64)> 
         .collect()
 }
 
+/// `stats` without what a reopen legitimately changes: hint flags, the
+/// active flag, and merge totals (counted since open).
 fn without_hint_flags(mut stats: StoreStats) -> StoreStats {
+    stats.merges = Default::default();
     for s in &mut stats.segments {
         s.has_hint = false;
         s.active = false;
@@ -703,4 +706,58 @@ mod regressions {
         assert!(store.delete(b"k").unwrap());
         assert!(!store.delete(b"k").unwrap());
     }
+}
+
+/// `stats().merges` adds up what every merge returned, does not count a
+/// refused request as a failed merge, and starts at zero after a reopen.
+#[test]
+fn merge_totals_add_up_the_outcomes() {
+    let vfs = MemVfs::new();
+    let store = open(&vfs);
+    assert_eq!(store.stats().merges, bitcask::MergeTotals::default());
+    for round in 0..3u32 {
+        for i in 0..100u32 {
+            store
+                .put(
+                    format!("key{i}").as_bytes(),
+                    &round.to_le_bytes().repeat(10),
+                )
+                .unwrap();
+        }
+    }
+    let before = store.stats().total.file_bytes;
+    let outcomes = store.merge_all().unwrap();
+    assert!(!outcomes.is_empty());
+    let totals = store.stats().merges;
+    assert_eq!(totals.merges, outcomes.len() as u64);
+    assert_eq!(totals.failures, 0);
+    assert_eq!(
+        totals.segments_removed,
+        outcomes.iter().map(|o| o.inputs.len() as u64).sum::<u64>()
+    );
+    assert_eq!(
+        totals.bytes_reclaimed,
+        outcomes
+            .iter()
+            .map(|o| o.bytes_before - o.bytes_after)
+            .sum::<u64>()
+    );
+    assert!(totals.bytes_reclaimed > 0 && totals.bytes_reclaimed < before);
+    assert_eq!(
+        totals.bytes_written,
+        outcomes.iter().map(|o| o.bytes_after).sum::<u64>()
+    );
+    assert_eq!(
+        totals.duration,
+        outcomes
+            .iter()
+            .map(|o| o.duration)
+            .sum::<std::time::Duration>()
+    );
+    // A merge of a segment that does not exist is refused, not failed.
+    assert!(store.merge_segments(&[u32::MAX - 1]).is_err());
+    assert_eq!(store.stats().merges.failures, 0);
+    assert_eq!(store.stats().merges.merges, outcomes.len() as u64);
+    drop(store);
+    assert_eq!(open(&vfs).stats().merges, bitcask::MergeTotals::default());
 }

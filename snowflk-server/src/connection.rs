@@ -137,10 +137,7 @@ impl Connection {
                         drop(args);
                         self.run_group(&mut group, &mut group_meta).await;
                         let next = self.execute(cmd).await;
-                        self.shared
-                            .metrics
-                            .command(metric)
-                            .record(started.elapsed(), self.last_error);
+                        self.shared.metrics.record(metric, started, self.last_error);
                         if next == Next::Close {
                             let _ = self.flush().await;
                             return;
@@ -202,10 +199,7 @@ impl Connection {
         };
         for (reply, (metric, started)) in replies.iter().zip(meta.drain(..)) {
             self.encode(reply);
-            self.shared
-                .metrics
-                .command(metric)
-                .record(started.elapsed(), self.last_error);
+            self.shared.metrics.record(metric, started, self.last_error);
         }
         meta.clear();
     }
@@ -574,6 +568,18 @@ impl Connection {
                             t.file_bytes,
                             t.live_keys,
                             t.live_bytes
+                        );
+                        // The same totals as the engine_merge* metrics.
+                        let m = &st.merges;
+                        let _ = write!(
+                            out,
+                            "engine_merges:{}\r\nengine_merge_failures:{}\r\nengine_merge_segments_removed:{}\r\nengine_merge_reclaimed_bytes:{}\r\nengine_merge_written_bytes:{}\r\nengine_merge_duration_seconds:{:.6}\r\n",
+                            m.merges,
+                            m.failures,
+                            m.segments_removed,
+                            m.bytes_reclaimed,
+                            m.bytes_written,
+                            m.duration.as_secs_f64(),
                         );
                     }
                 }

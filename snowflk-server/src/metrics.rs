@@ -7,6 +7,9 @@
 //! for every command in [`crate::commands::table::COMMANDS`] (plus
 //! `unknown`), so the hot path does no allocation and no map lookup: a
 //! connection indexes [`Metrics::command`] by the command's table position.
+//! Without `--metrics-listen` nothing could read them, so
+//! [`Metrics::record`] skips them (the cost of recording is measured in
+//! `docs/benchmarks.md`).
 //! Everything else (connections, Raft indexes, engine sizes, process memory)
 //! is read at scrape time from the same sources `INFO` uses, so the two
 //! always agree.
@@ -14,7 +17,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -68,6 +71,7 @@ impl CommandMetrics {
 
 type IntGauge = Gauge<i64, AtomicI64>;
 type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
 
 #[derive(Debug, Default)]
 struct Scraped {
@@ -90,6 +94,12 @@ struct Scraped {
     engine_dead_bytes: IntGauge,
     engine_fragmentation: FloatGauge,
     engine_segments: IntGauge,
+    engine_merges: Counter,
+    engine_merge_failures: Counter,
+    engine_merge_segments_removed: Counter,
+    engine_merge_reclaimed_bytes: Counter,
+    engine_merge_written_bytes: Counter,
+    engine_merge_seconds: FloatCounter,
     resident_bytes: IntGauge,
 }
 
@@ -98,6 +108,8 @@ struct Scraped {
 pub struct Metrics {
     registry: Registry,
     per_command: Vec<CommandMetrics>,
+    /// Whether [`Metrics::record`] counts commands (`--metrics-listen`).
+    record_commands: bool,
     scraped: Scraped,
     /// Serializes scrapes: counters mirrored from [`crate::server::Stats`]
     /// are advanced by their difference, which must not be added twice.
@@ -113,9 +125,19 @@ pub(crate) fn counter_to(c: &Counter, value: u64) {
     }
 }
 
+/// [`counter_to`] for a counter of seconds.
+fn float_counter_to(c: &FloatCounter, value: f64) {
+    let now = c.get();
+    if value > now {
+        c.inc_by(value - now);
+    }
+}
+
 impl Metrics {
-    /// Registers every metric, the backend's own included.
-    pub fn new(backend: &dyn crate::ops::Backend) -> Self {
+    /// Registers every metric, the backend's own included. Per-command
+    /// metrics are recorded only if `record_commands` (the node serves
+    /// `/metrics`).
+    pub fn new(backend: &dyn crate::ops::Backend, record_commands: bool) -> Self {
         let mut registry = Registry::with_prefix("snowflk");
         let commands = Family::<CommandOutcome, Counter>::default();
         let latency = Family::<CommandName, Histogram>::new_with_constructor(|| {
@@ -255,6 +277,36 @@ impl Metrics {
             s.engine_segments.clone(),
         );
         r.register(
+            "engine_merges",
+            "Engine merges completed since start (background and explicit)",
+            s.engine_merges.clone(),
+        );
+        r.register(
+            "engine_merge_failures",
+            "Engine merges that failed (each left the data as it was)",
+            s.engine_merge_failures.clone(),
+        );
+        r.register(
+            "engine_merge_segments_removed",
+            "Engine segment files merged away",
+            s.engine_merge_segments_removed.clone(),
+        );
+        r.register(
+            "engine_merge_reclaimed_bytes",
+            "Disk space merges gave back: merged files' bytes minus their outputs'",
+            s.engine_merge_reclaimed_bytes.clone(),
+        );
+        r.register(
+            "engine_merge_written_bytes",
+            "Bytes of segment files written by merges",
+            s.engine_merge_written_bytes.clone(),
+        );
+        r.register(
+            "engine_merge_duration_seconds",
+            "Time spent in completed merges",
+            s.engine_merge_seconds.clone(),
+        );
+        r.register(
             "process_resident_memory_bytes",
             "Resident set size of the process",
             s.resident_bytes.clone(),
@@ -263,6 +315,7 @@ impl Metrics {
         Self {
             registry,
             per_command,
+            record_commands,
             scraped: s,
             refresh: Mutex::new(()),
         }
@@ -280,6 +333,16 @@ impl Metrics {
     /// The metrics of the command at `index` ([`Metrics::command_index`]).
     pub fn command(&self, index: usize) -> &CommandMetrics {
         &self.per_command[index.min(self.per_command.len() - 1)]
+    }
+
+    /// Counts one execution of the command at `index`
+    /// ([`Metrics::command_index`]) that started at `started` and replied
+    /// an error or not; nothing without `--metrics-listen`.
+    #[inline]
+    pub fn record(&self, index: usize, started: Instant, error: bool) {
+        if self.record_commands {
+            self.command(index).record(started.elapsed(), error);
+        }
     }
 
     /// Refreshes the scraped values from `shared` and encodes everything.
@@ -330,6 +393,13 @@ impl Metrics {
                 dead as f64 / e.total.file_bytes as f64
             });
             s.engine_segments.set(e.segments.len() as i64);
+            let m = &e.merges;
+            counter_to(&s.engine_merges, m.merges);
+            counter_to(&s.engine_merge_failures, m.failures);
+            counter_to(&s.engine_merge_segments_removed, m.segments_removed);
+            counter_to(&s.engine_merge_reclaimed_bytes, m.bytes_reclaimed);
+            counter_to(&s.engine_merge_written_bytes, m.bytes_written);
+            float_counter_to(&s.engine_merge_seconds, m.duration.as_secs_f64());
         }
         s.resident_bytes.set(resident_bytes().unwrap_or(0) as i64);
         let mut out = String::new();

@@ -71,62 +71,6 @@ async fn accept_tls(tls: Option<&(TcpListener, SharedAcceptor)>) -> Accepted {
     }
 }
 
-/// What identifies the current contents of the TLS files (modification
-/// time and length of each; None for a file that cannot be read).
-fn tls_file_stamps(t: &crate::tls::TlsSettings) -> Vec<Option<(std::time::SystemTime, u64)>> {
-    [Some(&t.cert_file), Some(&t.key_file), t.ca_file.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let m = std::fs::metadata(p).ok()?;
-            Some((m.modified().ok()?, m.len()))
-        })
-        .collect()
-}
-
-/// Reloads the client TLS certificate, key and CA on SIGHUP and when the
-/// files change (checked every 2 s). A reload that fails (a half-written
-/// file, a key that does not match) is logged and the old ones stay.
-/// Sessions already up keep their certificates; new ones get the new.
-async fn reload_tls(
-    settings: crate::tls::TlsSettings,
-    current: SharedAcceptor,
-    mut hangup: Option<tokio::signal::unix::Signal>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut seen = tls_file_stamps(&settings);
-    let mut poll = tokio::time::interval(Duration::from_secs(2));
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let reason = tokio::select! {
-            _ = stop.changed() => return,
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(h) => h.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => "SIGHUP",
-            _ = poll.tick() => {
-                let now = tls_file_stamps(&settings);
-                if now == seen {
-                    continue;
-                }
-                seen = now;
-                "the files changed"
-            }
-        };
-        match crate::tls::server_config(&settings) {
-            Ok(config) => {
-                *current.write() = tokio_rustls::TlsAcceptor::from(config);
-                tracing::info!(reason, "TLS certificates reloaded");
-            }
-            Err(e) => {
-                tracing::warn!(reason, error = %e, "TLS certificate reload failed; keeping the old ones");
-            }
-        }
-    }
-}
-
 /// Server-wide counters for INFO.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -211,7 +155,7 @@ impl Server {
                 source,
             })?;
         }
-        let metrics = crate::metrics::Metrics::new(&*backend);
+        let metrics = crate::metrics::Metrics::new(&*backend, config.metrics_listen.is_some());
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
@@ -269,21 +213,21 @@ impl Server {
                 ));
                 // Installed before the port is announced, so a SIGHUP never
                 // meets the default action (terminate).
-                let hangup = match tokio::signal::unix::signal(
-                    tokio::signal::unix::SignalKind::hangup(),
-                ) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no SIGHUP handler; TLS files are still watched");
-                        None
-                    }
-                };
-                tokio::spawn(reload_tls(
-                    t.clone(),
+                let files = [Some(&t.cert_file), Some(&t.key_file), t.ca_file.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect();
+                let settings = t.clone();
+                crate::tls::spawn_reloader(
+                    "client",
+                    files,
+                    move || {
+                        crate::tls::server_config(&settings).map(tokio_rustls::TlsAcceptor::from)
+                    },
                     acceptor.clone(),
-                    hangup,
                     stop_rx.clone(),
-                ));
+                );
                 let listener =
                     TcpListener::bind(&t.listen)
                         .await

@@ -3,15 +3,24 @@
 //! certificates clients must (`--tls-auth-clients yes`, the default when a
 //! CA is given), may (`optional`) or need not (`no`) present. rustls with the
 //! `ring` provider; TLS 1.2 and 1.3.
+//!
+//! Also mutual TLS on the peer port ([`PeerTls`]), and the one reload
+//! mechanism both use ([`spawn_reloader`]): certificates are read again on
+//! SIGHUP and when their files change, without a restart; a reload that
+//! fails keeps the old ones.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::RwLock;
 
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
+use tokio::sync::watch;
 
 /// Whether TLS clients must present a certificate signed by the CA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -132,23 +141,77 @@ pub struct PeerTlsFiles {
     pub ca_file: PathBuf,
 }
 
-/// The rustls halves of the peer link.
+/// The rustls halves of the peer link, built from one reading of the files.
+#[derive(Clone)]
+struct PeerHalves {
+    acceptor: tokio_rustls::TlsAcceptor,
+    connector: tokio_rustls::TlsConnector,
+}
+
+/// Both sides of peer mutual TLS, reloadable: [`PeerTls::acceptor`] and
+/// [`PeerTls::connector`] hand out what was loaded last, so after a reload
+/// ([`PeerTls::spawn_reloader`]) new connections, accepted and dialed, use
+/// the new certificates while established ones keep theirs. Clones share
+/// the same current certificates.
 #[derive(Clone)]
 pub struct PeerTls {
-    /// Accepts peers that present a certificate from the cluster CA.
-    pub acceptor: tokio_rustls::TlsAcceptor,
-    /// Dials peers with this node's certificate, trusting the cluster CA.
-    pub connector: tokio_rustls::TlsConnector,
+    files: PeerTlsFiles,
+    current: Arc<RwLock<PeerHalves>>,
 }
 
 impl std::fmt::Debug for PeerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PeerTls")
+        f.debug_struct("PeerTls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerTls {
+    /// Accepts peers that present a certificate from the cluster CA.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        self.current.read().acceptor.clone()
+    }
+
+    /// Dials peers with this node's certificate, trusting the cluster CA.
+    pub fn connector(&self) -> tokio_rustls::TlsConnector {
+        self.current.read().connector.clone()
+    }
+
+    /// The files the certificates come from.
+    pub fn files(&self) -> &PeerTlsFiles {
+        &self.files
+    }
+
+    /// Reloads the peer certificates on SIGHUP and when the files change,
+    /// until `stop` turns true (see [`spawn_reloader`]). Must be called
+    /// inside a tokio runtime.
+    pub fn spawn_reloader(&self, stop: watch::Receiver<bool>) {
+        let files = self.files.clone();
+        let paths = vec![
+            files.cert_file.clone(),
+            files.key_file.clone(),
+            files.ca_file.clone(),
+        ];
+        spawn_reloader(
+            "peer",
+            paths,
+            move || load_peer_halves(&files),
+            self.current.clone(),
+            stop,
+        );
     }
 }
 
 /// Builds both sides of peer mutual TLS from the PEM files.
 pub fn peer_tls(files: &PeerTlsFiles) -> Result<PeerTls, TlsError> {
+    Ok(PeerTls {
+        files: files.clone(),
+        current: Arc::new(RwLock::new(load_peer_halves(files)?)),
+    })
+}
+
+fn load_peer_halves(files: &PeerTlsFiles) -> Result<PeerHalves, TlsError> {
     let certs = load_certs("the peer certificate chain", &files.cert_file)?;
     let key = || {
         PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| TlsError::Load {
@@ -180,8 +243,95 @@ pub fn peer_tls(files: &PeerTlsFiles) -> Result<PeerTls, TlsError> {
         .with_root_certificates(roots)
         .with_client_auth_cert(certs, key()?)
         .map_err(|e| TlsError::Config(format!("peer certificate and key do not match: {e}")))?;
-    Ok(PeerTls {
+    Ok(PeerHalves {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
     })
+}
+
+// ------------------------------------------------------------------ reload
+
+/// How often [`spawn_reloader`] looks at the files.
+pub const RELOAD_POLL: Duration = Duration::from_secs(2);
+
+/// What identifies the current contents of some files: modification time
+/// and length of each (`None` for a file that cannot be read).
+fn file_stamps(paths: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    paths
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len()))
+        })
+        .collect()
+}
+
+/// Keeps `current` loaded from `paths`: calls `load` again on SIGHUP and
+/// when any of the files changes (modification time or length, checked
+/// every [`RELOAD_POLL`]), until `stop` turns true. Success swaps the new
+/// value in and logs `TLS certificates reloaded`; failure (a half-written
+/// file, a key that does not match its certificate) logs one error line,
+/// `TLS certificate reload failed; keeping the old ones`, and leaves
+/// `current` alone. `which` (`client`, `peer`) names the certificates in
+/// both lines. A change that a SIGHUP reload already read does not trigger
+/// a second attempt.
+///
+/// The SIGHUP handler is installed before this returns, so a caller that
+/// announces readiness afterwards never lets a SIGHUP meet the default
+/// action (terminate). Every reloader receives every SIGHUP. Must be called
+/// inside a tokio runtime.
+pub fn spawn_reloader<T, F>(
+    which: &'static str,
+    paths: Vec<PathBuf>,
+    load: F,
+    current: Arc<RwLock<T>>,
+    mut stop: watch::Receiver<bool>,
+) where
+    T: Send + Sync + 'static,
+    F: Fn() -> Result<T, TlsError> + Send + 'static,
+{
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(certificates = which, error = %e, "no SIGHUP handler; TLS files are still watched");
+            None
+        }
+    };
+    tokio::spawn(async move {
+        let mut seen = file_stamps(&paths);
+        let mut poll = tokio::time::interval(RELOAD_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let reason = tokio::select! {
+                _ = stop.changed() => return,
+                Some(()) = async {
+                    match hangup.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => "SIGHUP",
+                _ = poll.tick() => {
+                    if file_stamps(&paths) == seen {
+                        continue;
+                    }
+                    "the files changed"
+                }
+            };
+            // Stamped before reading: a write that lands during the load
+            // changes the stamps again and is read at the next poll.
+            seen = file_stamps(&paths);
+            match load() {
+                Ok(new) => {
+                    *current.write() = new;
+                    tracing::info!(certificates = which, reason, "TLS certificates reloaded");
+                }
+                Err(e) => tracing::error!(
+                    certificates = which,
+                    reason,
+                    error = %e,
+                    "TLS certificate reload failed; keeping the old ones"
+                ),
+            }
+        }
+    });
 }

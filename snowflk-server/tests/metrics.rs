@@ -250,3 +250,100 @@ fn raft_and_peer_metrics_on_a_cluster() {
         let _ = value(&s, "snowflk_peer_queue_items", &[("peer", &p)]);
     }
 }
+
+/// The INFO persistence field `name`, as a number.
+fn info_field(c: &mut redis::Connection, name: &str) -> f64 {
+    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Background merges (small segments, a short merge interval, keys
+/// overwritten until sealed segments are all dead) move the merge counters;
+/// INFO persistence shows the same totals; each merge is one log line.
+#[test]
+fn merges_are_counted_in_metrics_and_info_and_logged() {
+    let work = tempfile::tempdir().unwrap();
+    let port_file = work.path().join("n.metrics").display().to_string();
+    let node = Node::start_none(
+        work.path(),
+        "n",
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-port-file",
+            &port_file,
+            "--max-file-size",
+            "4096",
+            "--merge-interval-ms",
+            "20",
+            "--log-format",
+            "json",
+        ],
+    );
+    let addr = metrics_addr(work.path(), "n");
+    let mut c = node.client();
+    assert_eq!(
+        value(&scrape(addr), "snowflk_engine_merges_total", &[]),
+        0.0
+    );
+    // Overwriting 8 keys fills segment after segment with dead records.
+    for round in 0..40 {
+        for k in 0..8 {
+            let _: () = c.set(format!("k{k}"), format!("{round:0>100}")).unwrap();
+        }
+    }
+    let merged = common::poll("a background merge to be counted", || {
+        let s = scrape(addr);
+        (value(&s, "snowflk_engine_merges_total", &[]) >= 1.0).then_some(s)
+    });
+    assert!(value(&merged, "snowflk_engine_merge_segments_removed_total", &[]) >= 1.0);
+    assert!(value(&merged, "snowflk_engine_merge_reclaimed_bytes_total", &[]) > 0.0);
+    assert!(value(&merged, "snowflk_engine_merge_written_bytes_total", &[]) > 0.0);
+    assert_eq!(
+        value(&merged, "snowflk_engine_merge_failures_total", &[]),
+        0.0
+    );
+    let _ = value(&merged, "snowflk_engine_merge_duration_seconds_total", &[]);
+    // INFO and /metrics agree: compare once a scrape falls between two
+    // INFOs that read the same totals (merges may still be running).
+    common::poll("INFO and /metrics to agree on the merge totals", || {
+        let fields = [
+            ("engine_merges", "snowflk_engine_merges_total"),
+            (
+                "engine_merge_segments_removed",
+                "snowflk_engine_merge_segments_removed_total",
+            ),
+            (
+                "engine_merge_reclaimed_bytes",
+                "snowflk_engine_merge_reclaimed_bytes_total",
+            ),
+        ];
+        let read = |c: &mut redis::Connection| -> Vec<f64> {
+            fields.iter().map(|(i, _)| info_field(c, i)).collect()
+        };
+        let first = read(&mut c);
+        let s = scrape(addr);
+        let second = read(&mut c);
+        let scraped: Vec<f64> = fields.iter().map(|(_, m)| value(&s, m, &[])).collect();
+        (first == second && scraped == first).then_some(())
+    });
+    for k in 0..8 {
+        assert_eq!(
+            c.get::<_, String>(format!("k{k}")).unwrap(),
+            format!("{:0>100}", 39)
+        );
+    }
+    let log = node.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("merged segments"))
+        .unwrap_or_else(|| panic!("no merge line in {log}"));
+    for field in ["\"bytes_reclaimed\":", "\"duration_ms\":", "\"inputs\":"] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+}

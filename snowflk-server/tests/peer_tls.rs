@@ -2,7 +2,10 @@
 //! certificates from one cluster CA elects, replicates and serves; a
 //! connection to the peer port with a certificate from another CA, or with
 //! none, is refused at the TLS handshake and logged, and the cluster keeps
-//! working. Certificates are generated here (rcgen).
+//! working; peer certificates reload from disk without a restart (a node
+//! started with a foreign CA's certificate joins once its files are
+//! replaced, and a broken file keeps the old certificates). Certificates are
+//! generated here (rcgen).
 
 mod cluster_util;
 mod common;
@@ -12,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_util::{Cluster, connect, retry};
+use cluster_util::{Cluster, connect, replication_info, retry};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use redis::Commands;
 use rustls::pki_types::pem::PemObject;
@@ -87,8 +90,148 @@ fn stranger_gets_through(port: u16, trust: &str, client: Option<(&str, &str)>) -
 
 fn write_pem(work: &Path, name: &str, text: &str) -> String {
     let p = work.join(name);
-    std::fs::write(&p, text).unwrap();
+    // Written aside and renamed, so a watcher never reads half a file.
+    let tmp = work.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, &p).unwrap();
     p.display().to_string()
+}
+
+/// Writes node `id`'s peer certificate, key and CA files (`n{id}-peer.pem`,
+/// `n{id}-peer.key`, `n{id}-ca.pem`).
+fn write_node_files(work: &Path, id: u64, cert: &str, key: &str, ca: &str) {
+    write_pem(work, &format!("n{id}-peer.pem"), cert);
+    write_pem(work, &format!("n{id}-peer.key"), key);
+    write_pem(work, &format!("n{id}-ca.pem"), ca);
+}
+
+/// The flags that point every node at its own files ([`write_node_files`]).
+fn per_node_flags(work: &Path) -> Vec<String> {
+    let f = |name: &str| work.join(name).display().to_string();
+    vec![
+        "--peer-cert-file".into(),
+        f("n{id}-peer.pem"),
+        "--peer-key-file".into(),
+        f("n{id}-peer.key"),
+        "--peer-trusted-ca-file".into(),
+        f("n{id}-ca.pem"),
+    ]
+}
+
+/// Waits until nodes `ids` agree on a leader among them that says it
+/// leads; returns its id.
+fn wait_leader_among(cluster: &Cluster, ids: &[u64]) -> u64 {
+    common::poll("a leader among the reachable nodes", || {
+        let mut leader = None;
+        for &id in ids {
+            let l: u64 = replication_info(cluster.node(id))?
+                .get("raft_leader")?
+                .parse()
+                .ok()?;
+            if leader.is_some_and(|x| x != l) {
+                return None;
+            }
+            leader = Some(l);
+        }
+        let l = leader.filter(|l| ids.contains(l))?;
+        let info = replication_info(cluster.node(l))?;
+        (info.get("raft_role")?.as_str() == "leader").then_some(l)
+    })
+}
+
+#[test]
+fn peer_certificates_reload_without_a_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let cluster_ca = ca();
+    let foreign_ca = ca();
+    let leaves: Vec<(String, String)> = (0..3).map(|_| leaf(&cluster_ca)).collect();
+    for id in 1..=2u64 {
+        let (cert, key) = &leaves[(id - 1) as usize];
+        write_node_files(dir, id, cert, key, &cluster_ca.pem);
+    }
+    // Node 3 starts with a certificate (and trust) from another CA.
+    let (foreign_cert, foreign_key) = leaf(&foreign_ca);
+    write_node_files(dir, 3, &foreign_cert, &foreign_key, &foreign_ca.pem);
+    let flags = per_node_flags(dir);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let cluster = Cluster::start(dir, 3, &flags);
+
+    let leader = wait_leader_among(&cluster, &[1, 2]);
+    let mut c = connect(cluster.node(leader), Duration::from_secs(10)).unwrap();
+    retry("a write without node 3", || c.set::<_, _, ()>("k", "v"));
+    // Node 3 is refused at the TLS handshake both ways and knows no leader.
+    common::poll("the leader to refuse node 3", || {
+        let log = cluster.node(leader).stderr();
+        log.lines()
+            .any(|l| l.contains("refused peer connection") && l.contains("TLS handshake"))
+            .then_some(())
+    });
+    let info = replication_info(cluster.node(3)).expect("node 3 answers INFO");
+    assert_eq!(info.get("raft_leader").map(String::as_str), Some("none"));
+
+    // A broken file on the leader, then SIGHUP: the reload fails with one
+    // error line per attempt and the old certificates stay in use.
+    let leader_key = format!("n{leader}-peer.key");
+    write_pem(
+        dir,
+        &leader_key,
+        "-----BEGIN PRIVATE KEY-----
+broken
+",
+    );
+    cluster.node(leader).signal("HUP");
+    common::poll("the failed reload to be logged", || {
+        let log = cluster.node(leader).stderr();
+        log.lines()
+            .any(|l| {
+                l.contains("TLS certificate reload failed; keeping the old ones")
+                    && l.contains("peer")
+                    && l.contains(&leader_key)
+            })
+            .then_some(())
+    });
+    let port = cluster.peer_ports[(leader - 1) as usize];
+    let (cert, key) = &leaves[(leader - 1) as usize];
+    assert!(
+        stranger_gets_through(port, &cluster_ca.pem, Some((cert, key))),
+        "the leader lost its old certificates: {}",
+        cluster.logs()
+    );
+    retry("a write after the failed reload", || {
+        c.set::<_, _, ()>("k2", "v2")
+    });
+    write_pem(dir, &leader_key, key);
+
+    // Node 3's files are replaced by valid ones; no SIGHUP, no restart: the
+    // file watcher reloads them, and both sides of its links use them.
+    let (cert3, key3) = &leaves[2];
+    write_node_files(dir, 3, cert3, key3, &cluster_ca.pem);
+    common::poll("node 3 to reload its peer certificates", || {
+        cluster
+            .node(3)
+            .stderr()
+            .contains("TLS certificates reloaded")
+            .then_some(())
+    });
+    let commit = cluster.commit_index(leader);
+    cluster.wait_applied(3, commit);
+    retry("a write with node 3", || c.set::<_, _, ()>("k3", "v3"));
+    cluster.wait_applied(3, cluster.commit_index(leader));
+    let mut r = connect(cluster.node(3), Duration::from_secs(10)).unwrap();
+    for (k, v) in [("k", "v"), ("k2", "v2"), ("k3", "v3")] {
+        assert_eq!(
+            retry("a read on node 3", || r.get::<_, String>(k)),
+            v,
+            "{k} on node 3"
+        );
+    }
+    let info = replication_info(cluster.node(3)).expect("node 3 answers INFO");
+    assert_eq!(
+        info.get("raft_leader").map(String::as_str),
+        Some(leader.to_string().as_str()),
+        "{info:?}"
+    );
 }
 
 #[test]

@@ -16,6 +16,10 @@
 //!   the connection's sender and this node, or they are dropped. A peer that
 //!   lies (bad handshake, garbage, oversized length) or disconnects mid-frame
 //!   is logged with its address and dropped; nothing else is affected.
+//! - With mutual TLS, every new connection (dialed or accepted) takes the
+//!   certificates loaded last; they are reloaded on SIGHUP and when the
+//!   files change ([`crate::tls::spawn_reloader`]), established
+//!   connections keep theirs.
 //! - Connections are one-way (see [`super::wire`]); a newer connection from
 //!   the same peer replaces the older one, so connections stay bounded.
 
@@ -65,7 +69,8 @@ pub struct TransportConfig {
     /// Limit on connecting, the handshake, and each write.
     pub io_timeout: Duration,
     /// Mutual TLS on every peer connection (`--peer-cert-file` ...); `None`
-    /// for plain TCP.
+    /// for plain TCP. [`Transport::start`] reloads it on SIGHUP and when its
+    /// files change.
     pub tls: Option<crate::tls::PeerTls>,
 }
 
@@ -207,6 +212,10 @@ where
         sinks: Sinks<C, R>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        if let Some(tls) = &config.tls {
+            // New connections, both ways, pick up reloaded certificates.
+            tls.spawn_reloader(shutdown.clone());
+        }
         let config = Arc::new(config);
         let mut queues = BTreeMap::new();
         let mut counters = BTreeMap::new();
@@ -399,7 +408,7 @@ async fn dial(
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let name = rustls::pki_types::ServerName::try_from(host.to_string())
                 .map_err(|_| LinkError::Unresolved(addr.to_string()))?;
-            let tls_stream = tokio::time::timeout(timeout, tls.connector.connect(name, stream))
+            let tls_stream = tokio::time::timeout(timeout, tls.connector().connect(name, stream))
                 .await
                 .map_err(|_| LinkError::Timeout("TLS handshake"))?
                 .map_err(io("TLS handshake"))?;
@@ -618,7 +627,12 @@ async fn run_listener<C, R>(
             _ = shutdown.changed() => break,
         };
         let Ok(permit) = handshaking.clone().try_acquire_owned() else {
-            warn!(node = config.id, %addr, "too many peer handshakes in progress, refusing");
+            warn!(
+                node = config.id,
+                %addr,
+                reason = "too many peer handshakes in progress",
+                "refused peer connection"
+            );
             continue;
         };
         serial += 1;
@@ -634,6 +648,8 @@ async fn run_listener<C, R>(
         let task = tokio::spawn(async move {
             let (peer, reader) = match accept(&config, stream, addr).await {
                 Ok(x) => x,
+                // A refused handshake was logged, with its fields, by accept.
+                Err(LinkError::Refused(_)) => return,
                 Err(e) => {
                     warn!(node = config.id, %addr, error = %e, "refused peer connection");
                     return;
@@ -645,6 +661,13 @@ async fn run_listener<C, R>(
                 let old = live2.lock().insert(peer, (conn, me));
                 if let Some((_, old)) = old {
                     old.abort();
+                    info!(
+                        node = config.id,
+                        peer,
+                        direction = "incoming",
+                        reason = "replaced by a newer connection",
+                        "peer disconnected"
+                    );
                 }
             }
             info!(node = config.id, peer, %addr, direction = "incoming", "peer connected");
@@ -670,7 +693,7 @@ async fn run_listener<C, R>(
                     %addr,
                     direction = "incoming",
                     error = %e,
-                    "peer disconnected, connection dropped"
+                    "peer disconnected"
                 ),
             }
         });
@@ -693,7 +716,7 @@ async fn accept(
     let mut stream: BoxedStream = match &config.tls {
         None => Box::new(stream),
         Some(tls) => Box::new(
-            tokio::time::timeout(config.io_timeout, tls.acceptor.accept(stream))
+            tokio::time::timeout(config.io_timeout, tls.acceptor().accept(stream))
                 .await
                 .map_err(|_| LinkError::Timeout("TLS handshake"))?
                 .map_err(io(
@@ -724,7 +747,7 @@ async fn accept(
             version = hello.version,
             cluster_id = hello.cluster_id,
             reason = %status,
-            "peer handshake refused"
+            "refused peer connection"
         );
         return Err(LinkError::Refused(status));
     }
