@@ -32,7 +32,12 @@ fn main() {
         std::env::var("BENCH_SNAPSHOT_KEYS")
             .unwrap_or_else(|_| "1000000".into())
             .split(',')
-            .map(|s| s.trim().replace('_', "").parse().expect("BENCH_SNAPSHOT_KEYS"))
+            .map(|s| {
+                s.trim()
+                    .replace('_', "")
+                    .parse()
+                    .expect("BENCH_SNAPSHOT_KEYS")
+            })
             .collect()
     } else {
         vec![2_000]
