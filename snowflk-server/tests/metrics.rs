@@ -42,6 +42,22 @@ fn metrics_addr(work: &Path, name: &str) -> SocketAddr {
     })
 }
 
+/// A `--replication none` node named `n` serving metrics on a free port,
+/// with `extra` flags; returns it with its metrics address.
+fn start_with_metrics(work: &Path, extra: &[&str]) -> (Node, SocketAddr) {
+    let port_file = work.join("n.metrics").display().to_string();
+    let mut args = vec![
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--metrics-port-file",
+        &port_file,
+    ];
+    args.extend_from_slice(extra);
+    let node = Node::start_none(work, "n", &args);
+    let addr = metrics_addr(work, "n");
+    (node, addr)
+}
+
 fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
     let (status, body) = http_get(addr, "/metrics");
     assert_eq!(status, 200, "{body}");
@@ -66,18 +82,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 #[test]
 fn metrics_parse_and_move_with_commands_and_agree_with_info() {
     let work = tempfile::tempdir().unwrap();
-    let port_file = work.path().join("n.metrics").display().to_string();
-    let node = Node::start_none(
-        work.path(),
-        "n",
-        &[
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--metrics-port-file",
-            &port_file,
-        ],
-    );
-    let addr = metrics_addr(work.path(), "n");
+    let (node, addr) = start_with_metrics(work.path(), &[]);
     let mut c = node.client();
     let before = scrape(addr);
     let set_ok = |s: &prometheus_parse::Scrape| {
@@ -268,15 +273,9 @@ fn info_field(c: &mut redis::Connection, name: &str) -> f64 {
 #[test]
 fn merges_are_counted_in_metrics_and_info_and_logged() {
     let work = tempfile::tempdir().unwrap();
-    let port_file = work.path().join("n.metrics").display().to_string();
-    let node = Node::start_none(
+    let (node, addr) = start_with_metrics(
         work.path(),
-        "n",
         &[
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--metrics-port-file",
-            &port_file,
             "--max-file-size",
             "4096",
             "--merge-interval-ms",
@@ -285,7 +284,6 @@ fn merges_are_counted_in_metrics_and_info_and_logged() {
             "json",
         ],
     );
-    let addr = metrics_addr(work.path(), "n");
     let mut c = node.client();
     assert_eq!(
         value(&scrape(addr), "snowflk_engine_merges_total", &[]),

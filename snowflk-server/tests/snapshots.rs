@@ -55,9 +55,9 @@ fn write_keys(cluster: &Cluster, leader: u64, range: std::ops::Range<u32>) {
     }
 }
 
-/// Makes `id` the leader and checks it holds exactly keys `0..n` (its reads
-/// are then local: they show what it installed and applied).
-fn assert_holds_keys(cluster: &Cluster, id: u64, n: u32) {
+/// Hands leadership to `id` and waits until it leads (its reads are then
+/// local: they show what it installed and applied).
+fn make_leader(cluster: &Cluster, id: u64) {
     poll(&format!("node {id} to take over leadership"), || {
         let mut c = connect(cluster.node(id), short()).ok()?;
         let _: Result<String, _> = redis::cmd("SNOWFLK")
@@ -67,6 +67,12 @@ fn assert_holds_keys(cluster: &Cluster, id: u64, n: u32) {
         let info = replication_info(cluster.node(id))?;
         (info.get("raft_role")?.as_str() == "leader").then_some(())
     });
+}
+
+/// Makes `id` the leader and checks it holds exactly keys `0..n` (its reads
+/// are then local: they show what it installed and applied).
+fn assert_holds_keys(cluster: &Cluster, id: u64, n: u32) {
+    make_leader(cluster, id);
     let mut c = connect(cluster.node(id), short()).unwrap();
     let size: u64 = retry("DBSIZE", || redis::cmd("DBSIZE").query(&mut c));
     assert_eq!(
@@ -184,15 +190,7 @@ fn a_follower_killed_while_receiving_a_snapshot_installs_it_after_restart() {
 }
 
 fn assert_holds_big(cluster: &Cluster, id: u64, n: u32, value: &str) {
-    poll(&format!("node {id} to take over leadership"), || {
-        let mut c = connect(cluster.node(id), short()).ok()?;
-        let _: Result<String, _> = redis::cmd("SNOWFLK")
-            .arg("TRANSFER-LEADER")
-            .arg(id)
-            .query(&mut c);
-        let info = replication_info(cluster.node(id))?;
-        (info.get("raft_role")?.as_str() == "leader").then_some(())
-    });
+    make_leader(cluster, id);
     let mut c = connect(cluster.node(id), short()).unwrap();
     for i in 0..n {
         let v: Option<String> = retry("GET", || c.get(format!("big{i}")));

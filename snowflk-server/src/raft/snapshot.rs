@@ -309,12 +309,18 @@ impl ImageReader {
             });
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
-        let header = StreamHeader { files }.encode();
+        if files.len() > MAX_FILES as usize {
+            return Err(SnapshotError::Stream(format!(
+                "image {} holds {} files, more than a stream may carry ({MAX_FILES})",
+                dir.display(),
+                files.len()
+            )));
+        }
+        let header = StreamHeader {
+            files: files.clone(),
+        }
+        .encode();
         let mut start = header.len() as u64;
-        let StreamHeader { files } = match parse_header(&header)? {
-            Some((h, _)) => h,
-            None => return Err(SnapshotError::Header("own header incomplete".into())),
-        };
         let files: Vec<_> = files
             .into_iter()
             .map(|f| {
@@ -433,9 +439,8 @@ impl Incoming {
             )));
         }
         *seen += data.len() as u64;
-        let mut rest = data;
         if self.header.is_none() {
-            self.header_buf.extend_from_slice(rest);
+            self.header_buf.extend_from_slice(data);
             match parse_header(&self.header_buf)? {
                 None if self.header_buf.len() > MAX_HEADER_BYTES => {
                     return Err(SnapshotError::Header(format!(
@@ -451,7 +456,7 @@ impl Incoming {
                 }
             }
         }
-        self.write_body(std::mem::take(&mut rest))
+        self.write_body(data)
     }
 
     fn write_body(&mut self, mut data: &[u8]) -> Result<(), SnapshotError> {
