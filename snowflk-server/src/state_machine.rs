@@ -11,8 +11,10 @@
 //!   the engine holds exactly the effects of entries `1..=applied_index()`:
 //!   a consistent prefix, and the driver replays the log after it.
 //! - **Key spaces.** A client key `k` is stored as `0x00 ‖ k`; internal keys
-//!   start with `0x01` (only [`APPLIED_KEY`] today). Clients can never name
-//!   an internal key. Layouts in `docs/format.md`.
+//!   start with `0x01`: [`APPLIED_KEY`] and the member address book
+//!   ([`MEMBER_PREFIX`], written by Raft membership entries, so a snapshot
+//!   carries every member's peer address). Clients can never name an
+//!   internal key. Layouts in `docs/format.md`.
 //! - **Expiry lives in the value** (`0x00 ‖ expiry u64 LE ‖ bytes`), not in
 //!   the engine's record expiry: the engine hides expired records by the
 //!   local wall clock, which would make apply depend on the clock. Expired
@@ -38,6 +40,10 @@ pub const USER_PREFIX: u8 = 0x00;
 pub const INTERNAL_PREFIX: u8 = 0x01;
 /// The engine key holding the applied index (`u64` little-endian value).
 pub const APPLIED_KEY: &[u8] = b"\x01applied_index";
+/// Prefix of the member address book: `MEMBER_PREFIX ‖ node id (u64
+/// big-endian)` → the node's peer address (UTF-8). Written when a Raft
+/// `AddLearner` entry applies, deleted when a `Remove` applies.
+pub const MEMBER_PREFIX: &[u8] = b"\x01member/";
 /// Type tag of a string value (the first byte of every client value).
 pub const TAG_STRING: u8 = 0x00;
 /// Bytes before the client's value: tag and expiry.
@@ -182,7 +188,22 @@ pub struct KvStateMachine {
     /// filtering and the purge order. Derived from the engine, so the same
     /// on every node at the same applied index.
     volatile: RwLock<BTreeMap<Vec<u8>, u64>>,
+    /// The member address book as applied ([`MEMBER_PREFIX`]).
+    members: tokio::sync::watch::Sender<BTreeMap<u64, String>>,
     apply_lock: Mutex<()>,
+}
+
+/// What [`KvStateMachine::load`] reads from an engine.
+struct Loaded {
+    applied: u64,
+    volatile: BTreeMap<Vec<u8>, u64>,
+    members: BTreeMap<u64, String>,
+}
+
+fn member_key(node: u64) -> Vec<u8> {
+    let mut k = MEMBER_PREFIX.to_vec();
+    k.extend_from_slice(&node.to_be_bytes());
+    k
 }
 
 impl KvStateMachine {
@@ -201,19 +222,21 @@ impl KvStateMachine {
 
     /// Wraps an already opened engine.
     pub fn from_store(store: Bitcask) -> Result<Self, Error> {
-        let (applied, volatile) = Self::load(&store)?;
+        let loaded = Self::load(&store)?;
         Ok(Self {
             dir: store.path().to_path_buf(),
             store: RwLock::new(Some(Arc::new(store))),
             options: None,
-            applied: AtomicU64::new(applied),
-            volatile: RwLock::new(volatile),
+            applied: AtomicU64::new(loaded.applied),
+            volatile: RwLock::new(loaded.volatile),
+            members: tokio::sync::watch::Sender::new(loaded.members),
             apply_lock: Mutex::new(()),
         })
     }
 
-    /// Reads the applied index and the expiry index of `store`.
-    fn load(store: &Bitcask) -> Result<(u64, BTreeMap<Vec<u8>, u64>), Error> {
+    /// Reads the applied index, the expiry index and the member address
+    /// book of `store`.
+    fn load(store: &Bitcask) -> Result<Loaded, Error> {
         let applied = match store.get(APPLIED_KEY)? {
             None => 0,
             Some(raw) => {
@@ -225,8 +248,19 @@ impl KvStateMachine {
             }
         };
         let mut volatile = BTreeMap::new();
+        let mut members = BTreeMap::new();
         for item in store.iter() {
             let (key, raw) = item?;
+            if let Some(id) = key.strip_prefix(MEMBER_PREFIX) {
+                let (Ok(id), Ok(addr)) = (<[u8; 8]>::try_from(id), String::from_utf8(raw)) else {
+                    return Err(Error::Corrupted {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        reason: "member record is not a u64 id and a UTF-8 address",
+                    });
+                };
+                members.insert(u64::from_be_bytes(id), addr);
+                continue;
+            }
             if key.first() != Some(&USER_PREFIX) {
                 continue;
             }
@@ -235,7 +269,11 @@ impl KvStateMachine {
                 volatile.insert(key[1..].to_vec(), v.expiry);
             }
         }
-        Ok((applied, volatile))
+        Ok(Loaded {
+            applied,
+            volatile,
+            members,
+        })
     }
 
     /// The engine now in use.
@@ -335,10 +373,12 @@ impl KvStateMachine {
             sync_path(parent).map_err(|e| io("fsync", parent, e))?;
         }
         let engine = Bitcask::open(&self.dir, options)?;
-        let (applied, volatile) = Self::load(&engine)?;
+        let loaded = Self::load(&engine)?;
+        let applied = loaded.applied;
         *slot = Some(Arc::new(engine));
-        *self.volatile.write() = volatile;
+        *self.volatile.write() = loaded.volatile;
         self.applied.store(applied, Ordering::Release);
+        self.members.send_replace(loaded.members);
         drop(slot);
         if let Err(e) = std::fs::remove_dir_all(&old) {
             tracing::warn!(dir = %old.display(), error = %e, "cannot remove the replaced engine");
@@ -346,16 +386,60 @@ impl KvStateMachine {
         Ok(applied)
     }
 
-    /// Forgets the applied index (deletes its record, fsynced): a store
-    /// restored from a backup starts a new Raft log at index 1, whose
-    /// entries must all apply.
+    /// Forgets the applied index and the member address book (deletes
+    /// their records, fsynced): a store restored from a backup starts a new
+    /// one-member cluster with a new Raft log at index 1, whose entries must
+    /// all apply.
     pub fn reset_applied_index(&self) -> Result<(), Error> {
         let _guard = self.apply_lock.lock();
         let engine = self.engine()?;
-        engine.delete(APPLIED_KEY)?;
+        let mut batch = vec![BatchOp::delete(APPLIED_KEY.to_vec())];
+        for &id in self.members.borrow().keys() {
+            batch.push(BatchOp::delete(member_key(id)));
+        }
+        engine.write_batch(&batch)?;
         engine.sync()?;
         self.applied.store(0, Ordering::Release);
+        self.members.send_replace(BTreeMap::new());
         Ok(())
+    }
+
+    /// Applies a Raft membership entry at `index`: records `node`'s peer
+    /// address (`Some`, a node added) or forgets it (`None`, a node
+    /// removed), with `index` as the applied index, in one engine batch.
+    pub fn apply_member(&self, index: u64, node: u64, addr: Option<&str>) -> Result<(), Error> {
+        let _guard = self.apply_lock.lock();
+        let applied = self.applied_index();
+        if index <= applied {
+            return Err(Error::OutOfOrder { index, applied });
+        }
+        let engine = self.engine()?;
+        let op = match addr {
+            Some(a) => BatchOp::put(member_key(node), a.as_bytes().to_vec()),
+            None => BatchOp::delete(member_key(node)),
+        };
+        engine.write_batch(&[op, BatchOp::put(APPLIED_KEY, index.to_le_bytes())])?;
+        self.applied.store(index, Ordering::Release);
+        self.members.send_modify(|m| match addr {
+            Some(a) => {
+                m.insert(node, a.to_string());
+            }
+            None => {
+                m.remove(&node);
+            }
+        });
+        Ok(())
+    }
+
+    /// The member address book as applied: node id → peer address.
+    pub fn members(&self) -> BTreeMap<u64, String> {
+        self.members.borrow().clone()
+    }
+
+    /// A receiver that sees every change of [`Self::members`] (a member
+    /// added or removed, or a snapshot installed).
+    pub fn watch_members(&self) -> tokio::sync::watch::Receiver<BTreeMap<u64, String>> {
+        self.members.subscribe()
     }
 
     /// The index of the last applied entry (0 if none), as on disk.
@@ -824,7 +908,8 @@ impl<'a> Txn<'a> {
     }
 
     fn user_len(&self) -> usize {
-        let internal = usize::from(self.engine.contains_key(APPLIED_KEY));
+        let internal =
+            usize::from(self.engine.contains_key(APPLIED_KEY)) + self.sm.members.borrow().len();
         let total = self.engine.len().saturating_sub(internal);
         total.saturating_sub(self.sm.expired_count(self.now))
     }
@@ -1128,6 +1213,61 @@ mod install_tests {
         assert_eq!(reopened.applied_index(), 80);
         assert_eq!(get(&reopened, "k80"), Reply::Bulk(b"after".to_vec()));
         assert!(!tmp.path().join("engine.old").exists());
+    }
+
+    #[test]
+    fn the_member_book_survives_restarts_travels_in_images_and_is_not_user_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let leader = KvStateMachine::open(tmp.path().join("leader"), Options::default()).unwrap();
+        let mut watch = leader.watch_members();
+        leader.apply(1, &set("k", "v")).unwrap();
+        leader.apply_member(2, 4, Some("127.0.0.1:7004")).unwrap();
+        leader.apply_member(3, 5, Some("127.0.0.1:7005")).unwrap();
+        leader.apply_member(4, 4, None).unwrap();
+        assert!(watch.has_changed().unwrap());
+        assert_eq!(
+            watch.borrow_and_update().clone(),
+            BTreeMap::from([(5, "127.0.0.1:7005".to_string())])
+        );
+        assert_eq!(leader.applied_index(), 4);
+        assert!(matches!(
+            leader.apply_member(4, 6, Some("x")),
+            Err(Error::OutOfOrder { .. })
+        ));
+        // Members are internal keys: not counted, not listed.
+        assert_eq!(
+            leader.read(&ReadOp::DbSize, 1).unwrap(),
+            Reply::Int(1),
+            "a member record counted as a client key"
+        );
+        let dir = tmp.path().join("image");
+        leader.checkpoint(&dir).unwrap();
+        drop(leader);
+        let reopened = KvStateMachine::open(tmp.path().join("leader"), Options::default()).unwrap();
+        assert_eq!(reopened.members().len(), 1);
+
+        let follower =
+            KvStateMachine::open(tmp.path().join("follower"), Options::default()).unwrap();
+        let mut watch = follower.watch_members();
+        assert!(follower.members().is_empty());
+        follower.install(&dir).unwrap();
+        assert!(
+            watch.has_changed().unwrap(),
+            "install did not announce the new book"
+        );
+        assert_eq!(
+            follower.members().get(&5).map(String::as_str),
+            Some("127.0.0.1:7005")
+        );
+
+        // A restored backup starts a new cluster: the old members are gone.
+        follower.reset_applied_index().unwrap();
+        assert!(follower.members().is_empty());
+        drop(follower);
+        let reopened =
+            KvStateMachine::open(tmp.path().join("follower"), Options::default()).unwrap();
+        assert!(reopened.members().is_empty());
+        assert_eq!(reopened.applied_index(), 0);
     }
 
     #[test]
