@@ -13,7 +13,8 @@
 //! - The listener accepts connections, checks the handshake (version, cluster
 //!   id, sender in the peer map, addressed to this node), and reads frames
 //!   into the driver's and the forwarder's channels. Raft messages must name
-//!   the connection's sender and this node, or they are dropped. A peer that
+//!   the connection's sender and this node, or they are dropped. The peer
+//!   set follows the cluster's membership ([`Transport::set_peers`]). A peer that
 //!   lies (bad handshake, garbage, oversized length) or disconnects mid-frame
 //!   is logged with its address and dropped; nothing else is affected.
 //! - With mutual TLS, every new connection (dialed or accepted) takes the
@@ -53,7 +54,8 @@ pub struct TransportConfig {
     pub id: NodeId,
     /// The cluster id every peer must present.
     pub cluster_id: u64,
-    /// The other voters and the addresses this node dials them at.
+    /// The other members at start and the addresses this node dials them
+    /// at ([`Transport::set_peers`] changes them later).
     pub peers: BTreeMap<NodeId, String>,
     /// The local address outgoing sockets are bound to (port 0); `None`
     /// lets the OS choose.
@@ -191,12 +193,34 @@ fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> LinkError {
     move |source| LinkError::Io { op, source }
 }
 
-/// The running transport. Dropping it stops the outgoing tasks (their
-/// queues close); the listener stops on the shutdown signal.
+/// Counters of the peers this node knows, shared with the listener: a
+/// connection is accepted only from a node in it.
+type Known = Arc<parking_lot::RwLock<BTreeMap<NodeId, Arc<PeerCounters>>>>;
+
+/// One peer's outgoing link.
+struct PeerLink<C, R> {
+    addr: String,
+    queue: mpsc::Sender<Outbound<C, R>>,
+    counters: Arc<PeerCounters>,
+    task: AbortHandle,
+}
+
+/// The running transport. Its peers change with the cluster's membership
+/// ([`Transport::set_peers`]). Dropping it stops the outgoing tasks; the
+/// listener stops on the shutdown signal.
 pub struct Transport<C, R> {
-    queues: BTreeMap<NodeId, mpsc::Sender<Outbound<C, R>>>,
-    counters: BTreeMap<NodeId, Arc<PeerCounters>>,
-    addrs: BTreeMap<NodeId, String>,
+    config: Arc<TransportConfig>,
+    links: parking_lot::RwLock<BTreeMap<NodeId, PeerLink<C, R>>>,
+    known: Known,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<C, R> Drop for Transport<C, R> {
+    fn drop(&mut self) {
+        for link in self.links.read().values() {
+            link.task.abort();
+        }
+    }
 }
 
 impl<C, R> Transport<C, R>
@@ -205,7 +229,8 @@ where
     R: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     /// Starts the listener on `listener` and one outgoing task per peer.
-    /// Everything stops when `shutdown` turns true.
+    /// Everything stops when `shutdown` turns true. Must run inside a tokio
+    /// runtime (as must [`Self::set_peers`]).
     pub fn start(
         config: TransportConfig,
         listener: TcpListener,
@@ -216,49 +241,84 @@ where
             // New connections, both ways, pick up reloaded certificates.
             tls.spawn_reloader(shutdown.clone());
         }
+        let peers = config.peers.clone();
         let config = Arc::new(config);
-        let mut queues = BTreeMap::new();
-        let mut counters = BTreeMap::new();
-        for (&id, addr) in &config.peers {
-            let (tx, rx) = mpsc::channel(config.queue_len.max(1));
-            let c = Arc::new(PeerCounters::default());
-            queues.insert(id, tx);
-            counters.insert(id, c.clone());
-            tokio::spawn(run_outgoing(
-                config.clone(),
-                id,
-                addr.clone(),
-                rx,
-                c,
-                shutdown.clone(),
-            ));
-        }
+        let known: Known = Arc::default();
         tokio::spawn(run_listener(
             config.clone(),
             listener,
             Arc::new(sinks),
-            counters.clone(),
-            shutdown,
+            known.clone(),
+            shutdown.clone(),
         ));
-        Transport {
-            queues,
-            counters,
-            addrs: config.peers.clone(),
+        let transport = Transport {
+            config,
+            links: parking_lot::RwLock::new(BTreeMap::new()),
+            known,
+            shutdown,
+        };
+        transport.set_peers(&peers);
+        transport
+    }
+
+    /// Makes `peers` (id → address; this node's own id is ignored) the set
+    /// of nodes this node talks to: links to nodes no longer in it stop and
+    /// their connections are refused from now on, new nodes get a link, and
+    /// a node whose address changed is redialed at the new one.
+    pub fn set_peers(&self, peers: &BTreeMap<NodeId, String>) {
+        let mut links = self.links.write();
+        let gone: Vec<NodeId> = links
+            .iter()
+            .filter(|(id, l)| peers.get(id) != Some(&l.addr))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(link) = links.remove(&id) {
+                link.task.abort();
+                self.known.write().remove(&id);
+                if !peers.contains_key(&id) {
+                    info!(node = self.config.id, peer = id, addr = %link.addr, "peer link removed");
+                }
+            }
+        }
+        for (&id, addr) in peers {
+            if id == self.config.id || links.contains_key(&id) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(self.config.queue_len.max(1));
+            let counters = Arc::new(PeerCounters::default());
+            let task = tokio::spawn(run_outgoing(
+                self.config.clone(),
+                id,
+                addr.clone(),
+                rx,
+                counters.clone(),
+                self.shutdown.clone(),
+            ));
+            self.known.write().insert(id, counters.clone());
+            links.insert(
+                id,
+                PeerLink {
+                    addr: addr.clone(),
+                    queue: tx,
+                    counters,
+                    task: task.abort_handle(),
+                },
+            );
         }
     }
 
     /// Queues `item` for peer `to` without waiting. Returns false if it was
     /// dropped (queue full, or `to` is not a peer).
     pub fn send(&self, to: NodeId, item: Outbound<C, R>) -> bool {
-        let Some(q) = self.queues.get(&to) else {
+        let links = self.links.read();
+        let Some(link) = links.get(&to) else {
             return false;
         };
-        match q.try_send(item) {
+        match link.queue.try_send(item) {
             Ok(()) => true,
             Err(_) => {
-                if let Some(c) = self.counters.get(&to) {
-                    c.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+                link.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
         }
@@ -266,20 +326,21 @@ where
 
     /// The state of every peer link, by id.
     pub fn status(&self) -> Vec<PeerLinkStatus> {
-        self.counters
+        self.links
+            .read()
             .iter()
-            .map(|(&id, c)| PeerLinkStatus {
-                id,
-                addr: self.addrs.get(&id).cloned().unwrap_or_default(),
-                connected: c.connected.load(Ordering::Relaxed),
-                dropped: c.dropped.load(Ordering::Relaxed),
-                frames_sent: c.frames_sent.load(Ordering::Relaxed),
-                frames_received: c.frames_received.load(Ordering::Relaxed),
-                queued: self
-                    .queues
-                    .get(&id)
-                    .map_or(0, |q| q.max_capacity() - q.capacity()),
-                connects: c.connects.load(Ordering::Relaxed),
+            .map(|(&id, l)| {
+                let c = &l.counters;
+                PeerLinkStatus {
+                    id,
+                    addr: l.addr.clone(),
+                    connected: c.connected.load(Ordering::Relaxed),
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                    frames_sent: c.frames_sent.load(Ordering::Relaxed),
+                    frames_received: c.frames_received.load(Ordering::Relaxed),
+                    queued: l.queue.max_capacity() - l.queue.capacity(),
+                    connects: c.connects.load(Ordering::Relaxed),
+                }
             })
             .collect()
     }
@@ -604,7 +665,7 @@ async fn run_listener<C, R>(
     config: Arc<TransportConfig>,
     listener: TcpListener,
     sinks: Arc<Sinks<C, R>>,
-    counters: BTreeMap<NodeId, Arc<PeerCounters>>,
+    known: Known,
     mut shutdown: watch::Receiver<bool>,
 ) where
     C: DeserializeOwned + Send + 'static,
@@ -612,7 +673,6 @@ async fn run_listener<C, R>(
 {
     let live: Arc<Live> = Arc::new(Mutex::new(HashMap::new()));
     let handshaking = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKING));
-    let counters = Arc::new(counters);
     let mut serial = 0u64;
     loop {
         let (stream, addr) = tokio::select! {
@@ -637,16 +697,16 @@ async fn run_listener<C, R>(
         };
         serial += 1;
         let conn = serial;
-        let (config, sinks, live2, counters, shutdown) = (
+        let (config, sinks, live2, known, shutdown) = (
             config.clone(),
             sinks.clone(),
             live.clone(),
-            counters.clone(),
+            known.clone(),
             shutdown.clone(),
         );
         let (handle_tx, handle_rx) = tokio::sync::oneshot::channel::<AbortHandle>();
         let task = tokio::spawn(async move {
-            let (peer, reader) = match accept(&config, stream, addr).await {
+            let (peer, reader) = match accept(&config, &known, stream, addr).await {
                 Ok(x) => x,
                 // A refused handshake was logged, with its fields, by accept.
                 Err(LinkError::Refused(_)) => return,
@@ -671,7 +731,7 @@ async fn run_listener<C, R>(
                 }
             }
             info!(node = config.id, peer, %addr, direction = "incoming", "peer connected");
-            let c = counters.get(&peer).cloned().unwrap_or_default();
+            let c = known.read().get(&peer).cloned().unwrap_or_default();
             let end = read_frames(&config, peer, reader, &sinks, &c, shutdown).await;
             {
                 let mut l = live2.lock();
@@ -709,6 +769,7 @@ async fn run_listener<C, R>(
 /// id and a buffered reader for the frames.
 async fn accept(
     config: &TransportConfig,
+    known: &Known,
     stream: TcpStream,
     addr: SocketAddr,
 ) -> Result<(NodeId, BufReader<BoxedStream>), LinkError> {
@@ -731,7 +792,7 @@ async fn accept(
         .map_err(io("read handshake"))?;
     let hello = Hello::decode(&b)?;
     let status = wire::judge_hello(&hello, config.cluster_id, config.id, |id| {
-        config.peers.contains_key(&id)
+        known.read().contains_key(&id)
     });
     let ack = Ack {
         version: PROTOCOL_VERSION,
@@ -899,5 +960,95 @@ mod split_tests {
             }
         }
         assert_eq!(sent, entries);
+    }
+}
+
+#[cfg(test)]
+mod membership_tests {
+    use super::*;
+
+    type TestTransport = Transport<u64, u64>;
+
+    struct Node {
+        transport: TestTransport,
+        raft: mpsc::Receiver<Vec<Message<u64>>>,
+        addr: String,
+    }
+
+    async fn node(
+        id: NodeId,
+        peers: BTreeMap<NodeId, String>,
+        stop: &watch::Receiver<bool>,
+    ) -> Node {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut config = TransportConfig::new(id, 7, peers);
+        config.backoff_min = Duration::from_millis(1);
+        config.backoff_max = Duration::from_millis(20);
+        let (raft_tx, raft) = mpsc::channel(64);
+        let (rpc, _rpc_rx) = mpsc::channel(64);
+        let sinks = Sinks { raft: raft_tx, rpc };
+        let transport = Transport::start(config, listener, sinks, stop.clone());
+        Node {
+            transport,
+            raft,
+            addr,
+        }
+    }
+
+    fn heartbeat(from: NodeId, to: NodeId) -> Outbound<u64, u64> {
+        Outbound::Raft(Message {
+            from,
+            to,
+            term: 1,
+            body: MessageBody::TimeoutNow,
+        })
+    }
+
+    /// Sends from `sender` to `to` until `receiver` gets a message, or
+    /// gives up after `limit` (each wait is on the channel, not a sleep).
+    async fn delivered(
+        sender: &Node,
+        from: NodeId,
+        to: NodeId,
+        receiver: &mut Node,
+        limit: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            sender.transport.send(to, heartbeat(from, to));
+            if let Ok(Some(_)) =
+                tokio::time::timeout(Duration::from_millis(20), receiver.raft.recv()).await
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A node added to the peer set while running is dialed and accepted;
+    /// before it was added, its connections were refused.
+    #[tokio::test]
+    async fn peers_added_at_run_time_are_accepted_and_removed_ones_forgotten() {
+        let (stop_tx, stop) = watch::channel(false);
+        let mut a = node(1, BTreeMap::new(), &stop).await;
+        let mut b = node(2, BTreeMap::from([(1, a.addr.clone())]), &stop).await;
+        assert!(
+            !delivered(&b, 2, 1, &mut a, Duration::from_millis(300)).await,
+            "node 1 accepted a node it does not know"
+        );
+        a.transport
+            .set_peers(&BTreeMap::from([(1, a.addr.clone()), (2, b.addr.clone())]));
+        assert_eq!(a.transport.status().len(), 1, "its own id is not a peer");
+        assert!(delivered(&b, 2, 1, &mut a, Duration::from_secs(10)).await);
+        assert!(delivered(&a, 1, 2, &mut b, Duration::from_secs(10)).await);
+
+        a.transport.set_peers(&BTreeMap::new());
+        assert!(a.transport.status().is_empty());
+        assert!(
+            !a.transport.send(2, heartbeat(1, 2)),
+            "sent to a removed peer"
+        );
+        let _ = stop_tx.send(true);
     }
 }
