@@ -12,10 +12,23 @@ pub const MIN_ELECTION_TO_HEARTBEAT_RATIO: u32 = 5;
 /// Configuration of one Raft node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// This node's id; must be one of `voters`.
+    /// This node's id; must be one of `voters` or `learners`, unless both
+    /// are empty (a *joining* node).
     pub id: NodeId,
-    /// Every voting member of the cluster, this node included.
+    /// The bootstrap configuration's voting members. The configuration in
+    /// effect is this (with `learners`) only until the node holds a snapshot:
+    /// after that, it comes from the snapshot's metadata; ConfChange entries
+    /// in the log after either apply on top (see the crate docs,
+    /// "Membership changes"). Restart a node with the same lists it was
+    /// bootstrapped with.
+    ///
+    /// Leave both `voters` and `learners` empty for a node that joins an
+    /// existing cluster: it never campaigns, refuses log entries until a
+    /// leader has sent it a snapshot, and takes its configuration from that
+    /// snapshot.
     pub voters: Vec<NodeId>,
+    /// The bootstrap configuration's learners (non-voting members).
+    pub learners: Vec<NodeId>,
     /// Minimum election timeout in ticks. The actual timeout is drawn
     /// uniformly from `[election_tick, 2 * election_tick)` after every reset
     /// (§5.2: randomized timeouts make split votes rare).
@@ -52,6 +65,7 @@ impl Config {
         Config {
             id,
             voters: voters.into_iter().collect(),
+            learners: Vec::new(),
             election_tick: 10,
             heartbeat_tick: 1,
             max_inflight: 64,
@@ -66,13 +80,14 @@ impl Config {
 
     /// Checks the configuration; [`crate::Raft::new`] calls this.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.voters.contains(&self.id) {
-            return Err(ConfigError::NotAVoter(self.id));
+        let joining = self.voters.is_empty() && self.learners.is_empty();
+        if !joining && !self.voters.contains(&self.id) && !self.learners.contains(&self.id) {
+            return Err(ConfigError::NotAMember(self.id));
         }
-        let mut sorted = self.voters.clone();
+        let mut sorted: Vec<NodeId> = self.voters.iter().chain(&self.learners).copied().collect();
         sorted.sort_unstable();
-        if sorted.windows(2).any(|w| w[0] == w[1]) {
-            return Err(ConfigError::DuplicateVoter);
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigError::DuplicateMember(w[0]));
         }
         if self.heartbeat_tick == 0 {
             return Err(ConfigError::ZeroHeartbeat);

@@ -109,9 +109,13 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     ) {
         // §5.2: at most one vote per term, first come first served; a pre-vote
         // for a future term promises nothing and may always be granted.
-        let can_vote = self.voted_for == Some(from)
-            || (self.voted_for.is_none() && self.leader.is_none())
-            || (pre && term > self.term);
+        // Only voters vote: learners, joining nodes and removed nodes deny
+        // (their vote would not count in a configuration that knows them as
+        // such, and a learner must never help elect a leader).
+        let can_vote = self.is_voter()
+            && (self.voted_for == Some(from)
+                || (self.voted_for.is_none() && self.leader.is_none())
+                || (pre && term > self.term));
         // §5.4.1: only for a candidate whose log is at least as up-to-date.
         let granted = can_vote && self.log.is_up_to_date(last_index, last_term);
         trace!(id = self.id, from, pre, granted, "vote request");
@@ -149,16 +153,33 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         }
     }
 
+    /// Answers from voters of the configuration in effect that are `granted`.
+    fn count_votes(&self, granted: bool) -> usize {
+        let conf = self.confs.current();
+        self.votes
+            .iter()
+            .filter(|&(&id, &g)| g == granted && conf.is_voter(id))
+            .count()
+    }
+
     fn votes_won(&self) -> bool {
-        self.votes.values().filter(|&&g| g).count() >= self.quorum()
+        self.count_votes(true) >= self.quorum()
     }
 
     fn votes_lost(&self) -> bool {
-        self.votes.values().filter(|&&g| !g).count() > self.voters.len() - self.quorum()
+        self.count_votes(false)
+            > self
+                .confs
+                .current()
+                .voters
+                .len()
+                .saturating_sub(self.quorum())
     }
 
     pub(crate) fn other_voters(&self) -> Vec<NodeId> {
-        self.voters
+        self.confs
+            .current()
+            .voters
             .iter()
             .copied()
             .filter(|&v| v != self.id)
@@ -173,9 +194,13 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         self.heartbeat_elapsed = 0;
         self.election_elapsed = 0;
         let next = self.log.last_index() + 1;
-        self.progress = self
-            .other_voters()
-            .into_iter()
+        let conf = self.confs.current();
+        self.progress = conf
+            .voters
+            .iter()
+            .chain(&conf.learners)
+            .copied()
+            .filter(|&v| v != self.id)
             .map(|v| (v, Progress::new(next)))
             .collect();
         // §5.4.2 / §8: a leader commits entries of earlier terms only

@@ -5,17 +5,18 @@
 
 use std::path::PathBuf;
 
-use crate::types::{Index, NodeId, Term};
+use crate::types::{ConfState, Index, NodeId, Term};
 
 /// A configuration that cannot work.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// `id` is not listed in `voters`.
-    #[error("node {0} is not one of the voters")]
-    NotAVoter(NodeId),
-    /// A voter is listed twice.
-    #[error("a voter is listed twice")]
-    DuplicateVoter,
+    /// `id` is listed in neither `voters` nor `learners` (while one of them
+    /// is not empty: both empty means a joining node).
+    #[error("node {0} is neither a voter nor a learner")]
+    NotAMember(NodeId),
+    /// A node is listed twice in `voters`, or in both `voters` and `learners`.
+    #[error("node {0} is listed twice among voters and learners")]
+    DuplicateMember(NodeId),
     /// `heartbeat_tick` is zero.
     #[error("heartbeat_tick must be at least 1")]
     ZeroHeartbeat,
@@ -75,6 +76,19 @@ pub enum SnapshotError {
         /// The log's term at `index`.
         expected: Option<Term>,
     },
+    /// The snapshot's voters/learners are not the configuration in effect at
+    /// its index (build the metadata with [`crate::Raft::snapshot_meta_at`]).
+    #[error(
+        "snapshot {index} carries {given}, but the configuration at that index is {expected:?}"
+    )]
+    ConfMismatch {
+        /// The snapshot's index.
+        index: Index,
+        /// The configuration the snapshot metadata carries.
+        given: ConfState,
+        /// The configuration at `index`, if the node still knows it.
+        expected: Option<ConfState>,
+    },
 }
 
 /// A fatal error: the node cannot (re)start or continue.
@@ -108,14 +122,58 @@ pub enum ProposeError {
     /// The transfer target is not a voter of this cluster.
     #[error("node {0} is not a voter")]
     UnknownNode(NodeId),
+    /// Another membership change (at this index) is not committed yet; only
+    /// one change may be in progress at a time (thesis §4.1).
+    #[error("membership change at index {0} is not committed yet")]
+    ConfChangePending(Index),
+    /// The leader has not committed an entry of its own term yet, so it may
+    /// not know of a change a previous leader appended (the single-server
+    /// change bug fix of Ongaro's raft-dev post, 2015): retry shortly.
+    #[error("the leader has not committed an entry of its term yet")]
+    LeaderNotReady,
+    /// The membership change does not fit the current configuration.
+    #[error("invalid membership change: {0}")]
+    InvalidConfChange(#[from] ConfChangeError),
+}
+
+/// Why a membership change does not fit the configuration in effect.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ConfChangeError {
+    /// AddLearner of a node that is already a voter or a learner.
+    #[error("node {0} is already a member")]
+    AlreadyMember(NodeId),
+    /// Promote of a node that is not a learner.
+    #[error("node {0} is not a learner")]
+    NotALearner(NodeId),
+    /// Remove of a node that is neither a voter nor a learner.
+    #[error("node {0} is not a member")]
+    NotAMember(NodeId),
+    /// Remove of the only voter: a cluster needs at least one.
+    #[error("node {0} is the last voter")]
+    LastVoter(NodeId),
+    /// Promote of a learner that has not caught up with the leader's log (or
+    /// was not heard from recently): promoting it now could cost availability
+    /// (thesis §4.2.1). Retry once it has caught up.
+    #[error(
+        "node {node} has not caught up (match index {match_index}, leader's last index {last_index})"
+    )]
+    NotCaughtUp {
+        /// The learner.
+        node: NodeId,
+        /// Its match index as the leader knows it.
+        match_index: Index,
+        /// The leader's last index.
+        last_index: Index,
+    },
 }
 
 /// Why an incoming message was dropped. Never fatal: a peer's message can
 /// not stop the node.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum StepError {
-    /// The message is not addressed to this node, comes from itself or from a
-    /// node that is not a member.
+    /// The message is not addressed to this node, or comes from itself.
+    /// (Messages from non-members are accepted: a node may be behind on
+    /// membership changes; what they may achieve is decided per message.)
     #[error("message from {from} to {to} is not for node {me}")]
     Misrouted {
         /// Sender.

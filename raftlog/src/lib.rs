@@ -212,6 +212,7 @@ mod crc;
 mod election;
 pub mod error;
 mod log;
+mod membership;
 pub mod message;
 mod progress;
 mod raft;
@@ -223,9 +224,15 @@ pub mod types;
 
 pub use config::Config;
 pub use crc::crc32c;
-pub use error::{ConfigError, Error, ProposeError, SnapshotError, StepError, StorageError};
+pub use error::{
+    ConfChangeError, ConfigError, Error, ProposeError, SnapshotError, StepError, StorageError,
+};
 pub use message::{AppendResult, Message, MessageBody, SnapshotResult};
+pub use progress::{PeerProgress, ProgressState};
 pub use raft::{MAX_TERM, Proposed, Raft, RestoredState, Status};
 pub use ready::{ReadState, Ready, ReceivedChunk, SnapshotRequest, SoftState};
 pub use storage::{LogStore, MemLogStore, SegmentLogOptions, SegmentLogStore};
-pub use types::{Entry, EntryPayload, HardState, Index, NodeId, Role, SnapshotMeta, Term};
+pub use types::{
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryPayload, HardState, Index, NodeId, Role,
+    SnapshotMeta, Term,
+};

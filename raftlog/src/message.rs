@@ -41,6 +41,10 @@ pub enum AppendResult {
         /// The term of the follower's entry at `rejected_prev`, if it has one.
         hint_term: Option<Term>,
     },
+    /// The follower is joining the cluster (it knows no configuration yet)
+    /// and accepts no entries before it has installed a snapshot: send one.
+    /// (Added last so older encodings stay valid.)
+    NeedSnapshot,
 }
 
 /// The body of a [`Message`].
@@ -216,6 +220,7 @@ impl<C: fmt::Debug> fmt::Display for Message<C> {
                     "AppendResponse reject prev={rejected_prev} hint={hint_index}@{}",
                     hint_term.map_or("-".to_string(), |t| t.to_string())
                 ),
+                AppendResult::NeedSnapshot => write!(f, "AppendResponse need-snapshot"),
             },
             MessageBody::Heartbeat { commit, read_seq } => {
                 write!(f, "Heartbeat commit={commit} read_seq={read_seq}")

@@ -3,11 +3,11 @@
 
 use std::collections::VecDeque;
 
-use crate::types::Index;
+use crate::types::{Index, NodeId};
 
-/// Replication mode for one follower.
+/// Replication mode for one follower, as the leader tracks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ProgressState {
+pub enum ProgressState {
     /// We do not know where the follower's log matches ours: send one
     /// AppendEntries at a time and wait for the answer (§5.3 backtracking).
     Probe,
@@ -17,6 +17,35 @@ pub(crate) enum ProgressState {
     /// The entries the follower needs are compacted away: a snapshot is
     /// being sent, one chunk at a time. No AppendEntries meanwhile.
     Snapshot,
+}
+
+impl std::fmt::Display for ProgressState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProgressState::Probe => "probe",
+            ProgressState::Replicate => "replicate",
+            ProgressState::Snapshot => "snapshot",
+        })
+    }
+}
+
+/// The leader's view of one other member ([`crate::Raft::progress`]): how
+/// far its log is known to match the leader's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerProgress {
+    /// The member.
+    pub id: NodeId,
+    /// True for a voter, false for a learner.
+    pub voter: bool,
+    /// Highest index known replicated on it (§5.3 matchIndex); the leader's
+    /// last index minus this is how far behind it is.
+    pub match_index: Index,
+    /// Next index the leader will send (§5.3 nextIndex).
+    pub next_index: Index,
+    /// Replication mode.
+    pub state: ProgressState,
+    /// Heard from during the current check-quorum period.
+    pub recent_active: bool,
 }
 
 /// The state of a snapshot transfer to one follower.
@@ -50,6 +79,10 @@ pub(crate) struct Progress {
     pub(crate) read_ack: u64,
     /// Snapshot state only: the transfer in progress.
     pub(crate) snapshot: Option<SnapshotTransfer>,
+    /// The follower asked for a snapshot (it is joining and has none) and
+    /// the leader had none to send: send the next one the application
+    /// reports with [`crate::Raft::compact`].
+    pub(crate) wants_snapshot: bool,
 }
 
 impl Progress {
@@ -63,6 +96,7 @@ impl Progress {
             recent_active: false,
             read_ack: 0,
             snapshot: None,
+            wants_snapshot: false,
         }
     }
 
@@ -93,6 +127,7 @@ impl Progress {
     /// Starts sending snapshot `index` from its first byte.
     pub(crate) fn become_snapshot(&mut self, index: Index) {
         self.state = ProgressState::Snapshot;
+        self.wants_snapshot = false;
         self.inflight.clear();
         self.probe_sent = false;
         self.snapshot = Some(SnapshotTransfer {

@@ -11,11 +11,14 @@ use tracing::{debug, trace, warn};
 use crate::config::Config;
 use crate::error::{Error, ProposeError, StepError};
 use crate::log::RaftLog;
+use crate::membership::ConfHistory;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::ready::{ReadState, Ready, ReceivedChunk, SnapshotRequest, SoftState};
 use crate::snapshot::IncomingSnapshot;
-use crate::types::{Entry, EntryPayload, HardState, Index, NodeId, Role, SnapshotMeta, Term};
+use crate::types::{
+    ConfState, Entry, EntryPayload, HardState, Index, NodeId, Role, SnapshotMeta, Term,
+};
 
 /// The highest term a node accepts (2^63). Real clusters never get near it;
 /// the bound only keeps term arithmetic from overflowing on hostile input.
@@ -96,8 +99,8 @@ pub(crate) struct PendingRead {
 pub struct Raft<C> {
     pub(crate) id: NodeId,
     pub(crate) config: Config,
-    /// Sorted voter ids, this node included.
-    pub(crate) voters: Vec<NodeId>,
+    /// The configurations along the log; the last one is in effect.
+    pub(crate) confs: ConfHistory,
     pub(crate) term: Term,
     pub(crate) voted_for: Option<NodeId>,
     pub(crate) leader: Option<NodeId>,
@@ -132,6 +135,8 @@ pub struct Raft<C> {
     pub(crate) pending_install: Option<SnapshotMeta>,
     /// Leader: chunk reads for the application.
     pub(crate) snapshot_requests: Vec<SnapshotRequest>,
+    /// Leader: a member needs a snapshot the leader does not have.
+    pub(crate) snapshot_wanted: bool,
     prev_hard_state: HardState,
     prev_soft_state: SoftState,
 }
@@ -166,11 +171,27 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 hs.term
             )));
         }
-        let mut voters = config.voters.clone();
-        voters.sort_unstable();
+        // The configuration: the snapshot's, else the bootstrap one, then
+        // every change in the log after it, in order.
+        let (base_index, base) = match &restored.snapshot {
+            Some(s) => (s.index, s.conf_state()),
+            None => (
+                0,
+                ConfState::new(
+                    config.voters.iter().copied(),
+                    config.learners.iter().copied(),
+                ),
+            ),
+        };
+        let mut confs = ConfHistory::new(base_index, base);
+        for e in log.all() {
+            if let EntryPayload::ConfChange(cc) = &e.payload {
+                confs.push(e.index, cc);
+            }
+        }
         let mut raft = Raft {
             id: config.id,
-            voters,
+            confs,
             term: hs.term,
             voted_for: hs.voted_for,
             leader: None,
@@ -196,6 +217,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             received_chunks: Vec::new(),
             pending_install: None,
             snapshot_requests: Vec::new(),
+            snapshot_wanted: false,
             prev_hard_state: hs,
             prev_soft_state: SoftState {
                 leader: None,
@@ -208,6 +230,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             id = raft.id,
             term = raft.term,
             last = raft.log.last_index(),
+            conf = %raft.confs.current(),
             "raft node started"
         );
         Ok(raft)
@@ -215,13 +238,14 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
 
     /// Advances logical time by one tick: followers and candidates count
     /// towards their election timeout, leaders towards the next heartbeat and
-    /// the next check-quorum.
+    /// the next check-quorum. Nodes that may not campaign (learners, joining
+    /// nodes, nodes removed by a committed change) never time out.
     pub fn tick(&mut self) {
         if self.role == Role::Leader {
             self.tick_leader();
         } else {
-            self.election_elapsed += 1;
-            if self.election_elapsed >= self.randomized_election_timeout {
+            self.election_elapsed = self.election_elapsed.saturating_add(1);
+            if self.election_elapsed >= self.randomized_election_timeout && self.can_campaign() {
                 trace!(id = self.id, term = self.term, "election timeout");
                 self.campaign();
             }
@@ -244,6 +268,8 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 // Thesis §6.2: a leader that cannot reach a quorum within an
                 // election timeout steps down, so clients can find the real one.
                 let active = self
+                    .confs
+                    .current()
                     .voters
                     .iter()
                     .filter(|&&v| {
@@ -272,9 +298,11 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     }
 
     /// Starts an election now, as if the election timeout had elapsed (with a
-    /// pre-vote round first if configured). A leader ignores this.
+    /// pre-vote round first if configured). A leader ignores this, and so do
+    /// nodes that may not campaign (learners, joining nodes, nodes removed
+    /// by a committed change).
     pub fn campaign(&mut self) {
-        if self.role == Role::Leader {
+        if self.role == Role::Leader || !self.can_campaign() {
             return;
         }
         if self.config.pre_vote {
@@ -312,6 +340,16 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 | MessageBody::Snapshot { .. }
                 | MessageBody::TimeoutNow => {
                     self.become_follower(m.term, Some(m.from));
+                }
+                // Thesis §4.2.3: a vote request (say from a removed server
+                // that still campaigns) must not reset a follower's election
+                // timer unless the vote is granted; the term still moves.
+                MessageBody::Vote { .. } if self.role == Role::Follower => {
+                    let (elapsed, timeout) =
+                        (self.election_elapsed, self.randomized_election_timeout);
+                    self.become_follower(m.term, None);
+                    self.election_elapsed = elapsed;
+                    self.randomized_election_timeout = timeout;
                 }
                 // Figure 2, all servers: a higher term makes us a follower.
                 _ => self.become_follower(m.term, None),
@@ -450,7 +488,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 }
             }
             MessageBody::TimeoutNow => {
-                if self.role == Role::Follower {
+                if self.role == Role::Follower && self.can_campaign() {
                     debug!(
                         id = self.id,
                         from = m.from,
@@ -465,7 +503,10 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
 
     /// Rejects messages that could corrupt state if trusted.
     fn validate(&self, m: &Message<C>) -> Result<(), StepError> {
-        if m.to != self.id || m.from == self.id || self.voters.binary_search(&m.from).is_err() {
+        // Messages from non-members are not refused here: this node may be
+        // behind on membership changes (or joining), and what a message may
+        // achieve is decided per message (votes only count from voters, ...).
+        if m.to != self.id || m.from == self.id {
             return Err(StepError::Misrouted {
                 from: m.from,
                 to: m.to,
@@ -572,7 +613,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         Ok(out)
     }
 
-    fn check_can_propose(&self) -> Result<(), ProposeError> {
+    pub(crate) fn check_can_propose(&self) -> Result<(), ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader_hint: self.leader,
@@ -612,7 +653,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 leader_hint: self.leader,
             });
         }
-        if self.voters.binary_search(&target).is_err() {
+        if !self.confs.current().is_voter(target) {
             return Err(ProposeError::UnknownNode(target));
         }
         if target == self.id || self.transferee == Some(target) {
@@ -646,6 +687,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             || !self.received_chunks.is_empty()
             || self.pending_install.is_some()
             || !self.snapshot_requests.is_empty()
+            || self.snapshot_wanted
     }
 
     /// Takes the pending output batch. See [`Ready`] for what to do with it;
@@ -670,6 +712,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             received_chunks: std::mem::take(&mut self.received_chunks),
             snapshot: self.pending_install.take(),
             snapshot_requests: std::mem::take(&mut self.snapshot_requests),
+            snapshot_wanted: std::mem::take(&mut self.snapshot_wanted),
         }
     }
 
@@ -682,6 +725,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             // The leader counts its own durable entries towards the quorum
             // only now (thesis §10.2.1); tell followers the new commit index.
             self.broadcast_append();
+            self.after_leader_commit();
         }
     }
 
@@ -741,8 +785,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         }
     }
 
+    /// Votes (or acknowledgements) needed among the voters in effect.
     pub(crate) fn quorum(&self) -> usize {
-        self.voters.len() / 2 + 1
+        self.confs.current().voters.len() / 2 + 1
     }
 
     /// Queues a message; routes it by whether it may precede persistence.

@@ -76,7 +76,11 @@ pub struct ReceivedChunk {
 ///    [`Ready::dropped_reads`];
 /// 5. answer [`Ready::snapshot_requests`] (leader; any time, even later):
 ///    read each chunk and pass it to [`crate::Raft::send_snapshot_chunk`];
-/// 6. call [`crate::Raft::advance`].
+/// 6. call [`crate::Raft::advance`]; then, if [`Ready::snapshot_wanted`] is
+///    set (leader), take a snapshot of the applied state now (as in the
+///    crate docs, "Taking a snapshot", with the metadata from
+///    [`crate::Raft::snapshot_meta_at`]) and report it with
+///    [`crate::Raft::compact`].
 #[derive(Debug)]
 #[must_use = "a ready batch must be persisted, sent and applied, then advanced"]
 pub struct Ready<C> {
@@ -107,6 +111,12 @@ pub struct Ready<C> {
     pub snapshot: Option<SnapshotMeta>,
     /// Leader: snapshot chunks to read and hand back (step 5).
     pub snapshot_requests: Vec<SnapshotRequest>,
+    /// Leader: a member needs a snapshot and the leader has none to send (a
+    /// joining node needs one even when every entry is still in memory,
+    /// since it cannot know the bootstrap configuration). Take a snapshot of
+    /// the applied state now and report it with [`crate::Raft::compact`]
+    /// (step 6); the core then sends it.
+    pub snapshot_wanted: bool,
 }
 
 impl<C> Default for Ready<C> {
@@ -124,6 +134,7 @@ impl<C> Default for Ready<C> {
             received_chunks: Vec::new(),
             snapshot: None,
             snapshot_requests: Vec::new(),
+            snapshot_wanted: false,
         }
     }
 }
@@ -142,5 +153,6 @@ impl<C> Ready<C> {
             && self.received_chunks.is_empty()
             && self.snapshot.is_none()
             && self.snapshot_requests.is_empty()
+            && !self.snapshot_wanted
     }
 }

@@ -13,7 +13,7 @@ use crate::types::{Entry, Index, NodeId, Role, Term};
 impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// Sends new entries (or at least the commit index) to every follower.
     pub(crate) fn broadcast_append(&mut self) {
-        for to in self.other_voters() {
+        for to in self.replication_targets() {
             self.send_append(to);
         }
     }
@@ -69,7 +69,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
 
     pub(crate) fn broadcast_heartbeat(&mut self) {
         let seq = self.read_seq;
-        for to in self.other_voters() {
+        for to in self.replication_targets() {
             let matched = self.progress.get(&to).map_or(0, |p| p.match_index);
             // Never tell a follower to commit past what we know it holds.
             let commit = self.log.commit.min(matched);
@@ -92,6 +92,18 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         entries: Vec<Entry<C>>,
         leader_commit: Index,
     ) -> Result<(), StepError> {
+        if self.confs.current().is_empty() {
+            // A joining node does not know the bootstrap configuration (it is
+            // not in the log): it takes nothing before a snapshot.
+            trace!(id = self.id, from, "joining: asking for a snapshot");
+            self.send(
+                from,
+                MessageBody::AppendResponse {
+                    result: AppendResult::NeedSnapshot,
+                },
+            );
+            return Ok(());
+        }
         if prev_index < self.log.commit {
             // Everything up to our commit index is committed and therefore in
             // the leader's log (leader completeness, §5.4); skip that part.
@@ -161,8 +173,11 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                     "truncating conflicting suffix"
                 );
                 self.log.truncate_after(first - 1);
+                self.note_truncated(first - 1);
             }
-            for e in entries.into_iter().skip(pos) {
+            let new: Vec<Entry<C>> = entries.into_iter().skip(pos).collect();
+            self.note_appended(&new);
+            for e in new {
                 self.log.push(e.term, e.payload);
             }
         }
@@ -212,6 +227,10 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 let has_unsent = pr.next_index <= last;
                 if self.maybe_commit() {
                     self.broadcast_append();
+                    self.after_leader_commit();
+                    if self.role != Role::Leader {
+                        return Ok(());
+                    }
                 } else if was_paused || has_unsent {
                     // Resume the pipeline; a follower that was paused also
                     // missed the latest commit index.
@@ -229,6 +248,28 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                         "transfer target caught up, sending TimeoutNow"
                     );
                     self.send(from, MessageBody::TimeoutNow);
+                }
+            }
+            AppendResult::NeedSnapshot => {
+                let has_snapshot = self.snapshot.is_some();
+                let Some(pr) = self.progress.get_mut(&from) else {
+                    return Ok(());
+                };
+                if pr.state == ProgressState::Snapshot {
+                    return Ok(()); // already on its way
+                }
+                if has_snapshot {
+                    self.start_snapshot(from);
+                } else {
+                    // Nothing to send yet: ask the application for a snapshot
+                    // and send it when `compact` reports it.
+                    pr.wants_snapshot = true;
+                    debug!(
+                        id = self.id,
+                        to = from,
+                        "joining node needs a snapshot; none yet"
+                    );
+                    self.snapshot_wanted = true;
                 }
             }
             AppendResult::Conflict {
@@ -294,7 +335,11 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// belongs to the current term (Figure 8 shows why older terms may not be
     /// committed by counting). Returns true if the commit index moved.
     pub(crate) fn maybe_commit(&mut self) -> bool {
+        // The voters in effect (the latest configuration in the log, thesis
+        // §4.1); a leader that removed itself is not among them.
         let mut matched: Vec<Index> = self
+            .confs
+            .current()
             .voters
             .iter()
             .map(|&v| {
@@ -306,7 +351,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             })
             .collect();
         matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.quorum() - 1];
+        let Some(&candidate) = matched.get(self.quorum() - 1) else {
+            return false;
+        };
         if candidate > self.log.commit && self.log.term(candidate) == Some(self.term) {
             self.log.commit_to(candidate);
             trace!(id = self.id, commit = candidate, "commit index advanced");
@@ -328,11 +375,17 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             index: self.log.commit,
             context,
         });
-        if self.voters.len() == 1 {
+        if self.read_quorum_alone() {
             self.confirm_reads();
         } else {
             self.broadcast_heartbeat();
         }
+    }
+
+    /// True if this leader's own acknowledgement is a quorum.
+    fn read_quorum_alone(&self) -> bool {
+        let conf = self.confs.current();
+        conf.is_voter(self.id) && self.quorum() == 1
     }
 
     /// Releases every read whose round a quorum acknowledged.
@@ -341,11 +394,13 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             return;
         }
         while let Some(front) = self.pending_reads.front() {
-            let acks = 1 + self
-                .progress
-                .values()
-                .filter(|p| p.read_ack >= front.seq)
-                .count();
+            let conf = self.confs.current();
+            let acks = usize::from(conf.is_voter(self.id))
+                + self
+                    .progress
+                    .iter()
+                    .filter(|(id, p)| p.read_ack >= front.seq && conf.is_voter(**id))
+                    .count();
             if acks < self.quorum() {
                 break;
             }

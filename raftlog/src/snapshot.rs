@@ -67,6 +67,15 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 expected,
             });
         }
+        let given = meta.conf_state();
+        let expected = self.conf_state_at(meta.index);
+        if expected.as_ref() != Some(&given) {
+            return Err(SnapshotError::ConfMismatch {
+                index: meta.index,
+                given,
+                expected,
+            });
+        }
         debug!(
             id = self.id,
             index = meta.index,
@@ -74,15 +83,24 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             "snapshot reported"
         );
         let index = meta.index;
-        self.snapshot = Some(meta);
+        // Kept with sorted lists, as sent to followers.
+        self.snapshot = Some(SnapshotMeta {
+            voters: given.voters,
+            learners: given.learners,
+            ..meta
+        });
         self.log
             .compact_to(index.saturating_sub(self.config.trailing_log_entries));
+        self.confs.compact_to(self.log.offset);
         if self.role == Role::Leader {
-            // Transfers of an older snapshot restart with this one.
+            // Transfers of an older snapshot restart with this one; members
+            // that asked for a snapshot when there was none get this one.
             let restart: Vec<NodeId> = self
                 .progress
                 .iter()
-                .filter(|(_, p)| p.snapshot.as_ref().is_some_and(|t| t.index < index))
+                .filter(|(_, p)| {
+                    p.wants_snapshot || p.snapshot.as_ref().is_some_and(|t| t.index < index)
+                })
                 .map(|(&id, _)| id)
                 .collect();
             for to in restart {
@@ -153,6 +171,8 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// Leader: `to` needs entries that are gone; start sending the snapshot.
     pub(crate) fn start_snapshot(&mut self, to: NodeId) {
         let Some(index) = self.snapshot.as_ref().map(|s| s.index) else {
+            // Cannot happen while the log starts after a snapshot; ask anyway.
+            self.snapshot_wanted = true;
             return;
         };
         let Some(pr) = self.progress.get_mut(&to) else {
@@ -296,6 +316,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         );
         self.incoming = None;
         self.log.install(&meta);
+        self.confs.install(meta.index, meta.conf_state());
         self.pending_install = Some(meta.clone());
         self.snapshot = Some(meta);
         // Sent once the batch (and so the install) is durable.
@@ -350,6 +371,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 }
                 if self.maybe_commit() {
                     self.broadcast_append();
+                    self.after_leader_commit();
                 } else {
                     self.send_append(from);
                 }

@@ -22,6 +22,127 @@ pub enum EntryPayload<C> {
     Noop,
     /// A command proposed by the application.
     Command(C),
+    /// A single-server membership change ([`crate::Raft::propose_conf_change`]).
+    /// It takes effect on a node as soon as it is appended to its log (see
+    /// the crate docs, "Membership changes"). Added after `Command` so older
+    /// encodings stay valid.
+    ConfChange(ConfChange),
+}
+
+/// What a [`ConfChange`] does to the cluster configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConfChangeKind {
+    /// Adds a node that is not a member yet as a learner: it receives the log
+    /// (and snapshots) but does not vote and is not counted in any quorum.
+    AddLearner,
+    /// Turns a learner into a voter.
+    Promote,
+    /// Removes a voter or a learner (possibly the leader itself).
+    Remove,
+}
+
+impl fmt::Display for ConfChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfChangeKind::AddLearner => "add-learner",
+            ConfChangeKind::Promote => "promote",
+            ConfChangeKind::Remove => "remove",
+        })
+    }
+}
+
+/// One single-server membership change (thesis §4.1): the payload of an
+/// [`EntryPayload::ConfChange`] entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfChange {
+    /// What to do.
+    pub kind: ConfChangeKind,
+    /// The node it is done to.
+    pub node: NodeId,
+    /// Opaque application bytes carried with the change (for example the new
+    /// node's peer address); the core never looks at them.
+    pub context: Vec<u8>,
+}
+
+/// A cluster configuration: who votes and who only learns. Both lists are
+/// sorted and disjoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfState {
+    /// Voting members, sorted.
+    pub voters: Vec<NodeId>,
+    /// Non-voting members (learners), sorted.
+    pub learners: Vec<NodeId>,
+}
+
+impl ConfState {
+    /// A configuration from two lists (sorted and deduplicated here).
+    pub fn new(
+        voters: impl IntoIterator<Item = NodeId>,
+        learners: impl IntoIterator<Item = NodeId>,
+    ) -> Self {
+        let mut voters: Vec<NodeId> = voters.into_iter().collect();
+        voters.sort_unstable();
+        voters.dedup();
+        let mut learners: Vec<NodeId> = learners.into_iter().collect();
+        learners.sort_unstable();
+        learners.dedup();
+        ConfState { voters, learners }
+    }
+
+    /// True if `id` is a voter.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.binary_search(&id).is_ok()
+    }
+
+    /// True if `id` is a learner.
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        self.learners.binary_search(&id).is_ok()
+    }
+
+    /// True if `id` is a voter or a learner.
+    pub fn is_member(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.is_learner(id)
+    }
+
+    /// True for the configuration of a node that is waiting to join: it knows
+    /// no member at all.
+    pub fn is_empty(&self) -> bool {
+        self.voters.is_empty() && self.learners.is_empty()
+    }
+
+    /// The configuration after `change`. A change that does not fit (which a
+    /// correct leader never appends) leaves the configuration as it is, the
+    /// same way on every node.
+    pub fn apply(&self, change: &ConfChange) -> ConfState {
+        let mut next = self.clone();
+        let id = change.node;
+        match change.kind {
+            ConfChangeKind::AddLearner => {
+                if !self.is_member(id) {
+                    next.learners.push(id);
+                    next.learners.sort_unstable();
+                }
+            }
+            ConfChangeKind::Promote => {
+                if self.is_learner(id) {
+                    next.learners.retain(|&n| n != id);
+                    next.voters.push(id);
+                    next.voters.sort_unstable();
+                }
+            }
+            ConfChangeKind::Remove => {
+                next.voters.retain(|&n| n != id);
+                next.learners.retain(|&n| n != id);
+            }
+        }
+        next
+    }
+}
+
+impl fmt::Display for ConfState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "voters={:?} learners={:?}", self.voters, self.learners)
+    }
 }
 
 /// One entry of the replicated log.
@@ -40,6 +161,19 @@ impl<C: fmt::Debug> fmt::Display for Entry<C> {
         match &self.payload {
             EntryPayload::Noop => write!(f, "{}@{} noop", self.index, self.term),
             EntryPayload::Command(c) => write!(f, "{}@{} {:?}", self.index, self.term, c),
+            EntryPayload::ConfChange(cc) => write!(
+                f,
+                "{}@{} conf {} {}{}",
+                self.index,
+                self.term,
+                cc.kind,
+                cc.node,
+                if cc.context.is_empty() {
+                    String::new()
+                } else {
+                    format!(" context={}B", cc.context.len())
+                }
+            ),
         }
     }
 }
@@ -94,4 +228,11 @@ pub struct SnapshotMeta {
     pub voters: Vec<NodeId>,
     /// Non-voting members (learners) at `index`.
     pub learners: Vec<NodeId>,
+}
+
+impl SnapshotMeta {
+    /// The configuration this snapshot carries (lists sorted).
+    pub fn conf_state(&self) -> ConfState {
+        ConfState::new(self.voters.iter().copied(), self.learners.iter().copied())
+    }
 }

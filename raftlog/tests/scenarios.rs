@@ -354,6 +354,7 @@ impl Runner {
                         .map(|e| match &e.payload {
                             EntryPayload::Noop => format!("{}@{} noop", e.index, e.term),
                             EntryPayload::Command(cmd) => format!("{}@{} {cmd:?}", e.index, e.term),
+                            EntryPayload::ConfChange(_) => e.to_string(),
                         })
                         .collect();
                     let up = if c.is_up(id) { "" } else { " (down, stored)" };

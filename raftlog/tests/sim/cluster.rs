@@ -518,7 +518,7 @@ impl Cluster {
                 self.invariants.on_applied_state(id, e.index, &node.kv)?;
                 let cmd = match &e.payload {
                     EntryPayload::Command(c) => Some(c.clone()),
-                    EntryPayload::Noop => None,
+                    EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
                 };
                 node.applied = e.index;
                 self.events.push(Event::Applied {

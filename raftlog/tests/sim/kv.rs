@@ -44,6 +44,7 @@ impl Kv {
                 (c.id, u64::from(c.key), c.value)
             }
             raftlog::EntryPayload::Noop => (0, 0, 0),
+            raftlog::EntryPayload::ConfChange(cc) => (0, cc.node, cc.kind as u64 + 1),
         };
         for x in [e.index, e.term, id, key, value] {
             self.digest = mix(self.digest ^ x);

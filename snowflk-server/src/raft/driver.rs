@@ -1184,11 +1184,16 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                     return Ok(());
                 }
                 let status = self.raft.status();
-                let meta = SnapshotMeta {
-                    index,
-                    term,
-                    voters: self.config.raft.voters.clone(),
-                    learners: Vec::new(),
+                // The configuration at `index` (membership changes included).
+                let Some(meta) = self.raft.snapshot_meta_at(index, term) else {
+                    warn!(
+                        node = self.raft.id(),
+                        index, "snapshot index no longer in the log"
+                    );
+                    if let Some(images) = &self.images {
+                        let _ = std::fs::remove_dir_all(images.image(index, term));
+                    }
+                    return Ok(());
                 };
                 let purge_to = index.saturating_sub(self.config.raft.trailing_log_entries);
                 let (tx, rx) = oneshot::channel();
@@ -1274,6 +1279,9 @@ fn propose_error(e: ProposeError) -> DriverError {
             DriverError::TryAgain(format!("leadership transfer to node {t} in progress"))
         }
         ProposeError::UnknownNode(n) => DriverError::TryAgain(format!("node {n} is not a voter")),
+        e @ (ProposeError::ConfChangePending(_)
+        | ProposeError::LeaderNotReady
+        | ProposeError::InvalidConfChange(_)) => DriverError::TryAgain(e.to_string()),
     }
 }
 
@@ -1297,7 +1305,7 @@ mod tests {
                 .iter()
                 .filter_map(|e| match &e.payload {
                     EntryPayload::Command(c) => Some((e.index, *c)),
-                    EntryPayload::Noop => None,
+                    EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
                 })
                 .collect())
         }
