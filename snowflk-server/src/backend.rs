@@ -63,10 +63,44 @@ pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartErr
                     source,
                 },
             )?;
-            let settings = crate::raft::RaftSettings::from_config(config);
+            let mut settings = crate::raft::RaftSettings::from_config(config);
+            let password = config.requirepass.as_deref();
+            if let Some(via) = &config.join {
+                let members = crate::join::members(via, password, config.id, &config.peer_listen)
+                    .await
+                    .map_err(|e| StartError::Other(e.to_string()))?;
+                tracing::info!(via = %via, members = ?members, "joining a cluster");
+                crate::join::mark_joined(&config.data_dir)
+                    .map_err(|e| StartError::Other(e.to_string()))?;
+                settings.join = true;
+                settings.peers = members;
+            } else if crate::join::has_joined(&config.data_dir) {
+                // A node that joined: its configuration and the members'
+                // addresses come from its snapshot and log, never from the
+                // default one-member `--peers`.
+                settings.join = true;
+                settings.peers = std::collections::BTreeMap::new();
+            }
             let backend = crate::raft::RaftBackend::start(settings, Arc::new(sm))
                 .await
                 .map_err(|e| StartError::Other(e.to_string()))?;
+            if let Some(via) = &config.join {
+                let own = backend
+                    .peer_addr()
+                    .map_or_else(|| config.peer_listen.clone(), |a| a.to_string());
+                if let Err(e) = crate::join::add_self(
+                    via,
+                    password,
+                    config.id,
+                    &own,
+                    std::time::Duration::from_secs(30),
+                )
+                .await
+                {
+                    let _ = backend.shutdown().await;
+                    return Err(StartError::Other(e.to_string()));
+                }
+            }
             Ok(backend)
         }
     }
@@ -219,6 +253,7 @@ impl Backend for NoneBackend {
                 addr: String::new(),
                 voter: true,
                 match_index: Some(applied),
+                lag: Some(0),
                 connected: true,
             }],
         }

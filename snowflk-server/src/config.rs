@@ -66,6 +66,9 @@ Examples:
   snowflk-server --id 1 --listen 127.0.0.1:7001 --peer-listen 127.0.0.1:8001 \\
       --peers 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003 --data-dir n1
       node 1 of a three-node cluster
+  snowflk-server --id 4 --listen 127.0.0.1:7004 --peer-listen 127.0.0.1:8004 \
+      --join 127.0.0.1:7001 --data-dir n4
+      a fourth node joins through node 1 as a learner (then: SNOWFLK PROMOTE 4)
   snowflk-server --config node1.toml
       the same keys in a TOML file (data-dir = \"n1\", peers = \"1=...,2=...\")";
 
@@ -96,6 +99,12 @@ pub struct Flags {
     /// Initial voters, this node included: `ID=HOST:PORT,...`. Default: this node alone.
     #[arg(long, value_name = "ID=HOST:PORT,...")]
     pub peers: Option<String>,
+    /// Join a running cluster through any member's client address, e.g.
+    /// `--join 10.0.0.1:7379`: this node (with its own `--id`, `--listen`,
+    /// `--peer-listen`, and no `--peers`) is added as a learner; promote it
+    /// with `SNOWFLK PROMOTE <id>` once caught up.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<String>,
     /// Cluster name checked in the peer handshake. Default `snowflk`.
     #[arg(long)]
     pub cluster_id: Option<String>,
@@ -262,6 +271,11 @@ pub struct Config {
     pub peer_listen: String,
     /// Initial voters: id -> peer address (this node included).
     pub peers: BTreeMap<u64, String>,
+    /// A member's client address to join through (`--join`).
+    pub join: Option<String>,
+    /// The `--requirepass` password, which a joining node also uses to
+    /// `AUTH` at the member it joins through.
+    pub requirepass: Option<String>,
     /// Cluster name for the peer handshake.
     pub cluster_id: String,
     /// Replication mode.
@@ -362,7 +376,18 @@ impl Config {
             ));
         }
         let peer_listen = pick!(peer_listen, "127.0.0.1:7380".into());
-        let peers = match f.peers.or(file.peers) {
+        let join = f.join.or(file.join);
+        let requirepass = f.requirepass.clone().or(file.requirepass.clone());
+        let explicit_peers = f.peers.or(file.peers);
+        if join.is_some() && explicit_peers.is_some() {
+            return Err(ConfigError::Invalid(
+                "--join and --peers exclude each other: a joining node learns the members from the cluster".into(),
+            ));
+        }
+        if let Some(addr) = &join {
+            check_addr("--join", addr)?;
+        }
+        let peers = match explicit_peers {
             Some(text) => parse_peers(&text)?,
             None => BTreeMap::from([(id, peer_listen.clone())]),
         };
@@ -449,6 +474,7 @@ impl Config {
             port_file: f.port_file.or(file.port_file),
             peer_listen,
             peers,
+            join,
             cluster_id: pick!(cluster_id, "snowflk".into()),
             replication: pick!(replication, Replication::Raft),
             tick_ms: pick!(tick_ms, 100),
@@ -470,8 +496,9 @@ impl Config {
             tls_port_file: f.tls_port_file.or(file.tls_port_file),
             log_format: pick!(log_format, LogFormat::Text),
             metrics_port_file: f.metrics_port_file.or(file.metrics_port_file),
+            requirepass: requirepass.clone(),
             users: crate::auth::Users::from_config(
-                f.requirepass.or(file.requirepass).as_deref(),
+                requirepass.as_deref(),
                 &f.users.or(file.users).unwrap_or_default(),
             )
             .map_err(|e| ConfigError::Invalid(e.to_string()))?,
@@ -510,6 +537,12 @@ impl Config {
         }
         if self.request_timeout_ms == 0 {
             return bad("--request-timeout-ms must be positive".into());
+        }
+        if self.join.is_some() && (self.restore.is_some() || self.replication == Replication::None)
+        {
+            return bad(
+                "--join needs --replication raft and cannot be combined with --restore".into(),
+            );
         }
         if self.restore.is_some() && self.peers.len() > 1 {
             return bad(

@@ -470,6 +470,10 @@ impl Connection {
                 Ok(info) => info.reply(),
                 Err(e) => e.to_reply(),
             },
+            AdminCmd::Membership(change) => match backend.change_membership(change).await {
+                Ok(()) => Reply::ok(),
+                Err(e) => e.to_reply(),
+            },
         }
     }
 

@@ -43,6 +43,7 @@
 //! | [`tls`] | client TLS and peer mutual TLS (rustls) |
 //! | [`metrics`] | Prometheus `/metrics` and `/health` |
 //! | [`backup`] | `SNOWFLK BACKUP` and `--restore` |
+//! | [`join`] | `--join`: a new node asks a running cluster to add it |
 //!
 //! ## The apply path (the invariant everything else leans on)
 //! - Every write is a [`ops::WriteOp`]: the command plus the proposer's
@@ -92,6 +93,7 @@ pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod join;
 pub mod metrics;
 pub mod ops;
 pub mod raft;

@@ -488,8 +488,28 @@ pub struct PeerStatus {
     pub voter: bool,
     /// Highest log index known replicated on it (leader only).
     pub match_index: Option<u64>,
+    /// How many log entries it is behind the leader's last index (leader
+    /// only; 0 for the leader itself).
+    pub lag: Option<u64>,
     /// Whether the transport has a live connection to it.
     pub connected: bool,
+}
+
+/// A membership change an operator asks for (`SNOWFLK ADD-NODE`,
+/// `PROMOTE`, `REMOVE-NODE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// Add node `id`, reachable by peers at `addr`, as a learner.
+    AddNode {
+        /// The new node's id.
+        id: u64,
+        /// Its peer address (`host:port`).
+        addr: String,
+    },
+    /// Turn learner `id` into a voter.
+    Promote(u64),
+    /// Remove node `id` (a voter or a learner; the leader itself too).
+    Remove(u64),
 }
 
 /// What INFO and `SNOWFLK LEADER/MEMBERS` report; filled by the backend.
@@ -558,6 +578,21 @@ pub trait Backend: Send + Sync + 'static {
                 out.push(self.write(op).await);
             }
             out
+        })
+    }
+
+    /// `SNOWFLK ADD-NODE | PROMOTE | REMOVE-NODE`: proposes the change on
+    /// the leader and returns once it is committed and applied there. The
+    /// default refuses: only a Raft cluster has members to change.
+    fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> BoxFuture<'_, Result<(), BackendError>> {
+        let _ = change;
+        Box::pin(async {
+            Err(BackendError::Invalid(
+                "membership changes need --replication raft".into(),
+            ))
         })
     }
 

@@ -91,6 +91,8 @@ pub enum AdminCmd {
     TransferLeader(u64),
     /// `SNOWFLK BACKUP dir`: a consistent image of this node's data.
     Backup(std::path::PathBuf),
+    /// `SNOWFLK ADD-NODE id addr | PROMOTE id | REMOVE-NODE id`.
+    Membership(crate::ops::MembershipChange),
 }
 
 /// What parsing needs besides the arguments.

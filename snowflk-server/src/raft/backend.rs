@@ -24,12 +24,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{info, warn};
 
-use raftlog::{Message, NodeId, Role, SegmentLogOptions, SegmentLogStore};
+use raftlog::{ConfChange, ConfChangeKind, Message, NodeId, Role, SegmentLogOptions, SegmentLogStore};
 
 use crate::config::Config;
 use crate::ops::{
-    Backend, BackendError, BoxFuture, NodeRole, NodeStatus, PeerStatus, ReadOp, ReplicationMode,
-    Reply, WriteCmd, WriteOp,
+    Backend, BackendError, BoxFuture, MembershipChange, NodeRole, NodeStatus, PeerStatus, ReadOp,
+    ReplicationMode, Reply, WriteCmd, WriteOp,
 };
 use crate::state_machine::KvStateMachine;
 
@@ -48,9 +48,14 @@ pub struct RaftSettings {
     /// Address the peer listener binds; also the local address outgoing
     /// peer sockets bind to (port 0). Unused for a one-member cluster.
     pub peer_listen: String,
-    /// Every voter and its peer address, this node included. Empty or only
-    /// this node: a one-member cluster.
+    /// Every voter of the initial configuration and its peer address, this
+    /// node included. Empty or only this node: a one-member cluster. For a
+    /// node that joins ([`Self::join`]): the members it knows of, to talk to
+    /// until the cluster's snapshot tells it the configuration.
     pub peers: BTreeMap<NodeId, String>,
+    /// This node joins an existing cluster (`--join`, now or at an earlier
+    /// start): it has no configuration of its own and waits to be added.
+    pub join: bool,
     /// Cluster id checked in the peer handshake (see [`cluster_id`]).
     pub cluster_id: u64,
     /// Real time per Raft tick.
@@ -95,6 +100,7 @@ impl RaftSettings {
             id,
             peer_listen: "127.0.0.1:7380".into(),
             peers: BTreeMap::new(),
+            join: false,
             cluster_id: cluster_id("snowflk"),
             tick: Duration::from_millis(10),
             heartbeat_ticks: 2,
@@ -115,9 +121,12 @@ impl RaftSettings {
         }
     }
 
-    /// The voters: the peer map's ids, or just this node.
+    /// The initial voters: the peer map's ids, or just this node; none for a
+    /// joining node.
     pub fn voters(&self) -> Vec<NodeId> {
-        if self.peers.is_empty() {
+        if self.join {
+            Vec::new()
+        } else if self.peers.is_empty() {
             vec![self.id]
         } else {
             self.peers.keys().copied().collect()
@@ -182,6 +191,14 @@ pub enum StartError {
 /// The transport as the driver's message sink and the forwarder's link.
 #[derive(Clone)]
 struct Link(Option<Arc<Transport<Command, Rpc>>>);
+
+impl Link {
+    fn set_peers(&self, peers: &BTreeMap<NodeId, String>) {
+        if let Some(t) = &self.0 {
+            t.set_peers(peers);
+        }
+    }
+}
 
 impl MessageSink<Command> for Link {
     fn send(&self, message: Message<Command>) {
@@ -253,7 +270,7 @@ impl RaftBackend {
         sm: Arc<KvStateMachine>,
     ) -> Result<Arc<Self>, StartError> {
         let id = settings.id;
-        if !settings.peers.is_empty() && !settings.peers.contains_key(&id) {
+        if !settings.join && !settings.peers.is_empty() && !settings.peers.contains_key(&id) {
             return Err(StartError::Settings(format!(
                 "the peer map does not contain this node's id {id}"
             )));
@@ -287,15 +304,23 @@ impl RaftBackend {
         let (rpc_tx, mut rpc_rx) = mpsc::channel::<(NodeId, Rpc)>(4096);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut peer_addr = None;
-        let link = if others.is_empty() {
-            Link(None)
-        } else {
-            let listener = TcpListener::bind(&settings.peer_listen)
-                .await
-                .map_err(|source| StartError::Listen {
+        // A one-member cluster listens for peers too, so that it can grow
+        // (`SNOWFLK ADD-NODE`); if its peer port is taken it still serves,
+        // alone.
+        let listener = match TcpListener::bind(&settings.peer_listen).await {
+            Ok(l) => Some(l),
+            Err(e) if others.is_empty() && !settings.join => {
+                warn!(node = id, addr = %settings.peer_listen, error = %e, "cannot listen for peers; this one-member cluster cannot add members until restarted with a free --peer-listen");
+                None
+            }
+            Err(source) => {
+                return Err(StartError::Listen {
                     addr: settings.peer_listen.clone(),
                     source,
-                })?;
+                });
+            }
+        };
+        let link = if let Some(listener) = listener {
             let local = listener.local_addr().ok();
             peer_addr = local;
             let mut tc = TransportConfig::new(id, settings.cluster_id, others);
@@ -315,6 +340,8 @@ impl RaftBackend {
             Link(Some(Arc::new(Transport::start(
                 tc, listener, sinks, stop_rx,
             ))))
+        } else {
+            Link(None)
         };
 
         let metrics = super::metrics::RaftMetrics::default();
@@ -364,6 +391,7 @@ impl RaftBackend {
             peer_listen = ?peer_addr,
             "raft backend started"
         );
+        backend.follow_membership();
         // Serve forwarded requests; relay replies to waiting callers.
         let weak = Arc::downgrade(&backend);
         tokio::spawn(async move {
@@ -383,6 +411,9 @@ impl RaftBackend {
                                 Forwarded::Read(op) => b.local_read(&op).await,
                                 Forwarded::Transfer(t) => {
                                     b.local_transfer(t).await.map(|()| Reply::ok())
+                                }
+                                Forwarded::Membership(change) => {
+                                    b.local_membership(change).await.map(|()| Reply::ok())
                                 }
                             };
                             b.link.send_rpc(from, Rpc::Reply { id, body: out });
@@ -468,9 +499,109 @@ impl RaftBackend {
             .map_err(|e| BackendError::Fatal(e.to_string()))
     }
 
+    /// Proposes a membership change here (this node must lead) and waits
+    /// until it is applied here.
+    async fn local_membership(&self, change: MembershipChange) -> Result<(), BackendError> {
+        let change = match change {
+            MembershipChange::AddNode { id, addr } => ConfChange {
+                kind: ConfChangeKind::AddLearner,
+                node: id,
+                context: addr.into_bytes(),
+            },
+            MembershipChange::Promote(id) => ConfChange {
+                kind: ConfChangeKind::Promote,
+                node: id,
+                context: Vec::new(),
+            },
+            MembershipChange::Remove(id) => ConfChange {
+                kind: ConfChangeKind::Remove,
+                node: id,
+                context: Vec::new(),
+            },
+        };
+        let (kind, node) = (change.kind, change.node);
+        let proposed = self.driver.conf_change(change);
+        match tokio::time::timeout(self.settings.request_timeout, proposed).await {
+            Ok(Ok(_)) => {
+                info!(node = self.id, change = %kind, member = node, "membership change committed");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.driver_error(e)),
+            Err(_) => Err(BackendError::Timeout(format!(
+                "the membership change was not applied within {:?}",
+                self.settings.request_timeout
+            ))),
+        }
+    }
+
+    /// Keeps the transport's peers equal to the members of the Raft
+    /// configuration, at the addresses the member book (or, for the initial
+    /// members, `--peers`) gives; a joining node talks to the members it was
+    /// told of until it has a configuration.
+    fn follow_membership(self: &Arc<Self>) {
+        let mut members = self.sm.watch_members();
+        let mut status = self.driver.watch_status();
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last_conf = None;
+            loop {
+                let Some(b) = weak.upgrade() else { break };
+                let conf = status.borrow_and_update().conf.clone();
+                let book = members.borrow_and_update().clone();
+                if last_conf.as_ref() != Some(&(conf.clone(), book.clone())) {
+                    let peers = b.peer_set(&conf, &book);
+                    b.link.set_peers(&peers);
+                    last_conf = Some((conf, book));
+                }
+                drop(b);
+                tokio::select! {
+                    r = status.changed() => if r.is_err() { break },
+                    r = members.changed() => if r.is_err() { break },
+                }
+            }
+        });
+    }
+
+    /// The peers to talk to for configuration `conf`.
+    fn peer_set(
+        &self,
+        conf: &raftlog::ConfState,
+        book: &BTreeMap<NodeId, String>,
+    ) -> BTreeMap<NodeId, String> {
+        if conf.voters.is_empty() && conf.learners.is_empty() {
+            return self.settings.peers.clone();
+        }
+        conf.voters
+            .iter()
+            .chain(&conf.learners)
+            .filter(|&&m| m != self.id)
+            .filter_map(|&m| {
+                book.get(&m)
+                    .or_else(|| self.settings.peers.get(&m))
+                    .map(|a| (m, a.clone()))
+            })
+            .collect()
+    }
+
+    /// Where member `id` listens for peers, if this node knows.
+    fn member_addr(&self, id: NodeId) -> Option<String> {
+        if id == self.id {
+            return Some(
+                self.peer_addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| self.settings.peer_listen.clone()),
+            );
+        }
+        self.sm
+            .members()
+            .get(&id)
+            .cloned()
+            .or_else(|| self.settings.peers.get(&id).cloned())
+    }
+
     async fn local_transfer(&self, target: NodeId) -> Result<(), BackendError> {
         // A permanent refusal, not TRYAGAIN: retrying cannot help.
-        if !self.settings.voters().contains(&target) {
+        if !self.driver.status().conf.voters.contains(&target) {
             return Err(BackendError::Invalid(format!(
                 "node {target} is not a voter of this cluster"
             )));
@@ -485,9 +616,10 @@ impl RaftBackend {
         match e {
             DriverError::NotLeader(leader) => BackendError::NotLeader {
                 leader,
-                addr: leader.and_then(|l| self.settings.peers.get(&l).cloned()),
+                addr: leader.and_then(|l| self.member_addr(l)),
             },
             DriverError::TryAgain(m) => BackendError::TryAgain(m),
+            DriverError::Invalid(m) => BackendError::Invalid(m),
             DriverError::Unknown(m) => BackendError::Timeout(m),
             DriverError::Stopped => BackendError::Unavailable("the node is stopping".into()),
         }
@@ -584,30 +716,40 @@ impl Backend for RaftBackend {
         let st = self.driver.status();
         let links = self.link.0.as_ref().map(|t| t.status()).unwrap_or_default();
         let leader = st.raft.role == Role::Leader;
-        let mut peers: Vec<PeerStatus> = self
-            .settings
-            .voters()
+        let mut members: Vec<(NodeId, bool)> = st
+            .conf
+            .voters
+            .iter()
+            .map(|&v| (v, true))
+            .chain(st.conf.learners.iter().map(|&l| (l, false)))
+            .collect();
+        if !members.iter().any(|(m, _)| *m == self.id) {
+            // Joining (or removed): not a member of the configuration it knows.
+            members.push((self.id, false));
+        }
+        let mut peers: Vec<PeerStatus> = members
             .into_iter()
-            .map(|v| {
-                let link = links.iter().find(|l| l.id == v);
+            .map(|(m, voter)| {
+                let link = links.iter().find(|l| l.id == m);
+                let matched = if !leader {
+                    None
+                } else if m == self.id {
+                    Some(st.raft.stable)
+                } else {
+                    Some(
+                        st.progress
+                            .iter()
+                            .find(|p| p.id == m)
+                            .map_or(0, |p| p.match_index),
+                    )
+                };
                 PeerStatus {
-                    id: v,
-                    addr: if v == self.id {
-                        self.peer_addr
-                            .map(|a| a.to_string())
-                            .unwrap_or_else(|| self.settings.peer_listen.clone())
-                    } else {
-                        self.settings.peers.get(&v).cloned().unwrap_or_default()
-                    },
-                    voter: true,
-                    match_index: if !leader {
-                        None
-                    } else if v == self.id {
-                        Some(st.raft.stable)
-                    } else {
-                        Some(st.matched.get(&v).copied().unwrap_or(0))
-                    },
-                    connected: v == self.id || link.is_some_and(|l| l.connected),
+                    id: m,
+                    addr: self.member_addr(m).unwrap_or_default(),
+                    voter,
+                    match_index: matched,
+                    lag: matched.map(|i| st.raft.last_index.saturating_sub(i)),
+                    connected: m == self.id || link.is_some_and(|l| l.connected),
                 }
             })
             .collect();
@@ -640,6 +782,30 @@ impl Backend for RaftBackend {
                     }
                 }
                 Some(l) => self.forward(l, Forwarded::Transfer(target)).await,
+            };
+            r.map(|_| ())
+        })
+    }
+
+    fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            if self.link.0.is_none() {
+                return Err(BackendError::Invalid(
+                    "this node has no peer listener (its --peer-listen address was taken at start); restart it with a free one to add members".into(),
+                ));
+            }
+            let r = match self.route().await? {
+                None => {
+                    let r = self.local_membership(change.clone()).await.map(|()| Reply::ok());
+                    match self.redirect(&r) {
+                        Some(l) => self.forward(l, Forwarded::Membership(change)).await,
+                        None => r,
+                    }
+                }
+                Some(l) => self.forward(l, Forwarded::Membership(change)).await,
             };
             r.map(|_| ())
         })
@@ -731,7 +897,7 @@ impl Backend for RaftBackend {
                 let leader = st.raft.leader.filter(|&l| l != self.id);
                 return Err(BackendError::NotLeader {
                     leader,
-                    addr: leader.and_then(|l| self.settings.peers.get(&l).cloned()),
+                    addr: leader.and_then(|l| self.member_addr(l)),
                 });
             }
             let confirm = async {
@@ -832,10 +998,16 @@ impl RaftBackend {
     /// a round trip instead of an election timeout.
     async fn hand_off_leadership(&self) {
         let st = self.driver.status();
-        if st.raft.role != Role::Leader || self.settings.voters().len() < 2 {
+        if st.raft.role != Role::Leader || st.conf.voters.len() < 2 {
             return;
         }
-        let Some((&target, _)) = st.matched.iter().max_by_key(|(_, m)| **m) else {
+        let Some(target) = st
+            .progress
+            .iter()
+            .filter(|p| p.voter && p.id != self.id)
+            .max_by_key(|p| p.match_index)
+            .map(|p| p.id)
+        else {
             return;
         };
         if self.driver.transfer(target).await.is_err() {

@@ -60,8 +60,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use raftlog::{
-    AppendResult, Entry, HardState, Index, LogStore, Message, MessageBody, NodeId, ProposeError,
-    Raft, Ready, Role, SnapshotMeta, StorageError,
+    AppendResult, ConfChange, ConfState, Entry, HardState, Index, LogStore, Message, MessageBody,
+    NodeId, PeerProgress, ProposeError, Raft, Ready, Role, SnapshotMeta, StorageError,
 };
 
 use super::snapshot::{ImageReader, Images, Incoming};
@@ -129,6 +129,10 @@ pub enum DriverError {
     /// Certainly not proposed; retrying may work.
     #[error("{0}")]
     TryAgain(String),
+    /// Certainly not proposed, and retrying cannot help (e.g. a membership
+    /// change that does not fit the configuration).
+    #[error("{0}")]
+    Invalid(String),
     /// The outcome is unknown (a write may still be applied).
     #[error("{0}")]
     Unknown(String),
@@ -153,6 +157,13 @@ pub enum Request<C, O> {
     ReadIndex {
         /// Where the index goes.
         reply: oneshot::Sender<Result<Index, DriverError>>,
+    },
+    /// Propose a membership change; answered once applied.
+    ConfChange {
+        /// The change.
+        change: ConfChange,
+        /// Where the apply output goes.
+        reply: oneshot::Sender<ProposeResult<O>>,
     },
     /// Start a leadership transfer.
     Transfer {
@@ -195,6 +206,10 @@ pub struct DriverStatus {
     pub raft: raftlog::Status,
     /// Leader only: the highest index each follower acknowledged this term.
     pub matched: BTreeMap<NodeId, Index>,
+    /// The membership in effect (the latest in the log, committed or not).
+    pub conf: ConfState,
+    /// Leader only: replication progress of every other member.
+    pub progress: Vec<PeerProgress>,
     /// The driver stopped (shutdown or a fatal error).
     pub stopped: bool,
 }
@@ -286,7 +301,7 @@ impl<S: StateMachine> DriverHandle<S> {
         // The only voter needs nobody's vote: campaigning now makes a
         // one-member cluster serve at once instead of after an election
         // timeout (a second, at the default tick).
-        if config.raft.voters == [raft.id()] {
+        if raft.conf_state().voters == [raft.id()] {
             raft.campaign();
         }
         info!(
@@ -300,6 +315,8 @@ impl<S: StateMachine> DriverHandle<S> {
         let (status_tx, status_rx) = watch::channel(DriverStatus {
             raft: raft.status(),
             matched: BTreeMap::new(),
+            conf: raft.conf_state(),
+            progress: Vec::new(),
             stopped: false,
         });
         let (applied_tx, applied_rx) = watch::channel(applied);
@@ -344,6 +361,7 @@ impl<S: StateMachine> DriverHandle<S> {
             images,
             events: events_rx,
             events_tx,
+            snapshot_asked: None,
             config,
         };
         let task = tokio::spawn(driver.run(shutdown_rx));
@@ -386,6 +404,18 @@ impl<S: StateMachine> DriverHandle<S> {
             .await
             .map(|_| ())
             .map_err(|_| DriverError::Stopped)
+    }
+
+    /// Proposes a membership change (leader only); resolves once it is
+    /// applied here. `Unknown` means it may or may not take effect.
+    pub async fn conf_change(&self, change: ConfChange) -> ProposeResult<S::Output> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::ConfChange { change, reply: tx })
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await
+            .unwrap_or_else(|_| Err(DriverError::Unknown("the Raft driver stopped".into())))
     }
 
     /// Starts a leadership transfer to `target`.
@@ -598,6 +628,9 @@ enum ApplyJob<C, O> {
     Entries(Vec<Entry<C>>),
     /// Replace the state with the received image in `dir` (at `meta.index`).
     Install { meta: SnapshotMeta, dir: PathBuf },
+    /// Take a snapshot of what is applied now (the core has none to send a
+    /// joining node).
+    SnapshotNow,
 }
 
 /// What the apply thread and chunk readers tell the driver task.
@@ -638,10 +671,14 @@ impl Snapshotting {
         self.since_bytes = 0;
     }
 
-    /// Writes an image of the state at the last applied entry of `entries`.
-    fn take<S: StateMachine>(&mut self, sm: &S, entries: &[Entry<S::Command>]) {
-        let Some(last) = entries.last() else { return };
-        let dir = self.images.taking(last.index);
+    /// Writes an image of the state at `last` (index and term of the last
+    /// applied entry).
+    fn take<S: StateMachine>(&mut self, sm: &S, last: (Index, u64)) {
+        let (last_index, last_term) = last;
+        if last_index == 0 {
+            return;
+        }
+        let dir = self.images.taking(last_index);
         let _ = std::fs::remove_dir_all(&dir);
         let index = match sm.take_snapshot(&dir) {
             Ok(i) => i,
@@ -653,14 +690,15 @@ impl Snapshotting {
                 return;
             }
         };
-        let Some(term) = entries.iter().find(|e| e.index == index).map(|e| e.term) else {
+        if index != last_index {
             warn!(
                 index,
-                "the snapshot's index is not in the applied batch; discarded"
+                last_index, "the snapshot's index is not the last applied entry; discarded"
             );
             let _ = std::fs::remove_dir_all(&dir);
             return;
-        };
+        }
+        let term = last_term;
         match self.images.publish(&dir, index, term) {
             Ok(_) => {
                 self.reset();
@@ -688,6 +726,8 @@ fn spawn_apply_thread<S: StateMachine>(
         .spawn(move || {
             let mut waiting: BTreeMap<Index, Waiter<S::Output>> = BTreeMap::new();
             let mut next_sweep = SWEEP_PENDING;
+            // Index and term of the last applied entry (a snapshot's position).
+            let mut last_applied: (Index, u64) = (sm.applied_index(), 0);
             while let Ok(job) = rx.recv() {
                 let mut jobs = vec![job];
                 jobs.extend(rx.try_iter().take(1024));
@@ -729,12 +769,15 @@ fn spawn_apply_thread<S: StateMachine>(
                                 }
                             }
                             last = entries.last().map(|e| e.index).or(last);
+                            if let Some(e) = entries.last() {
+                                last_applied = (e.index, e.term);
+                            }
                             if let Some(snap) = snapshotting.as_mut()
                                 && snap.count::<S>(&entries)
                             {
                                 applied.send_replace(last.unwrap_or_default());
                                 let started = Instant::now();
-                                snap.take(&*sm, &entries);
+                                snap.take(&*sm, last_applied);
                                 metrics.snapshots_taken.inc();
                                 metrics
                                     .snapshot_seconds
@@ -771,6 +814,23 @@ fn spawn_apply_thread<S: StateMachine>(
                                 snap.reset();
                             }
                             last = Some(meta.index);
+                            last_applied = (meta.index, meta.term);
+                        }
+                        ApplyJob::SnapshotNow => {
+                            // The term of an entry applied before a restart
+                            // is not known here; the next applied batch
+                            // tells it.
+                            if let Some(snap) = snapshotting.as_mut()
+                                && last_applied.1 != 0
+                            {
+                                applied.send_replace(last_applied.0);
+                                let started = Instant::now();
+                                snap.take(&*sm, last_applied);
+                                metrics.snapshots_taken.inc();
+                                metrics
+                                    .snapshot_seconds
+                                    .observe(started.elapsed().as_secs_f64());
+                            }
                         }
                     }
                 }
@@ -828,6 +888,8 @@ struct Driver<S: StateMachine, K> {
     images: Option<Images>,
     events: mpsc::UnboundedReceiver<Event>,
     events_tx: mpsc::UnboundedSender<Event>,
+    /// When the apply thread was last asked for a snapshot the core wants.
+    snapshot_asked: Option<Instant>,
     config: DriverConfig,
 }
 
@@ -910,6 +972,29 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             Request::Transfer { target, reply } => {
                 let r = self.raft.transfer_leadership(target).map_err(propose_error);
                 let _ = reply.send(r);
+            }
+            Request::ConfChange { change, reply } => {
+                // Earlier writes of this iteration go first, in their order.
+                self.propose_pending();
+                info!(node = self.raft.id(), change = ?change.kind, member = change.node, "proposing a membership change");
+                match self.raft.propose_conf_change(change) {
+                    Ok(p) => {
+                        self.inflight.fetch_add(1, Ordering::Relaxed);
+                        let sent = self.apply.as_ref().is_some_and(|a| {
+                            a.send(ApplyJob::Register {
+                                index: p.index,
+                                term: p.term,
+                                reply,
+                            })
+                        });
+                        if !sent {
+                            self.inflight.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(propose_error(e)));
+                    }
+                }
             }
         }
     }
@@ -1119,8 +1204,32 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 self.read_chunk(request);
             }
             self.raft.advance();
+            // 6. A joining node needs a snapshot and there is none yet.
+            if ready.snapshot_wanted {
+                self.ask_for_snapshot();
+            }
         }
         Ok(())
+    }
+
+    /// Asks the apply thread for a snapshot of what it applied, at most once
+    /// per two seconds (the core asks on every answer of a node waiting).
+    fn ask_for_snapshot(&mut self) {
+        if self.images.is_none()
+            || self
+                .snapshot_asked
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(2))
+        {
+            return;
+        }
+        self.snapshot_asked = Some(Instant::now());
+        info!(
+            node = self.raft.id(),
+            "a joining node needs a snapshot; taking one now"
+        );
+        if let Some(a) = &self.apply {
+            a.send(ApplyJob::SnapshotNow);
+        }
     }
 
     /// Sends a job to the persistence thread and waits for it; a storage
@@ -1223,9 +1332,14 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
     fn publish(&self, stopped: bool) {
         let raft = self.raft.status();
         let leader = raft.role == Role::Leader;
+        let conf = self.raft.conf_state();
+        let progress = self.raft.progress();
         self.status.send_if_modified(|s| {
-            let changed =
-                s.raft != raft || s.stopped != stopped || (leader && s.matched != self.matched);
+            let changed = s.raft != raft
+                || s.stopped != stopped
+                || s.conf != conf
+                || s.progress != progress
+                || (leader && s.matched != self.matched);
             if changed {
                 s.raft = raft;
                 s.stopped = stopped;
@@ -1234,6 +1348,8 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 } else {
                     BTreeMap::new()
                 };
+                s.conf = conf;
+                s.progress = progress;
             }
             changed
         });
@@ -1279,9 +1395,17 @@ fn propose_error(e: ProposeError) -> DriverError {
             DriverError::TryAgain(format!("leadership transfer to node {t} in progress"))
         }
         ProposeError::UnknownNode(n) => DriverError::TryAgain(format!("node {n} is not a voter")),
-        e @ (ProposeError::ConfChangePending(_)
-        | ProposeError::LeaderNotReady
-        | ProposeError::InvalidConfChange(_)) => DriverError::TryAgain(e.to_string()),
+        ProposeError::InvalidConfChange(raftlog::ConfChangeError::NotCaughtUp {
+            node,
+            match_index,
+            last_index,
+        }) => DriverError::TryAgain(format!(
+            "node {node} has not caught up yet (it holds the log up to {match_index} of {last_index}); retry once it has"
+        )),
+        e @ ProposeError::InvalidConfChange(_) => DriverError::Invalid(e.to_string()),
+        e @ (ProposeError::ConfChangePending(_) | ProposeError::LeaderNotReady) => {
+            DriverError::TryAgain(e.to_string())
+        }
     }
 }
 

@@ -54,6 +54,8 @@ pub enum Forwarded {
     Read(ReadOp),
     /// `SNOWFLK TRANSFER-LEADER target` (tag 2).
     Transfer(NodeId),
+    /// `SNOWFLK ADD-NODE | PROMOTE | REMOVE-NODE` (tag 3).
+    Membership(crate::ops::MembershipChange),
 }
 
 /// Something that can carry an RPC to a peer without waiting.

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use raftlog::{Entry, EntryPayload, Index};
+use raftlog::{ConfChange, ConfChangeKind, Entry, EntryPayload, Index};
 
 use crate::ops::{Reply, WriteOp};
 use crate::state_machine::{self, KvStateMachine};
@@ -39,6 +39,45 @@ pub enum ApplyError {
 #[derive(Debug, Clone)]
 pub struct KvMachine(pub Arc<KvStateMachine>);
 
+impl KvMachine {
+    /// Applies the pending `ops` and records `through` as applied (if it
+    /// is past the applied index), appending the replies to `out`.
+    fn flush(
+        &self,
+        ops: &mut Vec<(Index, WriteOp)>,
+        through: Index,
+        out: &mut Vec<(Index, Reply)>,
+    ) -> Result<(), ApplyError> {
+        if ops.is_empty() {
+            if through > self.0.applied_index() {
+                self.0.apply_noop(through)?;
+            }
+            return Ok(());
+        }
+        let refs: Vec<(u64, &WriteOp)> = ops.iter().map(|(i, op)| (*i, op)).collect();
+        let replies = self.0.apply_batch_through(&refs, through)?;
+        out.extend(ops.iter().map(|(i, _)| *i).zip(replies));
+        ops.clear();
+        Ok(())
+    }
+
+    /// A membership entry updates the member address book (the new node's
+    /// peer address is the change's context, UTF-8), so that every node,
+    /// and every snapshot, knows where each member listens.
+    fn apply_conf_change(&self, index: Index, change: &ConfChange) -> Result<(), ApplyError> {
+        match change.kind {
+            ConfChangeKind::AddLearner => {
+                let addr = String::from_utf8_lossy(&change.context);
+                self.0.apply_member(index, change.node, Some(&addr))?;
+            }
+            ConfChangeKind::Remove => self.0.apply_member(index, change.node, None)?,
+            ConfChangeKind::Promote => self.0.apply_noop(index)?,
+        }
+        tracing::info!(index, change = %change.kind, member = change.node, "membership change applied");
+        Ok(())
+    }
+}
+
 impl StateMachine for KvMachine {
     type Command = Command;
     type Output = Reply;
@@ -49,34 +88,38 @@ impl StateMachine for KvMachine {
     }
 
     fn apply(&self, entries: &[Entry<Command>]) -> Result<Vec<(Index, Reply)>, ApplyError> {
+        let mut out = Vec::with_capacity(entries.len());
         let mut ops = Vec::with_capacity(entries.len());
         let applied = self.0.applied_index();
+        let mut batch_end = applied;
         for e in entries {
             // After a restart the log replays from the engine's applied index;
             // anything at or below it is already in the engine.
             if e.index <= applied {
                 continue;
             }
-            if let EntryPayload::Command(bytes) = &e.payload {
-                let op = WriteOp::decode(bytes).map_err(|err| ApplyError::Undecodable {
-                    index: e.index,
-                    reason: err.to_string(),
-                })?;
-                ops.push((e.index, op));
+            match &e.payload {
+                EntryPayload::Command(bytes) => {
+                    let op = WriteOp::decode(bytes).map_err(|err| ApplyError::Undecodable {
+                        index: e.index,
+                        reason: err.to_string(),
+                    })?;
+                    ops.push((e.index, op));
+                }
+                EntryPayload::Noop => {}
+                EntryPayload::ConfChange(change) => {
+                    // The writes before it go first, in their own batch.
+                    self.flush(&mut ops, batch_end, &mut out)?;
+                    self.apply_conf_change(e.index, change)?;
+                    out.push((e.index, Reply::ok()));
+                }
             }
+            batch_end = e.index;
         }
         // The applied index names the batch's last entry even when that is a
         // no-op: a snapshot is taken at an exact log position.
-        let through = entries.last().map_or(0, |e| e.index);
-        if ops.is_empty() {
-            if through > applied {
-                self.0.apply_noop(through)?;
-            }
-            return Ok(Vec::new());
-        }
-        let refs: Vec<(u64, &WriteOp)> = ops.iter().map(|(i, op)| (*i, op)).collect();
-        let replies = self.0.apply_batch_through(&refs, through)?;
-        Ok(ops.iter().map(|(i, _)| *i).zip(replies).collect())
+        self.flush(&mut ops, batch_end, &mut out)?;
+        Ok(out)
     }
 
     fn sync(&self) -> Result<(), ApplyError> {

@@ -1,0 +1,382 @@
+//! `snowflk-server --join ADDR`: a new node asks a running cluster to take
+//! it in.
+//!
+//! 1. The new node connects to `ADDR` (any member's client address, plain
+//!    RESP; `AUTH` with `--requirepass` if set) and reads `SNOWFLK
+//!    MEMBERS`: the members' ids and peer addresses, so that its transport
+//!    accepts the leader and can answer it ([`members`]).
+//! 2. It starts its Raft node with no configuration: it never campaigns and
+//!    takes no entries until the leader's snapshot gives it the
+//!    configuration (see raftlog's crate docs, "Membership changes").
+//! 3. It sends `SNOWFLK ADD-NODE <id> <peer address>` to `ADDR` (a follower
+//!    forwards it to the leader) and retries while the answer is `TRYAGAIN`
+//!    ([`add_self`]). The leader adds it as a learner; the operator promotes
+//!    it with `SNOWFLK PROMOTE <id>` once `SNOWFLK MEMBERS` shows it caught
+//!    up.
+//!
+//! A `JOINED` marker in the data directory remembers that the node joined,
+//! so a restart (with or without `--join`) never mistakes it for the
+//! founder of a one-member cluster.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+/// The marker file of a node that joined a cluster.
+pub const JOINED_MARKER: &str = "JOINED";
+
+/// Longest reply accepted from the member asked (a member list is small).
+const MAX_REPLY: usize = 16 << 20;
+
+/// How long one request to the member may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why joining failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The member could not be reached or broke the connection.
+    #[error("--join {addr}: {reason}")]
+    Unreachable {
+        /// The address given.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The member answered with an error.
+    #[error("--join {addr}: the member answered: {reply}")]
+    Refused {
+        /// The address given.
+        addr: String,
+        /// Its error reply.
+        reply: String,
+    },
+    /// The member's answer is not what `SNOWFLK MEMBERS` returns.
+    #[error("--join {addr}: unexpected reply: {reason}")]
+    Malformed {
+        /// The address given.
+        addr: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// This node's id is taken by another member.
+    #[error(
+        "--join {addr}: node id {id} is already a member at {member_addr}, not at this node's {own_addr}; pick another --id"
+    )]
+    IdTaken {
+        /// The address given.
+        addr: String,
+        /// This node's id.
+        id: u64,
+        /// Where the member with that id listens.
+        member_addr: String,
+        /// This node's peer address.
+        own_addr: String,
+    },
+    /// The marker file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Marker {
+        /// The marker's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A RESP reply, as much of it as joining needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Value>>),
+}
+
+/// One client connection to a member.
+struct Client {
+    addr: String,
+    stream: BufReader<TcpStream>,
+}
+
+impl Client {
+    async fn connect(addr: &str, password: Option<&str>) -> Result<Self, JoinError> {
+        let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| unreachable(addr, "connecting timed out"))?
+            .map_err(|e| unreachable(addr, &e.to_string()))?;
+        let mut c = Client {
+            addr: addr.to_string(),
+            stream: BufReader::new(stream),
+        };
+        if let Some(p) = password {
+            c.call(&["AUTH", p]).await?;
+        }
+        Ok(c)
+    }
+
+    /// Sends one command and reads its reply; an error reply is `Refused`.
+    async fn call(&mut self, args: &[&str]) -> Result<Value, JoinError> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let addr = self.addr.clone();
+        let exchange = async {
+            self.stream.get_mut().write_all(&out).await?;
+            read_value(&mut self.stream, 0).await
+        };
+        match tokio::time::timeout(IO_TIMEOUT, exchange).await {
+            Err(_) => Err(unreachable(&addr, "the member did not answer in time")),
+            Ok(Err(e)) => Err(unreachable(&addr, &e.to_string())),
+            Ok(Ok(Value::Error(reply))) => Err(JoinError::Refused { addr, reply }),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+}
+
+fn unreachable(addr: &str, reason: &str) -> JoinError {
+    JoinError::Unreachable {
+        addr: addr.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn bad_data(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
+}
+
+/// Reads one RESP2 value (nested arrays up to a small depth).
+fn read_value<'a>(
+    r: &'a mut BufReader<TcpStream>,
+    depth: usize,
+) -> crate::ops::BoxFuture<'a, std::io::Result<Value>> {
+    Box::pin(async move {
+        if depth > 4 {
+            return Err(bad_data("reply nested too deeply"));
+        }
+        let mut line = Vec::new();
+        let n = (&mut *r)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if n == 0 || !line.ends_with(b"\r\n") {
+            return Err(bad_data("connection closed or line too long"));
+        }
+        line.truncate(line.len() - 2);
+        let (kind, rest) = line.split_first().ok_or_else(|| bad_data("empty line"))?;
+        let text = String::from_utf8_lossy(rest).into_owned();
+        let int = || text.parse::<i64>().map_err(|_| bad_data("bad integer"));
+        Ok(match kind {
+            b'+' => Value::Simple(text),
+            b'-' => Value::Error(text),
+            b':' => Value::Int(int()?),
+            b'$' => {
+                let len = int()?;
+                if len < 0 {
+                    return Ok(Value::Bulk(None));
+                }
+                let len = usize::try_from(len).map_err(|_| bad_data("bad length"))?;
+                if len > MAX_REPLY {
+                    return Err(bad_data("bulk reply too large"));
+                }
+                let mut buf = vec![0; len + 2];
+                r.read_exact(&mut buf).await?;
+                buf.truncate(len);
+                Value::Bulk(Some(buf))
+            }
+            b'*' => {
+                let len = int()?;
+                if len < 0 {
+                    return Ok(Value::Array(None));
+                }
+                if len > 1 << 16 {
+                    return Err(bad_data("array reply too long"));
+                }
+                let mut items = Vec::with_capacity(len as usize);
+                for _ in 0..len {
+                    items.push(read_value(r, depth + 1).await?);
+                }
+                Value::Array(Some(items))
+            }
+            _ => return Err(bad_data("not a RESP2 reply")),
+        })
+    })
+}
+
+/// The members' ids and peer addresses from a `SNOWFLK MEMBERS` reply
+/// (RESP2: one flat `[key, value, ...]` array per member).
+fn parse_members(addr: &str, reply: &Value) -> Result<BTreeMap<u64, String>, JoinError> {
+    let malformed = |reason: &str| JoinError::Malformed {
+        addr: addr.to_string(),
+        reason: reason.to_string(),
+    };
+    let Value::Array(Some(members)) = reply else {
+        return Err(malformed("SNOWFLK MEMBERS did not return an array"));
+    };
+    let mut out = BTreeMap::new();
+    for m in members {
+        let Value::Array(Some(fields)) = m else {
+            return Err(malformed("a member is not an array"));
+        };
+        let (mut id, mut peer) = (None, None);
+        for pair in fields.chunks(2) {
+            match pair {
+                [Value::Bulk(Some(k)), Value::Int(v)] if k == b"id" => id = u64::try_from(*v).ok(),
+                [Value::Bulk(Some(k)), Value::Bulk(Some(v))] if k == b"addr" => {
+                    peer = Some(String::from_utf8_lossy(v).into_owned());
+                }
+                _ => {}
+            }
+        }
+        match (id, peer) {
+            (Some(id), Some(peer)) if id > 0 && !peer.is_empty() => {
+                out.insert(id, peer);
+            }
+            _ => return Err(malformed("a member lacks an id or a peer address")),
+        }
+    }
+    if out.is_empty() {
+        return Err(malformed("the member list is empty"));
+    }
+    Ok(out)
+}
+
+/// Asks the member at `addr` for the cluster's members (id → peer address).
+/// Fails if another member already has this node's `id` at another address.
+pub async fn members(
+    addr: &str,
+    password: Option<&str>,
+    id: u64,
+    own_peer_addr: &str,
+) -> Result<BTreeMap<u64, String>, JoinError> {
+    let mut c = Client::connect(addr, password).await?;
+    let reply = c.call(&["SNOWFLK", "MEMBERS"]).await?;
+    let members = parse_members(addr, &reply)?;
+    if let Some(existing) = members.get(&id)
+        && existing != own_peer_addr
+    {
+        return Err(JoinError::IdTaken {
+            addr: addr.to_string(),
+            id,
+            member_addr: existing.clone(),
+            own_addr: own_peer_addr.to_string(),
+        });
+    }
+    Ok(members)
+}
+
+/// Sends `SNOWFLK ADD-NODE id peer_addr` to `addr`, retrying while the
+/// cluster answers `TRYAGAIN` or `TIMEOUT` (no leader yet, another change
+/// in progress) for up to `patience`. A node that is already a member is
+/// done.
+pub async fn add_self(
+    addr: &str,
+    password: Option<&str>,
+    id: u64,
+    peer_addr: &str,
+    patience: Duration,
+) -> Result<(), JoinError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut delay = Duration::from_millis(100);
+    let id_text = id.to_string();
+    loop {
+        let attempt = async {
+            let mut c = Client::connect(addr, password).await?;
+            c.call(&["SNOWFLK", "ADD-NODE", &id_text, peer_addr]).await
+        };
+        let retry = match attempt.await {
+            Ok(_) => {
+                info!(node = id, via = addr, peer_addr, "added to the cluster as a learner");
+                return Ok(());
+            }
+            Err(JoinError::Refused { reply, .. }) if reply.contains("already a member") => {
+                info!(node = id, via = addr, "already a member of the cluster");
+                return Ok(());
+            }
+            Err(JoinError::Refused { reply, .. })
+                if reply.starts_with("TRYAGAIN") || reply.starts_with("TIMEOUT") =>
+            {
+                reply
+            }
+            Err(e @ JoinError::Unreachable { .. }) => e.to_string(),
+            Err(e) => return Err(e),
+        };
+        if tokio::time::Instant::now() + delay > deadline {
+            return Err(JoinError::Refused {
+                addr: addr.to_string(),
+                reply: retry,
+            });
+        }
+        warn!(node = id, via = addr, reason = %retry, "joining: retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Writes the `JOINED` marker into `data_dir` (fsynced).
+pub fn mark_joined(data_dir: &Path) -> Result<(), JoinError> {
+    let path = data_dir.join(JOINED_MARKER);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(data_dir)?;
+        let f = std::fs::File::create(&path)?;
+        std::io::Write::write_all(
+            &mut &f,
+            b"this node joined a cluster with --join; its membership comes from the cluster\n",
+        )?;
+        f.sync_all()?;
+        std::fs::File::open(data_dir)?.sync_all()
+    };
+    write().map_err(|source| JoinError::Marker {
+        path: path.clone(),
+        source,
+    })
+}
+
+/// True if `data_dir` holds the `JOINED` marker.
+pub fn has_joined(data_dir: &Path) -> bool {
+    data_dir.join(JOINED_MARKER).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::Bulk(Some(s.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn members_are_read_from_the_resp2_reply() {
+        let member = |id: i64, addr: &str| {
+            Value::Array(Some(vec![
+                bulk("id"),
+                Value::Int(id),
+                bulk("addr"),
+                bulk(addr),
+                bulk("role"),
+                bulk("voter"),
+            ]))
+        };
+        let reply = Value::Array(Some(vec![member(1, "h:1"), member(2, "h:2")]));
+        assert_eq!(
+            parse_members("x", &reply).unwrap(),
+            BTreeMap::from([(1, "h:1".to_string()), (2, "h:2".to_string())])
+        );
+        for bad in [
+            Value::Int(3),
+            Value::Array(Some(vec![])),
+            Value::Array(Some(vec![member(0, "h:1")])),
+            Value::Array(Some(vec![member(1, "")])),
+            Value::Array(Some(vec![Value::Simple("no".into())])),
+        ] {
+            assert!(parse_members("x", &bad).is_err(), "{bad:?}");
+        }
+    }
+}
