@@ -70,16 +70,18 @@ pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartErr
                     .await
                     .map_err(|e| StartError::Other(e.to_string()))?;
                 tracing::info!(via = %via, members = ?members, "joining a cluster");
-                crate::join::mark_joined(&config.data_dir)
+                crate::join::mark_joined(&config.data_dir, &members)
                     .map_err(|e| StartError::Other(e.to_string()))?;
                 settings.join = true;
                 settings.peers = members;
-            } else if crate::join::has_joined(&config.data_dir) {
-                // A node that joined: its configuration and the members'
-                // addresses come from its snapshot and log, never from the
-                // default one-member `--peers`.
+            } else if let Some(members) =
+                crate::join::joined_members(&config.data_dir).map_err(StartError::Other)?
+            {
+                // A node that joined: its configuration comes from its
+                // snapshot and log, never from the default one-member
+                // `--peers`; the initial members' addresses from the file.
                 settings.join = true;
-                settings.peers = std::collections::BTreeMap::new();
+                settings.peers = members;
             }
             let backend = crate::raft::RaftBackend::start(settings, Arc::new(sm))
                 .await

@@ -14,9 +14,11 @@
 //!    it with `SNOWFLK PROMOTE <id>` once `SNOWFLK MEMBERS` shows it caught
 //!    up.
 //!
-//! A `JOINED` marker in the data directory remembers that the node joined,
-//! so a restart (with or without `--join`) never mistakes it for the
-//! founder of a one-member cluster.
+//! A `JOINED` file in the data directory remembers that the node joined,
+//! and the members' peer addresses it was told, so a restart (with or
+//! without `--join`) never mistakes it for the founder of a one-member
+//! cluster and can reach the initial members, whose addresses are not in
+//! the member book (`--peers` gave them; members added later are in it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -293,7 +295,12 @@ pub async fn add_self(
         };
         let retry = match attempt.await {
             Ok(_) => {
-                info!(node = id, via = addr, peer_addr, "added to the cluster as a learner");
+                info!(
+                    node = id,
+                    via = addr,
+                    peer_addr,
+                    "added to the cluster as a learner"
+                );
                 return Ok(());
             }
             Err(JoinError::Refused { reply, .. }) if reply.contains("already a member") => {
@@ -320,17 +327,22 @@ pub async fn add_self(
     }
 }
 
-/// Writes the `JOINED` marker into `data_dir` (fsynced).
-pub fn mark_joined(data_dir: &Path) -> Result<(), JoinError> {
+/// Writes the `JOINED` file into `data_dir` (through a temporary file,
+/// fsynced): a comment line, then the members as `ID=HOST:PORT,...`.
+pub fn mark_joined(data_dir: &Path, members: &BTreeMap<u64, String>) -> Result<(), JoinError> {
     let path = data_dir.join(JOINED_MARKER);
+    let tmp = data_dir.join(format!("{JOINED_MARKER}.tmp"));
+    let list: Vec<String> = members.iter().map(|(id, a)| format!("{id}={a}")).collect();
+    let text = format!(
+        "# this node joined a cluster with --join; its membership comes from the cluster\n{}\n",
+        list.join(",")
+    );
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(data_dir)?;
-        let f = std::fs::File::create(&path)?;
-        std::io::Write::write_all(
-            &mut &f,
-            b"this node joined a cluster with --join; its membership comes from the cluster\n",
-        )?;
+        let f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut &f, text.as_bytes())?;
         f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
         std::fs::File::open(data_dir)?.sync_all()
     };
     write().map_err(|source| JoinError::Marker {
@@ -339,9 +351,26 @@ pub fn mark_joined(data_dir: &Path) -> Result<(), JoinError> {
     })
 }
 
-/// True if `data_dir` holds the `JOINED` marker.
-pub fn has_joined(data_dir: &Path) -> bool {
-    data_dir.join(JOINED_MARKER).exists()
+/// The members recorded in `data_dir`'s `JOINED` file, if the node joined
+/// a cluster (`Ok(None)`: it did not).
+pub fn joined_members(data_dir: &Path) -> Result<Option<BTreeMap<u64, String>>, String> {
+    let path = data_dir.join(JOINED_MARKER);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let list = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    if list.is_empty() {
+        return Ok(Some(BTreeMap::new()));
+    }
+    crate::config::parse_peers(list)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -24,7 +24,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{info, warn};
 
-use raftlog::{ConfChange, ConfChangeKind, Message, NodeId, Role, SegmentLogOptions, SegmentLogStore};
+use raftlog::{
+    ConfChange, ConfChangeKind, Message, NodeId, Role, SegmentLogOptions, SegmentLogStore,
+};
 
 use crate::config::Config;
 use crate::ops::{
@@ -543,15 +545,18 @@ impl RaftBackend {
         let mut status = self.driver.watch_status();
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut last_conf = None;
+            let mut last = None;
             loop {
                 let Some(b) = weak.upgrade() else { break };
-                let conf = status.borrow_and_update().conf.clone();
+                let (conf, committed) = {
+                    let s = status.borrow_and_update();
+                    (s.conf.clone(), s.committed_conf.clone())
+                };
                 let book = members.borrow_and_update().clone();
-                if last_conf.as_ref() != Some(&(conf.clone(), book.clone())) {
-                    let peers = b.peer_set(&conf, &book);
+                let peers = b.peer_set(&conf, &committed, &book);
+                if last.as_ref() != Some(&peers) {
                     b.link.set_peers(&peers);
-                    last_conf = Some((conf, book));
+                    last = Some(peers);
                 }
                 drop(b);
                 tokio::select! {
@@ -562,18 +567,25 @@ impl RaftBackend {
         });
     }
 
-    /// The peers to talk to for configuration `conf`.
+    /// The peers to talk to: the members of the latest configuration and of
+    /// the committed one. A node being removed stays reachable until its
+    /// removal commits (a leader removing itself must still hear its
+    /// followers' acknowledgements of that very entry).
     fn peer_set(
         &self,
         conf: &raftlog::ConfState,
+        committed: &raftlog::ConfState,
         book: &BTreeMap<NodeId, String>,
     ) -> BTreeMap<NodeId, String> {
-        if conf.voters.is_empty() && conf.learners.is_empty() {
+        let empty = |c: &raftlog::ConfState| c.voters.is_empty() && c.learners.is_empty();
+        if empty(conf) && empty(committed) {
             return self.settings.peers.clone();
         }
         conf.voters
             .iter()
             .chain(&conf.learners)
+            .chain(&committed.voters)
+            .chain(&committed.learners)
             .filter(|&&m| m != self.id)
             .filter_map(|&m| {
                 book.get(&m)
@@ -799,7 +811,10 @@ impl Backend for RaftBackend {
             }
             let r = match self.route().await? {
                 None => {
-                    let r = self.local_membership(change.clone()).await.map(|()| Reply::ok());
+                    let r = self
+                        .local_membership(change.clone())
+                        .await
+                        .map(|()| Reply::ok());
                     match self.redirect(&r) {
                         Some(l) => self.forward(l, Forwarded::Membership(change)).await,
                         None => r,

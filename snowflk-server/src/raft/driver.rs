@@ -208,6 +208,9 @@ pub struct DriverStatus {
     pub matched: BTreeMap<NodeId, Index>,
     /// The membership in effect (the latest in the log, committed or not).
     pub conf: ConfState,
+    /// The membership at the commit index (differs from `conf` while a
+    /// change is not committed yet).
+    pub committed_conf: ConfState,
     /// Leader only: replication progress of every other member.
     pub progress: Vec<PeerProgress>,
     /// The driver stopped (shutdown or a fatal error).
@@ -316,6 +319,9 @@ impl<S: StateMachine> DriverHandle<S> {
             raft: raft.status(),
             matched: BTreeMap::new(),
             conf: raft.conf_state(),
+            committed_conf: raft
+                .conf_state_at(raft.status().commit)
+                .unwrap_or_else(|| raft.conf_state()),
             progress: Vec::new(),
             stopped: false,
         });
@@ -1333,11 +1339,16 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         let raft = self.raft.status();
         let leader = raft.role == Role::Leader;
         let conf = self.raft.conf_state();
+        let committed_conf = self
+            .raft
+            .conf_state_at(raft.commit)
+            .unwrap_or_else(|| conf.clone());
         let progress = self.raft.progress();
         self.status.send_if_modified(|s| {
             let changed = s.raft != raft
                 || s.stopped != stopped
                 || s.conf != conf
+                || s.committed_conf != committed_conf
                 || s.progress != progress
                 || (leader && s.matched != self.matched);
             if changed {
@@ -1349,6 +1360,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                     BTreeMap::new()
                 };
                 s.conf = conf;
+                s.committed_conf = committed_conf;
                 s.progress = progress;
             }
             changed
