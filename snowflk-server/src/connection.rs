@@ -551,12 +551,13 @@ impl Connection {
                     for p in &status.peers {
                         let _ = write!(
                             out,
-                            "raft_peer{}:addr={},voter={},match_index={},connected={}\r\n",
+                            "raft_peer{}:addr={},voter={},match_index={},lag={},connected={}\r\n",
                             p.id,
                             p.addr,
                             u8::from(p.voter),
                             p.match_index
                                 .map_or_else(|| "-1".to_string(), |m| m.to_string()),
+                            p.lag.map_or_else(|| "-1".to_string(), |m| m.to_string()),
                             u8::from(p.connected || p.id == status.id),
                         );
                     }
