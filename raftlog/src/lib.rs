@@ -173,8 +173,13 @@
 //!   its own term ([`ProposeError::LeaderNotReady`]: the fix Ongaro posted
 //!   to raft-dev in 2015 — a new leader may hold an uncommitted change of a
 //!   previous leader that it has not discovered yet).
-//! - **Learners** receive entries and snapshots but never vote, never
-//!   campaign and never count for commitment, ReadIndex or check-quorum. A
+//! - **Learners** receive entries and snapshots but never campaign and
+//!   never count for elections, commitment, ReadIndex or check-quorum. They
+//!   do *answer* vote requests by the usual rules: a candidate counts only
+//!   the votes of voters in its own configuration, and a learner may have
+//!   been promoted by a change it has not received yet, whose vote the
+//!   remaining voters need (without it, a two-voter cluster whose leader
+//!   failed right after promoting a learner could never elect again). A
 //!   node joins as a learner and is promoted once it has caught up: a
 //!   Promote of a learner more than [`Config::max_entries_per_append`]
 //!   entries behind, or not heard from in the current check-quorum period,
@@ -200,7 +205,7 @@
 //! - **Disruptive servers** (thesis §4.2.3): a vote request with a higher
 //!   term only resets a follower's election timer if the vote is granted,
 //!   and with check-quorum a node that hears from a leader ignores vote
-//!   requests altogether. Only voters grant votes.
+//!   requests altogether.
 //! - **Snapshots carry the configuration at their index** ([`SnapshotMeta`]
 //!   voters and learners); [`Raft::compact`] refuses metadata that does not
 //!   match ([`SnapshotError::ConfMismatch`]): build it with

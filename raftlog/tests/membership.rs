@@ -272,29 +272,38 @@ fn a_learner_replicates_but_does_not_count_for_commit() {
 }
 
 #[test]
-fn a_learner_never_votes() {
-    let mut c = with_learner();
-    let term = c.node(4).status().term;
-    let (li, lt) = (c.node(4).status().last_index, c.node(4).status().last_term);
-    c.node_mut(4)
-        .step(Message {
-            from: 2,
-            to: 4,
-            term: term + 1,
-            body: MessageBody::Vote {
-                last_index: li + 10,
-                last_term: lt + 1,
-                transfer: true,
-            },
-        })
-        .expect("step");
-    let rd = c.node_mut(4).ready();
-    let granted = rd
-        .persisted_messages
-        .iter()
-        .any(|m| matches!(m.body, MessageBody::VoteResponse { granted: true }));
-    assert!(!granted, "a learner must deny every vote");
-    c.node_mut(4).advance();
+fn a_learners_vote_does_not_count_but_a_promoted_learner_can_vote() {
+    // 1 leads {1, 2} with learner 3; a candidate that knows 3 as a learner
+    // does not win with 3's vote alone.
+    let mut c = Cluster::new(&[1, 2]);
+    c.elect(1);
+    c.add(config(3, &[1, 2], &[3]));
+    c.conf(1, ConfChangeKind::AddLearner, 3).expect("add");
+    c.tick(3);
+    c.isolated.insert(1);
+    c.tick(60);
+    assert_eq!(c.leader(), None, "2 cannot win with the learner's vote");
+    assert_ne!(c.node(2).status().role, Role::Leader);
+    // Now promote 3 with the change reaching only 2 (committed on {1, 2}),
+    // and fail leader 1: 2 needs the vote of 3, which does not know yet.
+    let mut c = Cluster::new(&[1, 2]);
+    c.elect(1);
+    c.add(config(3, &[1, 2], &[3]));
+    c.conf(1, ConfChangeKind::AddLearner, 3).expect("add");
+    c.tick(3);
+    // Deliver the promotion to 2 only.
+    c.isolated.insert(3);
+    let i = c.conf(1, ConfChangeKind::Promote, 3).expect("promote");
+    assert_eq!(c.commit(1), i, "committed on {{1, 2}}");
+    assert_eq!(c.node(3).conf_state(), cs(&[1, 2], &[3]), "3 does not know");
+    c.isolated.clear();
+    c.isolated.insert(1);
+    c.tick(80);
+    let leader = c
+        .leader()
+        .expect("2 wins with the vote of the promoted learner");
+    assert_eq!(leader, 2);
+    assert_eq!(c.node(3).conf_state(), cs(&[1, 2, 3], &[]));
 }
 
 #[test]

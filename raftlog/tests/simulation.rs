@@ -227,7 +227,8 @@ fn run(seed: u64) -> SimResult<Stats> {
                 leader_at = Some((cluster.now, l));
             } else if elapsed > ELECTION_BOUND_TICKS {
                 return Err(format!(
-                    "liveness: no leader {ELECTION_BOUND_TICKS} ticks after healing"
+                    "liveness: no leader {ELECTION_BOUND_TICKS} ticks after healing; nodes: {}",
+                    describe(&cluster)
                 ));
             }
         }
@@ -339,6 +340,30 @@ fn take_wanted_snapshots(cluster: &mut Cluster, purge: bool) -> SimResult {
         }
     }
     Ok(())
+}
+
+/// One line per live node: role, term, leader, log and configuration.
+fn describe(cluster: &Cluster) -> String {
+    cluster
+        .ids
+        .iter()
+        .filter_map(|&i| cluster.raft(i))
+        .map(|r| {
+            let s = r.status();
+            format!(
+                "\n  {} {} t{} leader={:?} commit={} last={}@{} conf={} pending={:?}",
+                s.id,
+                s.role,
+                s.term,
+                s.leader,
+                s.commit,
+                s.last_index,
+                s.last_term,
+                r.conf_state(),
+                r.pending_conf_index()
+            )
+        })
+        .collect()
 }
 
 /// The members (voters and learners) in `leader`'s configuration.
