@@ -116,9 +116,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         // has not received yet; if it refused, a cluster whose leader then
         // failed could never elect another (the simulator found this; etcd's
         // raft lets learners vote for the same reason).
-        let can_vote = (self.voted_for == Some(from)
+        let can_vote = self.voted_for == Some(from)
             || (self.voted_for.is_none() && self.leader.is_none())
-            || (pre && term > self.term));
+            || (pre && term > self.term);
         // §5.4.1: only for a candidate whose log is at least as up-to-date.
         let granted = can_vote && self.log.is_up_to_date(last_index, last_term);
         trace!(id = self.id, from, pre, granted, "vote request");
