@@ -109,13 +109,16 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     ) {
         // §5.2: at most one vote per term, first come first served; a pre-vote
         // for a future term promises nothing and may always be granted.
-        // Only voters vote: learners, joining nodes and removed nodes deny
-        // (their vote would not count in a configuration that knows them as
-        // such, and a learner must never help elect a leader).
-        let can_vote = self.is_voter()
-            && (self.voted_for == Some(from)
-                || (self.voted_for.is_none() && self.leader.is_none())
-                || (pre && term > self.term));
+        // Any node answers, learners too: a candidate only counts the votes
+        // of the voters in *its* configuration, so a learner's vote never
+        // elects anyone who knows it as a learner. But a learner may have
+        // been promoted by a change committed on the other voters that it
+        // has not received yet; if it refused, a cluster whose leader then
+        // failed could never elect another (the simulator found this; etcd's
+        // raft lets learners vote for the same reason).
+        let can_vote = self.voted_for == Some(from)
+            || (self.voted_for.is_none() && self.leader.is_none())
+            || (pre && term > self.term);
         // §5.4.1: only for a candidate whose log is at least as up-to-date.
         let granted = can_vote && self.log.is_up_to_date(last_index, last_term);
         trace!(id = self.id, from, pre, granted, "vote request");

@@ -22,6 +22,7 @@
 //!   leader they know, so a server can forward.
 //! - [`Raft::read_index`] — a linearizable read (thesis §6.4).
 //! - [`Raft::transfer_leadership`] and [`Raft::campaign`] for operators/tests.
+//! - [`Raft::propose_conf_change`] — a membership change (below).
 //!
 //! Output: a [`Ready`] batch from [`Raft::ready`], acknowledged with
 //! [`Raft::advance`]. It holds the hard state and entries to persist, the
@@ -144,6 +145,88 @@
 //! index as [`Config::applied`]. [`Raft::new`] refuses an applied index below
 //! the snapshot's.
 //!
+//! ## Membership changes (thesis §4)
+//!
+//! A cluster changes membership **one server at a time** (thesis §4.1–4.3):
+//! a [`ConfChange`] ([`ConfChangeKind::AddLearner`], [`ConfChangeKind::Promote`]
+//! or [`ConfChangeKind::Remove`] of one node) proposed with
+//! [`Raft::propose_conf_change`] and replicated as an
+//! [`EntryPayload::ConfChange`] entry. Why single-server changes rather than
+//! joint consensus (thesis §4.3): adding or removing one voter makes every
+//! majority of the old configuration overlap every majority of the new one,
+//! so no moment exists where two disjoint quorums could each elect a leader
+//! or commit, and no intermediate joint configuration has to be stored,
+//! counted twice or exited. Any target configuration is reached by a
+//! sequence of such steps; the price (a replace is two changes, and an
+//! operator cannot swap a majority at once) is acceptable for a KV store
+//! whose membership changes are rare operator actions.
+//!
+//! The rules:
+//! - **A change takes effect when it is appended**, on every node, committed
+//!   or not (thesis §4.1: a server uses the latest configuration in its log),
+//!   and is reverted if a conflicting leader truncates that entry.
+//!   [`Raft::conf_state`] is that latest configuration;
+//!   [`Raft::conf_state_at`] the one at an index.
+//! - **One change at a time**: a leader refuses a change while another is
+//!   not committed ([`ProposeError::ConfChangePending`],
+//!   [`Raft::pending_conf_index`]), and before it has committed an entry of
+//!   its own term ([`ProposeError::LeaderNotReady`]: the fix Ongaro posted
+//!   to raft-dev in 2015 — a new leader may hold an uncommitted change of a
+//!   previous leader that it has not discovered yet).
+//! - **Learners** receive entries and snapshots but never campaign and
+//!   never count for elections, commitment, ReadIndex or check-quorum. They
+//!   do *answer* vote requests by the usual rules: a candidate counts only
+//!   the votes of voters in its own configuration, and a learner may have
+//!   been promoted by a change it has not received yet, whose vote the
+//!   remaining voters need (without it, a two-voter cluster whose leader
+//!   failed right after promoting a learner could never elect again). A
+//!   node joins as a learner and is promoted once it has caught up: a
+//!   Promote of a learner more than [`Config::max_entries_per_append`]
+//!   entries behind, or not heard from in the current check-quorum period,
+//!   is refused ([`ConfChangeError::NotCaughtUp`]) so that a promotion never
+//!   makes the cluster wait for a slow voter (thesis §4.2.1).
+//! - **Joining nodes** start with empty [`Config::voters`] and
+//!   [`Config::learners`]. They never campaign and accept no entries until
+//!   they have installed a snapshot (the bootstrap configuration is not in
+//!   the log, so a log without a snapshot cannot tell them the membership):
+//!   they answer AppendEntries with [`AppendResult::NeedSnapshot`]. The
+//!   leader then sends its snapshot, or, if it has none yet, sets
+//!   [`Ready::snapshot_wanted`]: the application takes one and calls
+//!   [`Raft::compact`], and the core sends it.
+//! - **Removal**: a node removed by a *committed* change never campaigns and
+//!   ignores its election timeout; one removed by an uncommitted change may
+//!   still campaign (the change may be truncated, and until it commits the
+//!   node may be needed for a quorum). The leader keeps replicating to a
+//!   removed node until the removal commits, so that it learns of it. A
+//!   leader may remove itself: it keeps leading (replicating, not counting
+//!   itself in any quorum from the change on) until the removal commits,
+//!   then sends TimeoutNow to the most caught-up voter and steps down
+//!   (thesis §4.2.2). Removing the last voter is refused.
+//! - **Disruptive servers** (thesis §4.2.3): a vote request with a higher
+//!   term only resets a follower's election timer if the vote is granted,
+//!   and with check-quorum a node that hears from a leader ignores vote
+//!   requests altogether.
+//! - **Snapshots carry the configuration at their index** ([`SnapshotMeta`]
+//!   voters and learners); [`Raft::compact`] refuses metadata that does not
+//!   match ([`SnapshotError::ConfMismatch`]): build it with
+//!   [`Raft::snapshot_meta_at`]. Installing a snapshot sets the
+//!   configuration from it (then the changes in the entries after it).
+//! - **Restart**: [`Raft::new`] rebuilds the configuration from the restored
+//!   snapshot's metadata (else the bootstrap [`Config::voters`] and
+//!   [`Config::learners`]) and then every ConfChange entry of the restored
+//!   log, in order. Restart a node with the Config it was created with (a
+//!   joined node: empty lists; its snapshot holds the membership).
+//! - The leader's [`Raft::progress`] shows every member's replication state
+//!   ("how far behind"); a new learner starts in the probe state at the
+//!   leader's last index + 1.
+//!
+//! Messages from nodes outside the configuration are not refused: the sender
+//! may be a leader this node does not know about yet. The application
+//! decides how to reach new nodes: [`ConfChange::context`] carries opaque
+//! bytes (for example the peer address) with the change, and it sees every
+//! change in [`Ready::committed_entries`] (skip them like no-ops when only
+//! commands matter).
+//!
 //! ## How it is tested
 //!
 //! Besides unit-level rule tests, `tests/simulation.rs` runs thousands of
@@ -158,9 +241,8 @@
 //!
 //! ## Not done yet
 //!
-//! - Membership changes and learners: the voter set is fixed by [`Config`];
-//!   [`SnapshotMeta`] carries voters and learners, but the core does not act
-//!   on them yet.
+//! - Joint consensus (several membership changes at once); demoting a voter
+//!   to a learner in one step (remove it, then add it as a learner).
 //! - Lease-based reads (only ReadIndex).
 //! - Reads on followers (they answer [`ProposeError::NotLeader`]; forward
 //!   reads to the leader).

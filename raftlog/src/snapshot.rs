@@ -317,6 +317,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         self.incoming = None;
         self.log.install(&meta);
         self.confs.install(meta.index, meta.conf_state());
+        // If the log did not match the snapshot, its entries after it are
+        // gone, and so are their changes.
+        self.confs.truncate_after(self.log.last_index());
         self.pending_install = Some(meta.clone());
         self.snapshot = Some(meta);
         // Sent once the batch (and so the install) is durable.

@@ -7,6 +7,12 @@
 //! small chunks across the same drops, partitions and crashes; the image a
 //! node installs must equal the state every other node had at that index.
 //!
+//! Most seeds also change membership while serving: the leader adds new
+//! (joining) nodes as learners, promotes learners, removes voters and
+//! learners (itself too), so nodes get replaced over a run; joining nodes
+//! get their configuration from a snapshot (taken on demand when the leader
+//! has none: `Ready::snapshot_wanted`).
+//!
 //! After every step the safety properties in `sim/invariants/` are checked;
 //! at the end the client history is checked for linearizability, and after
 //! the network heals a leader must be elected and every pending operation
@@ -20,7 +26,7 @@
 
 mod sim;
 
-use raftlog::{Config, NodeId, Role};
+use raftlog::{ConfChange, ConfChangeKind, Config, NodeId, Role};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sim::client::Clients;
@@ -44,6 +50,15 @@ struct Stats {
     commit: u64,
     leaders: usize,
     snapshots: sim::cluster::SnapshotStats,
+    /// Membership changes accepted by a leader, committed at the end.
+    conf_proposed: u64,
+    conf_committed: u64,
+    /// Of those proposed: a leader removing itself.
+    self_removals: u64,
+    /// Nodes that joined (started empty).
+    joined: u64,
+    /// Members at the end that were not in the bootstrap configuration.
+    new_members_at_end: u64,
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -103,11 +118,26 @@ fn run(seed: u64) -> SimResult<Stats> {
     let transfer_rate = rng.random_range(0.0..0.01);
     let partition_rate = rng.random_range(0.0..0.03);
     let crash_rate = rng.random_range(0.0..0.01);
+    // Membership changes in most seeds. Without pre-vote or check-quorum a
+    // removed server that missed its removal disrupts the cluster forever
+    // (thesis §4.2.3: the fix is exactly those checks), so those seeds keep
+    // a fixed membership.
+    let conf_rate = if (pre_vote || check_quorum) && rng.random_bool(0.7) {
+        rng.random_range(0.005..0.04)
+    } else {
+        0.0
+    };
     let mut clients = Clients::new(3);
-    let ids = cluster.ids.clone();
+    let mut next_id = n + 1;
+    let mut conf_stats = (0u64, 0u64, Vec::new());
 
     for _ in 0..CHAOS_TICKS {
+        let ids = cluster.ids.clone();
         cluster.now += 1;
+        if conf_rate > 0.0 && cluster.rng.random_bool(conf_rate) {
+            change_membership(&mut cluster, &mut next_id, &mut conf_stats)?;
+        }
+        take_wanted_snapshots(&mut cluster, purge)?;
         if cluster.rng.random_bool(partition_rate) {
             cluster.net.heal();
             if cluster.rng.random_bool(0.5) {
@@ -161,6 +191,7 @@ fn run(seed: u64) -> SimResult<Stats> {
     }
 
     // Heal: no more faults, everyone back up.
+    let ids = cluster.ids.clone();
     cluster.net.heal();
     cluster.faults = Faults {
         drop: 0.0,
@@ -183,6 +214,7 @@ fn run(seed: u64) -> SimResult<Stats> {
     let mut leader_at = None;
     loop {
         cluster.now += 1;
+        take_wanted_snapshots(&mut cluster, purge)?;
         for &id in &ids {
             if snapshot_rate > 0.0 && cluster.rng.random_bool(snapshot_rate / 2.0) {
                 cluster.take_snapshot(id, purge)?;
@@ -195,7 +227,8 @@ fn run(seed: u64) -> SimResult<Stats> {
                 leader_at = Some((cluster.now, l));
             } else if elapsed > ELECTION_BOUND_TICKS {
                 return Err(format!(
-                    "liveness: no leader {ELECTION_BOUND_TICKS} ticks after healing"
+                    "liveness: no leader {ELECTION_BOUND_TICKS} ticks after healing; nodes: {}",
+                    describe(&cluster)
                 ));
             }
         }
@@ -220,7 +253,12 @@ fn run(seed: u64) -> SimResult<Stats> {
     }
 
     // Every replica applied the same state.
-    let kvs: Vec<_> = ids.iter().map(|i| cluster.nodes[i].kv.clone()).collect();
+    let leader = cluster.leader().ok_or("no leader at the end")?;
+    let members = members_of(&cluster, leader);
+    let kvs: Vec<_> = members
+        .iter()
+        .map(|i| cluster.nodes[i].kv.clone())
+        .collect();
     if kvs.windows(2).any(|w| w[0] != w[1]) {
         return Err(format!("replicas diverged after catching up: {kvs:?}"));
     }
@@ -231,6 +269,108 @@ fn run(seed: u64) -> SimResult<Stats> {
         commit: cluster.raft(ids[0]).map_or(0, |r| r.status().commit),
         leaders: cluster.invariants.election_safety.leaders().len(),
         snapshots: cluster.snapshot_stats,
+        conf_proposed: conf_stats.0,
+        conf_committed: conf_stats
+            .2
+            .iter()
+            .filter(|&&(index, term)| {
+                cluster.raft(leader).is_some_and(|r| {
+                    r.status().commit >= index && r.log_term(index).is_none_or(|t| t == term)
+                })
+            })
+            .count() as u64,
+        self_removals: conf_stats.1,
+        joined: next_id - n - 1,
+        new_members_at_end: members.iter().filter(|&&m| m > n).count() as u64,
+    })
+}
+
+/// The leader proposes a random membership change: add a new (joining)
+/// node as a learner, promote a learner, or remove a member (itself too).
+fn change_membership(
+    cluster: &mut Cluster,
+    next_id: &mut NodeId,
+    stats: &mut (u64, u64, Vec<(u64, u64)>),
+) -> SimResult {
+    let Some(l) = cluster.leader() else {
+        return Ok(());
+    };
+    let Some(r) = cluster.raft(l) else {
+        return Ok(());
+    };
+    if r.pending_conf_index().is_some() {
+        return Ok(());
+    }
+    let conf = r.conf_state();
+    let members: Vec<NodeId> = conf.voters.iter().chain(&conf.learners).copied().collect();
+    let roll = cluster.rng.random_range(0..10);
+    let (kind, node) = if !conf.learners.is_empty() && roll < 5 {
+        let i = cluster.rng.random_range(0..conf.learners.len());
+        (ConfChangeKind::Promote, conf.learners[i])
+    } else if members.len() < 7 && cluster.ids.len() < 16 && roll < 8 {
+        let id = *next_id;
+        *next_id += 1;
+        cluster.add_node(id)?;
+        (ConfChangeKind::AddLearner, id)
+    } else {
+        let i = cluster.rng.random_range(0..members.len());
+        (ConfChangeKind::Remove, members[i])
+    };
+    let change = ConfChange {
+        kind,
+        node,
+        context: node.to_le_bytes().to_vec(),
+    };
+    if let Ok(p) = cluster.conf_change(l, change)? {
+        stats.0 += 1;
+        if kind == ConfChangeKind::Remove && node == l {
+            stats.1 += 1;
+        }
+        stats.2.push((p.index, p.term));
+    }
+    Ok(())
+}
+
+/// What an application does on `Ready::snapshot_wanted`.
+fn take_wanted_snapshots(cluster: &mut Cluster, purge: bool) -> SimResult {
+    for id in cluster.ids.clone() {
+        let node = cluster.nodes.get_mut(&id).expect("node");
+        if std::mem::take(&mut node.wants_snapshot) {
+            cluster.take_snapshot(id, purge)?;
+        }
+    }
+    Ok(())
+}
+
+/// One line per live node: role, term, leader, log and configuration.
+fn describe(cluster: &Cluster) -> String {
+    cluster
+        .ids
+        .iter()
+        .filter_map(|&i| cluster.raft(i))
+        .map(|r| {
+            let s = r.status();
+            format!(
+                "\n  {} {} t{} leader={:?} commit={} last={}@{} conf={} pending={:?}",
+                s.id,
+                s.role,
+                s.term,
+                s.leader,
+                s.commit,
+                s.last_index,
+                s.last_term,
+                r.conf_state(),
+                r.pending_conf_index()
+            )
+        })
+        .collect()
+}
+
+/// The members (voters and learners) in `leader`'s configuration.
+fn members_of(cluster: &Cluster, leader: NodeId) -> Vec<NodeId> {
+    cluster.raft(leader).map_or(Vec::new(), |r| {
+        let c = r.conf_state();
+        c.voters.iter().chain(&c.learners).copied().collect()
     })
 }
 
@@ -250,12 +390,11 @@ fn step_tick(cluster: &mut Cluster, clients: &mut Clients, start_new: bool) -> S
     Ok(())
 }
 
-/// A leader that every node knows of, in its own term.
+/// A leader that every member knows of, in its own term.
 fn agreed_leader(cluster: &Cluster) -> Option<NodeId> {
     let l = cluster.leader()?;
     let term = cluster.raft(l)?.status().term;
-    cluster
-        .ids
+    members_of(cluster, l)
         .iter()
         .all(|&i| {
             cluster
@@ -272,7 +411,7 @@ fn caught_up(cluster: &Cluster, leader: NodeId) -> bool {
     };
     let last = lr.status().last_index;
     lr.status().role == Role::Leader
-        && cluster.ids.iter().all(|&i| {
+        && members_of(cluster, leader).iter().all(|&i| {
             cluster.nodes[&i].applied == last
                 && cluster
                     .raft(i)
@@ -306,6 +445,7 @@ fn simulation_seeds() {
     let t0 = std::time::Instant::now();
     let mut totals = Stats::default();
     let mut seeds_with_install = 0u64;
+    let mut seeds_with_conf = 0u64;
     for seed in start..start + count {
         match run_or_report(seed) {
             Err(err) => {
@@ -334,6 +474,14 @@ fn simulation_seeds() {
                 if s.snapshots.installed > 0 {
                     seeds_with_install += 1;
                 }
+                totals.conf_proposed += s.conf_proposed;
+                totals.conf_committed += s.conf_committed;
+                totals.self_removals += s.self_removals;
+                totals.joined += s.joined;
+                totals.new_members_at_end += s.new_members_at_end;
+                if s.conf_proposed > 0 {
+                    seeds_with_conf += 1;
+                }
             }
         }
     }
@@ -355,6 +503,15 @@ fn simulation_seeds() {
         totals.snapshots.crashed_mid_transfer,
         totals.snapshots.leader_crashed_mid_transfer,
         totals.snapshots.partitioned_mid_transfer
+    );
+    eprintln!(
+        "membership: {} changes proposed ({} committed) in {seeds_with_conf} seeds, {} leader self-removals, \
+         {} nodes joined, {} new members at the end",
+        totals.conf_proposed,
+        totals.conf_committed,
+        totals.self_removals,
+        totals.joined,
+        totals.new_members_at_end
     );
     assert!(
         failures.is_empty(),

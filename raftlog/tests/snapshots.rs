@@ -126,7 +126,10 @@ fn compact_keeps_the_trailing_window() {
         let _ = drain(&mut n);
     }
     assert_eq!(n.status().applied, 10);
-    n.compact(meta(8, 1)).expect("compact");
+    // The metadata must carry this one-voter cluster's configuration.
+    let meta = n.snapshot_meta_at(8, 1).expect("index 8 is known");
+    assert_eq!(meta.voters, vec![1]);
+    n.compact(meta).expect("compact");
     assert_eq!(n.status().first_index, 7, "entries 7 and 8 stay");
     assert_eq!(n.log_entries().len(), 4);
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bitcask::vfs::{MemVfs, Vfs};
 use raftlog::storage::{SegmentLogOptions, SegmentLogStore, persist_ready, restore};
 use raftlog::{
-    Config, Entry, EntryPayload, Index, LogStore, MemLogStore, Message, NodeId, ProposeError,
-    Proposed, Raft, ReadState, Role, SnapshotMeta, Term,
+    ConfChange, Config, Entry, EntryPayload, Index, LogStore, MemLogStore, Message, NodeId,
+    ProposeError, Proposed, Raft, ReadState, Role, SnapshotMeta, Term,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -90,6 +90,11 @@ pub struct SimNode {
     pub images: BTreeMap<Index, (SnapshotMeta, Vec<u8>)>,
     /// Volatile: the snapshot being received (meta, bytes so far).
     pub staging: Option<(SnapshotMeta, Vec<u8>)>,
+    /// Started as a joining node (empty bootstrap configuration); it
+    /// restarts that way too.
+    pub joined: bool,
+    /// The leader asked for a snapshot (`Ready::snapshot_wanted`).
+    pub wants_snapshot: bool,
 }
 
 /// Crash injection while a node persists a ready batch.
@@ -147,6 +152,8 @@ impl Cluster {
                     hold: false,
                     images: BTreeMap::new(),
                     staging: None,
+                    joined: false,
+                    wants_snapshot: false,
                 },
             );
         }
@@ -246,6 +253,58 @@ impl Cluster {
             .map_err(|e| format!("node {to} refused {m}: {e}"))?;
         self.process(to)?;
         Ok(true)
+    }
+
+    /// Starts a node that joins the cluster: empty bootstrap configuration,
+    /// empty store (on the same kind of store as the others).
+    pub fn add_node(&mut self, id: NodeId) -> SimResult {
+        let mut cfg = self.config.clone();
+        cfg.id = id;
+        cfg.voters.clear();
+        cfg.learners.clear();
+        let segment = self.nodes.values().any(|n| n.vfs.is_some());
+        let (store, vfs): (Box<dyn LogStore<Cmd>>, Option<MemVfs>) = if segment {
+            let vfs = MemVfs::new();
+            (Box::new(open_segment_store(&vfs)?), Some(vfs))
+        } else {
+            (Box::new(MemLogStore::new()), None)
+        };
+        let raft = Raft::new(cfg, self.rng.random(), Default::default())
+            .map_err(|e| format!("joining node {id}: {e}"))?;
+        self.nodes.insert(
+            id,
+            SimNode {
+                id,
+                raft: Some(raft),
+                store,
+                vfs,
+                kv: Kv::default(),
+                applied: 0,
+                reads: Vec::new(),
+                read_keys: BTreeMap::new(),
+                hold: false,
+                images: BTreeMap::new(),
+                staging: None,
+                joined: true,
+                wants_snapshot: false,
+            },
+        );
+        self.ids.push(id);
+        Ok(())
+    }
+
+    /// Proposes a membership change on `id`.
+    pub fn conf_change(
+        &mut self,
+        id: NodeId,
+        change: ConfChange,
+    ) -> SimResult<Result<Proposed, ProposeError>> {
+        let Some(r) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) else {
+            return Ok(Err(ProposeError::NotLeader { leader_hint: None }));
+        };
+        let res = r.propose_conf_change(change);
+        self.process(id)?;
+        Ok(res)
     }
 
     pub fn propose(&mut self, id: NodeId, cmd: Cmd) -> SimResult<Result<Proposed, ProposeError>> {
@@ -356,6 +415,10 @@ impl Cluster {
             restore(&*n.store).map_err(|e| format!("restore of node {id} failed: {e}"))?;
         let mut cfg = self.config.clone();
         cfg.id = id;
+        if n.joined {
+            cfg.voters.clear();
+            cfg.learners.clear();
+        }
         // The state machine restarts from the image the log store references
         // (a newer image whose install was not recorded yet is ignored).
         if let Some(snap) = &restored.snapshot {
@@ -400,6 +463,9 @@ impl Cluster {
                 break;
             }
             let rd = r.ready();
+            if rd.snapshot_wanted {
+                node.wants_snapshot = true;
+            }
             // 1. Messages that may precede persistence.
             for m in rd.messages {
                 self.send(m);
@@ -602,11 +668,10 @@ impl Cluster {
         let Some(term) = r.log_term(index) else {
             return Err(format!("node {id}: no term for applied index {index}"));
         };
-        let meta = SnapshotMeta {
-            index,
-            term,
-            voters: self.ids.clone(),
-            learners: Vec::new(),
+        let Some(meta) = r.snapshot_meta_at(index, term) else {
+            return Err(format!(
+                "node {id}: no configuration at applied index {index}"
+            ));
         };
         self.invariants.on_applied_state(id, index, &node.kv)?;
         node.images.insert(index, (meta.clone(), node.kv.encode()));

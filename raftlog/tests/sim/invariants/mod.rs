@@ -5,6 +5,7 @@
 mod election_safety;
 mod leader_completeness;
 mod log_matching;
+mod membership;
 mod monotonic;
 mod snapshot_state;
 mod state_machine_safety;
@@ -16,6 +17,7 @@ use super::kv::{Cmd, Kv};
 pub use election_safety::ElectionSafety;
 pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
+pub use membership::MembershipSafety;
 pub use monotonic::Monotonic;
 pub use snapshot_state::SnapshotState;
 pub use state_machine_safety::StateMachineSafety;
@@ -28,6 +30,7 @@ pub struct Invariants {
     pub state_machine_safety: StateMachineSafety,
     pub monotonic: Monotonic,
     pub snapshot_state: SnapshotState,
+    pub membership: MembershipSafety,
 }
 
 impl Invariants {
@@ -73,6 +76,7 @@ impl Invariants {
             // The in-memory log (including not-yet-persisted entries) also
             // obeys log matching.
             self.log_matching.check_in_memory(r)?;
+            self.membership.check(r)?;
         }
         self.leader_completeness.check(nodes)
     }
