@@ -454,7 +454,7 @@ fn a_transfer_restarted_by_the_follower_takes_the_newest_snapshot() {
     let (mut n, req) = leader_sending_snapshot_3();
     assert!(n.send_snapshot_chunk(&req, b"abcd".to_vec(), false));
     n.compact(meta(6, 1)).expect("newer");
-    drain(&mut n);
+    let _ = drain(&mut n);
     n.step(msg(
         3,
         1,
@@ -479,7 +479,7 @@ fn a_rejected_snapshot_is_not_installed_and_is_asked_for_again() {
     let m = meta(10, 2);
     f.step(msg(1, 2, 2, chunk(&m, 0, b"abcd", false)))
         .expect("chunk 0");
-    drain(&mut f);
+    let _ = drain(&mut f);
     f.step(msg(1, 2, 2, chunk(&m, 4, b"ef", true)))
         .expect("last");
     let rd = f.ready();
