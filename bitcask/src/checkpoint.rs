@@ -19,17 +19,23 @@
 //!    ([`Error::CheckpointDirNotEmpty`]); [`CHECKPOINT_PARTIAL_FILE`] is
 //!    created in it and made durable.
 //! 2. *The checkpoint point*: under the writer mutex — the only moment
-//!    writes wait, as long as one rotation — the active segment is sealed
-//!    (fsynced; under `Always` this settles every write waiting for its
-//!    fsync) and a new one started. Every write that got its sequence number
-//!    before is now in a sealed, immutable segment, and none after is. The
-//!    store takes handles to every sealed segment at that moment.
+//!    writes wait, as long as one fsync — the active segment is fsynced
+//!    (under `Always` this settles every write waiting for its fsync) and
+//!    its length noted; if it is larger than [`CHECKPOINT_COPY_LIMIT`] it
+//!    is sealed instead and a new one started. Every write that got its
+//!    sequence number before is now in a sealed segment or in the active
+//!    segment's prefix (which the writer never changes again: it only
+//!    appends), and none after is. The store takes handles to every sealed
+//!    segment and the active one at that moment.
 //! 3. Those segments and their hint files are hard-linked into `dir`, or
 //!    copied where linking fails (e.g. `EXDEV` across file systems); each
 //!    file is fsynced.
-//! 4. A new empty data segment, numbered after every linked one, is created
-//!    in `dir`, so a store opened on the checkpoint appends to a file of its
-//!    own and never to a linked file (which is shared with the source).
+//! 4. A new data segment, numbered after every segment of the source, is
+//!    created in `dir` holding a copy of the active segment's prefix (or
+//!    empty, if it was sealed), so a store opened on the checkpoint appends
+//!    to a file of its own and never to a linked file (which is shared with
+//!    the source). Not sealing the active segment keeps checkpoints from
+//!    leaving one small segment each in the source.
 //! 5. `dir` is fsynced; the manifest [`CHECKPOINT_FILE`] (every file and
 //!    its length, the checkpoint's highest sequence number, a CRC) is
 //!    written and fsynced; the partial marker is removed; `dir` and its
@@ -79,11 +85,25 @@ pub const CHECKPOINT_FILE: &str = "CHECKPOINT";
 /// incomplete checkpoint, which [`crate::Bitcask::open`] refuses.
 pub const CHECKPOINT_PARTIAL_FILE: &str = "CHECKPOINT.partial";
 
+/// Largest active segment a checkpoint copies (its records so far) instead
+/// of sealing it: 8 MiB. Sealing at every checkpoint would leave one small
+/// segment (and, in a live store, one open file) per checkpoint, which the
+/// merge policy never compacts while nothing is dead; copying a large
+/// segment would hold up the caller for as long as the copy takes. Above
+/// this size the active segment is sealed and linked: at most one sealed
+/// segment per 8 MiB written, whatever the checkpoint rate.
+pub const CHECKPOINT_COPY_LIMIT: u64 = 8 * 1024 * 1024;
+
 /// First line of a manifest.
 const MANIFEST_MAGIC: &str = "snowflk-checkpoint 1";
 
 /// What a checkpoint took under the writer mutex.
 pub(crate) struct Point {
+    /// The active segment and the length of its records at the checkpoint
+    /// point (fsynced), if it is copied rather than sealed.
+    pub active: Option<(Arc<Segment>, u64)>,
+    /// Highest segment id in the store at the checkpoint point.
+    pub max_id: u32,
     /// Highest sequence number assigned before the checkpoint point.
     pub max_seq: u64,
     /// Keydir entries at the checkpoint point.
@@ -219,10 +239,17 @@ impl Inner {
             }
         }
         // The segment a store opened on the checkpoint appends to: never a
-        // linked file, which the source store shares.
-        let active = data_path(dir, max_id + 1);
-        let fresh = Segment::create(vfs, &active, FileKind::Data, u64::from(max_id + 1))?;
+        // linked file, which the source store shares. It holds a copy of
+        // the active segment's records up to the checkpoint point (if it
+        // was not sealed), and is numbered above every segment of the
+        // source, so it is the checkpoint's newest segment.
+        let id = point.max_id.max(max_id) + 1;
+        let active = data_path(dir, id);
+        let fresh = Segment::create(vfs, &active, FileKind::Data, u64::from(id))?;
         created.push(active.clone());
+        if let Some((source, len)) = &point.active {
+            copy_records(source, &fresh, *len)?;
+        }
         files.push(CheckpointFile {
             name: file_name(&active),
             len: fresh.len()?,
@@ -347,6 +374,29 @@ fn copy_file(vfs: &dyn Vfs, from: &Path, to: &Path, created: &mut Vec<PathBuf>) 
         offset += n as u64;
     }
     Ok(())
+}
+
+/// Copies the records of `source` up to `len` (after its file header) into
+/// the new segment `to` at the same offsets, and fsyncs it. The bytes
+/// below `len` were fsynced at the checkpoint point and never change: the
+/// writer only appends after them.
+fn copy_records(source: &Segment, to: &Segment, len: u64) -> Result<()> {
+    let mut buf = vec![0u8; (1 << 20).min(len as usize)];
+    let mut offset = crate::format::FILE_HEADER_LEN as u64;
+    while offset < len {
+        let n = buf.len().min((len - offset) as usize);
+        source
+            .file()
+            .read_exact_at(&mut buf[..n], offset)
+            .map_err(|e| Error::io("read", source.path(), e))?;
+        to.file()
+            .write_all_at(&buf[..n], offset)
+            .map_err(|e| Error::io("write", to.path(), e))?;
+        offset += n as u64;
+    }
+    to.file()
+        .sync_data()
+        .map_err(|e| Error::io("sync", to.path(), e))
 }
 
 fn encode_manifest(info: &CheckpointInfo) -> String {
@@ -482,6 +532,78 @@ pub fn verify(vfs: &dyn Vfs, dir: &Path) -> Result<CheckpointInfo> {
     })
 }
 
+/// [`verify`], then reads every record of every file the manifest lists:
+/// each data segment's header (kind, and the id its name says) and every
+/// record's lengths and CRC, to the end of the file (a checkpoint's
+/// segments are complete, so an unreadable tail is corruption too, unlike
+/// in a live store's active segment); each hint file's header, every entry
+/// and its trailer, and that it describes its data file exactly.
+///
+/// The first problem is an [`Error::Corrupted`] naming the file and the
+/// offset (or an [`Error::IncompleteCheckpoint`] from [`verify`]). Meant
+/// for a checkpoint received from elsewhere (a Raft snapshot image) before
+/// it replaces a store: [`crate::Bitcask::open`] would refuse a corrupt
+/// sealed segment on every start. It reads every byte once, streaming, in
+/// memory bounded by the largest record.
+pub fn verify_records(vfs: &dyn Vfs, dir: &Path) -> Result<CheckpointInfo> {
+    let info = verify(vfs, dir)?;
+    let mut data_lens = std::collections::BTreeMap::new();
+    for file in &info.files {
+        let Some(id) = parse_data_name(&file.name) else {
+            continue;
+        };
+        let path = dir.join(&file.name);
+        let segment = Segment::open(vfs, &path, false)?;
+        if segment.kind() != FileKind::Data || segment.id() != u64::from(id) {
+            return Err(Error::corrupted(
+                &path,
+                0,
+                format!(
+                    "header says {} file of segment {}, the name says data segment {id}",
+                    segment.kind(),
+                    segment.id()
+                ),
+            ));
+        }
+        let end = segment::scan(&segment, |_, _| Ok(()))?;
+        if let segment::ScanEnd::Torn { valid_len, .. } = end {
+            return Err(Error::corrupted(
+                &path,
+                valid_len,
+                "unreadable record (bad length or checksum) at the end of a checkpoint segment",
+            ));
+        }
+        data_lens.insert(id, file.len);
+    }
+    for file in &info.files {
+        let Some(id) = parse_hint_name(&file.name) else {
+            continue;
+        };
+        let path = dir.join(&file.name);
+        let Some(&data_len) = data_lens.get(&id) else {
+            return Err(Error::corrupted(
+                &path,
+                0,
+                format!("hint file without its data segment {id}"),
+            ));
+        };
+        if let Err(reason) = hint::load_hint(vfs, &path, id, data_len, |_| {}) {
+            // `reason` starts "at offset N: " when the offset is known.
+            let (offset, reason) = reason
+                .strip_prefix("at offset ")
+                .and_then(|r| r.split_once(": "))
+                .and_then(|(n, r)| Some((n.parse().ok()?, r.to_string())))
+                .unwrap_or((0, reason));
+            return Err(Error::corrupted(
+                &path,
+                offset,
+                format!("bad hint file: {reason}"),
+            ));
+        }
+    }
+    Ok(info)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,5 +640,87 @@ mod tests {
         assert!(decode_manifest(path, damaged.as_bytes()).is_err());
         assert!(decode_manifest(path, &text.as_bytes()[..text.len() - 3]).is_err());
         assert!(decode_manifest(path, b"").is_err());
+    }
+
+    #[test]
+    fn verify_records_finds_a_flipped_bit_that_verify_misses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::Bitcask::open(tmp.path().join("db"), Default::default()).unwrap();
+        for i in 0..200u32 {
+            store.put(format!("k{i}").as_bytes(), &[7u8; 100]).unwrap();
+            if i % 50 == 49 {
+                store.rotate().unwrap();
+            }
+        }
+        let cp = tmp.path().join("cp");
+        store.checkpoint(&cp).unwrap();
+        let vfs = crate::vfs::OsVfs;
+        let info = verify_records(&vfs, &cp).unwrap();
+        assert_eq!(info.keys, 200);
+        for kind in ["data", "hint"] {
+            let copy = tmp.path().join(format!("cp-{kind}"));
+            std::fs::create_dir(&copy).unwrap();
+            for f in std::fs::read_dir(&cp).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), copy.join(f.file_name())).unwrap();
+            }
+            let name = info
+                .files
+                .iter()
+                .find(|f| f.name.ends_with(kind) && f.len > 200)
+                .unwrap()
+                .name
+                .clone();
+            let path = copy.join(&name);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x10;
+            std::fs::write(&path, bytes).unwrap();
+            verify(&vfs, &copy).expect("names and lengths still match");
+            match verify_records(&vfs, &copy) {
+                Err(Error::Corrupted {
+                    path: p, offset, ..
+                }) => {
+                    assert_eq!(p, path, "{kind}");
+                    assert!(offset > 0 && offset <= at as u64, "{kind}: offset {offset}");
+                }
+                other => panic!("{kind}: expected corruption, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn checkpoints_do_not_pile_up_small_segments_under_inserts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::Bitcask::open(tmp.path().join("db"), Default::default()).unwrap();
+        for round in 0..100u32 {
+            for i in 0..20u32 {
+                let key = format!("k{round}-{i}");
+                store.put(key.as_bytes(), key.as_bytes()).unwrap();
+            }
+            let cp = tmp.path().join(format!("cp{round}"));
+            let info = store.checkpoint(&cp).unwrap();
+            assert_eq!(info.keys, u64::from(round + 1) * 20);
+            if round % 25 == 24 {
+                let copy = crate::Bitcask::open_read_only(&cp).unwrap();
+                assert_eq!(copy.len(), (round as usize + 1) * 20);
+                assert_eq!(copy.get(b"k0-0").unwrap(), Some(b"k0-0".to_vec()));
+                let last = format!("k{round}-19");
+                assert_eq!(copy.get(last.as_bytes()).unwrap(), Some(last.into_bytes()));
+                verify_records(&crate::vfs::OsVfs, &cp).unwrap();
+            }
+        }
+        let data_files = std::fs::read_dir(tmp.path().join("db"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                parse_data_name(&name.to_string_lossy()).is_some()
+            })
+            .count();
+        assert_eq!(data_files, 1, "100 checkpoints sealed segments");
+        // Writes after a checkpoint stay out of it.
+        store.put(b"after", b"x").unwrap();
+        let copy = crate::Bitcask::open_read_only(tmp.path().join("cp99")).unwrap();
+        assert_eq!(copy.get(b"after").unwrap(), None);
     }
 }

@@ -486,7 +486,9 @@ impl Bitcask {
     /// point* — every write whose call returned before this one started,
     /// none that started after it returned, and for writes in between, a
     /// prefix in order (write batches entirely or not at all). Writes wait
-    /// only for one rotation of the active segment; sealed segments are
+    /// only for one fsync of the active segment, whose records are then
+    /// copied (up to [`crate::checkpoint::CHECKPOINT_COPY_LIMIT`] bytes; a
+    /// larger active segment is sealed instead); sealed segments are
     /// hard-linked (copied where that fails, e.g. across file systems), so
     /// a checkpoint costs little time and no space until the source merges
     /// the linked segments away. A merge may run meanwhile: the segments
@@ -1098,15 +1100,14 @@ impl Inner {
     }
 
     /// Seals the active segment (durably) and starts a new one.
-    fn rotate<'a>(
-        &self,
-        mut w: parking_lot::MutexGuard<'a, Writer>,
-    ) -> Result<parking_lot::MutexGuard<'a, Writer>> {
-        w.refuse_if_failed(&self.dir)?;
+    /// Under the writer mutex: fsyncs the active segment and settles every
+    /// write waiting for an fsync (under `Always`), so that every write
+    /// numbered before `w.next_seq` is durable.
+    fn sync_locked(&self, w: &mut Writer) -> Result<()> {
         if let Err(e) = w.appender.sync() {
-            return Err(self.fail_unsynced(&mut w, e));
+            return Err(self.fail_unsynced(w, e));
         }
-        self.publish_flushed(&w);
+        self.publish_flushed(w);
         if self.options.sync == SyncPolicy::Always {
             // That fsync made every record in the segment durable, including
             // those waiting for (or inside) a group-commit round. Settle them
@@ -1119,6 +1120,15 @@ impl Inner {
             state.durable_seq = state.durable_seq.max(w.next_seq - 1);
             self.sync_done.notify_all();
         }
+        Ok(())
+    }
+
+    fn rotate<'a>(
+        &self,
+        mut w: parking_lot::MutexGuard<'a, Writer>,
+    ) -> Result<parking_lot::MutexGuard<'a, Writer>> {
+        w.refuse_if_failed(&self.dir)?;
+        self.sync_locked(&mut w)?;
         let sealed = w.active_id;
         let id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
         let path = data_path(&self.dir, id);
@@ -1232,18 +1242,33 @@ impl Inner {
         let started = std::time::Instant::now();
         let mut w = writer.lock();
         w.refuse_if_failed(&self.dir)?;
+        // A small active segment is fsynced and its prefix copied (below,
+        // without the mutex): sealing it would leave one small segment per
+        // checkpoint, which nothing merges under insert-only workloads. A
+        // large one is sealed and linked like the others, so a checkpoint
+        // never copies more than `CHECKPOINT_COPY_LIMIT` bytes.
+        let mut active_prefix = None;
         if !w.appender.is_empty() {
-            w = self.rotate(w)?;
+            if w.appender.len() <= crate::checkpoint::CHECKPOINT_COPY_LIMIT {
+                self.sync_locked(&mut w)?;
+                active_prefix = Some(w.appender.len());
+            } else {
+                w = self.rotate(w)?;
+            }
         }
         let active = w.active_id;
-        let segments: Vec<Arc<Segment>> = self
-            .segments
-            .read()
+        let all = self.segments.read();
+        let segments: Vec<Arc<Segment>> = all
             .iter()
             .filter(|(id, _)| **id != active)
             .map(|(_, segment)| segment.clone())
             .collect();
+        let active = active_prefix.and_then(|len| Some((all.get(&active)?.clone(), len)));
+        let max_id = all.keys().next_back().copied().unwrap_or(0);
+        drop(all);
         let point = crate::checkpoint::Point {
+            active,
+            max_id,
             max_seq: w.next_seq - 1,
             keys: self.keydir.len() as u64,
             segments,

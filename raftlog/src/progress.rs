@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::types::{Index, NodeId};
+use crate::types::{Index, NodeId, SnapshotMeta};
 
 /// Replication mode for one follower, as the leader tracks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub struct PeerProgress {
 pub(crate) struct SnapshotTransfer {
     /// Index of the snapshot being sent.
     pub(crate) index: Index,
+    /// The snapshot being sent: the transfer keeps it until it ends, also
+    /// when the leader reports newer snapshots meanwhile.
+    pub(crate) meta: SnapshotMeta,
     /// Bytes the follower confirmed; the next chunk starts here.
     pub(crate) offset: u64,
     /// A chunk was requested from the application (or is on the wire) and
@@ -124,14 +127,15 @@ impl Progress {
         self.snapshot = None;
     }
 
-    /// Starts sending snapshot `index` from its first byte.
-    pub(crate) fn become_snapshot(&mut self, index: Index) {
+    /// Starts sending snapshot `meta` from its first byte.
+    pub(crate) fn become_snapshot(&mut self, meta: SnapshotMeta) {
         self.state = ProgressState::Snapshot;
         self.wants_snapshot = false;
         self.inflight.clear();
         self.probe_sent = false;
         self.snapshot = Some(SnapshotTransfer {
-            index,
+            index: meta.index,
+            meta,
             offset: 0,
             outstanding: false,
             elapsed: 0,

@@ -699,6 +699,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         let ss = self.soft_state();
         let soft_state = (ss != self.prev_soft_state).then_some(ss);
         self.prev_soft_state = ss;
+        self.mark_snapshot_handed();
         Ready {
             hard_state,
             entries: self.log.take_unhanded(),
@@ -721,6 +722,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// its committed entries applied.
     pub fn advance(&mut self) {
         self.log.stable = self.log.handed;
+        self.install_handed_snapshot();
         if self.role == Role::Leader && self.maybe_commit() {
             // The leader counts its own durable entries towards the quorum
             // only now (thesis §10.2.1); tell followers the new commit index.

@@ -24,12 +24,19 @@ pub(crate) struct IncomingSnapshot {
     pub(crate) meta: SnapshotMeta,
     /// Bytes received (and handed to the application) so far.
     pub(crate) received: u64,
+    /// The last chunk arrived; the snapshot is installed in the
+    /// [`Raft::advance`] after the batch that hands that chunk out, unless
+    /// the application calls [`Raft::reject_snapshot`] first.
+    pub(crate) complete: bool,
+    /// The last chunk was handed out in a ready batch.
+    pub(crate) handed: bool,
 }
 
 impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// Tells the core that the application holds a durable snapshot covering
     /// the log up to `meta.index` (its state machine state right after
-    /// applying that entry), readable until a newer one is reported.
+    /// applying that entry), readable until a newer one is reported and no
+    /// transfer reads it any more ([`Raft::snapshot_transfers`]).
     ///
     /// The core then drops from memory the entries up to
     /// `meta.index - Config::trailing_log_entries`, and sends this snapshot
@@ -92,25 +99,116 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         self.log
             .compact_to(index.saturating_sub(self.config.trailing_log_entries));
         self.confs.compact_to(self.log.offset);
+        // Transfers of an older snapshot go on with it: restarting them
+        // with every newer one would starve a follower whose transfer takes
+        // longer than the leader takes between snapshots. It catches up from
+        // there by entries, or by a newer snapshot (`handle_snapshot_response`).
+        // Members that asked for a snapshot when there was none get this one.
         if self.role == Role::Leader {
-            // Transfers of an older snapshot restart with this one; members
-            // that asked for a snapshot when there was none get this one.
-            let restart: Vec<NodeId> = self
+            let waiting: Vec<NodeId> = self
                 .progress
                 .iter()
-                .filter(|(_, p)| {
-                    p.wants_snapshot || p.snapshot.as_ref().is_some_and(|t| t.index < index)
-                })
+                .filter(|(_, p)| p.wants_snapshot && p.snapshot.is_none())
                 .map(|(&id, _)| id)
                 .collect();
-            for to in restart {
-                if let Some(pr) = self.progress.get_mut(&to) {
-                    pr.become_snapshot(index);
-                }
-                self.request_chunk(to);
+            for to in waiting {
+                self.start_snapshot(to);
             }
         }
         Ok(())
+    }
+
+    /// Leader: the snapshot each follower is being sent right now (none on
+    /// other roles). The application keeps each of these images readable
+    /// (and may remove an older image once no transfer reads it), even if a
+    /// newer one was reported with [`Raft::compact`] meanwhile.
+    pub fn snapshot_transfers(&self) -> Vec<(NodeId, SnapshotMeta)> {
+        if self.role != Role::Leader {
+            return Vec::new();
+        }
+        self.progress
+            .iter()
+            .filter_map(|(&id, p)| p.snapshot.as_ref().map(|t| (id, t.meta.clone())))
+            .collect()
+    }
+
+    /// Follower: the application could not use the snapshot at `index` it
+    /// is receiving (a chunk does not continue a well-formed stream, or the
+    /// complete image fails verification), and has discarded what it
+    /// staged. Call it before [`Raft::advance`] for the batch that handed
+    /// the chunk out: the snapshot is then not installed, the state and log
+    /// stay as they were, and the leader is asked to send it again from
+    /// offset 0 (a newer one, if it has one by then). Returns the leader
+    /// that sent it, or `None` (doing nothing) if no transfer of `index` is
+    /// being received.
+    pub fn reject_snapshot(&mut self, index: Index) -> Option<NodeId> {
+        let incoming = self.incoming.take_if(|i| i.meta.index == index)?;
+        debug!(
+            id = self.id,
+            from = incoming.from,
+            index,
+            "snapshot rejected by the application; asking for it again"
+        );
+        self.send(
+            incoming.from,
+            MessageBody::SnapshotResponse {
+                index,
+                result: SnapshotResult::Progress { offset: 0 },
+            },
+        );
+        Some(incoming.from)
+    }
+
+    /// Follower: called by [`Raft::ready`]; the last chunk of a complete
+    /// transfer is being handed out.
+    pub(crate) fn mark_snapshot_handed(&mut self) {
+        if let Some(i) = self.incoming.as_mut().filter(|i| i.complete) {
+            i.handed = true;
+        }
+    }
+
+    /// Follower: called by [`Raft::advance`]; installs a complete transfer
+    /// whose last chunk the application has staged (and not rejected).
+    pub(crate) fn install_handed_snapshot(&mut self) {
+        let Some(IncomingSnapshot { from, meta, .. }) = self.incoming.take_if(|i| i.handed) else {
+            return;
+        };
+        let index = meta.index;
+        if index <= self.log.commit {
+            // Entries overtook the transfer meanwhile: nothing to install.
+            self.send(
+                from,
+                MessageBody::SnapshotResponse {
+                    index,
+                    result: SnapshotResult::Done {
+                        match_index: self.log.commit,
+                    },
+                },
+            );
+            return;
+        }
+        debug!(
+            id = self.id,
+            from,
+            index,
+            term = meta.term,
+            "snapshot staged, installing"
+        );
+        self.log.install(&meta);
+        self.confs.install(meta.index, meta.conf_state());
+        // If the log did not match the snapshot, its entries after it are
+        // gone, and so are their changes.
+        self.confs.truncate_after(self.log.last_index());
+        self.pending_install = Some(meta.clone());
+        self.snapshot = Some(meta);
+        // Sent once the batch (and so the install) is durable.
+        self.send(
+            from,
+            MessageBody::SnapshotResponse {
+                index,
+                result: SnapshotResult::Done { match_index: index },
+            },
+        );
     }
 
     /// Leader: hands the core the bytes asked for by `request` (from
@@ -131,9 +229,6 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         if self.role != Role::Leader || (data.is_empty() && !last) || data.len() > request.max_len {
             return false;
         }
-        let Some(meta) = self.snapshot.clone().filter(|m| m.index == request.index) else {
-            return false;
-        };
         let Some(tr) = self
             .progress
             .get_mut(&request.to)
@@ -145,6 +240,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             return false;
         }
         tr.elapsed = 0;
+        let meta = tr.meta.clone();
         let checksum = crate::crc::crc32c(&data);
         trace!(
             id = self.id,
@@ -170,8 +266,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
 
     /// Leader: `to` needs entries that are gone; start sending the snapshot.
     pub(crate) fn start_snapshot(&mut self, to: NodeId) {
-        let Some(index) = self.snapshot.as_ref().map(|s| s.index) else {
-            // Cannot happen while the log starts after a snapshot; ask anyway.
+        let Some(meta) = self.snapshot.clone() else {
+            // Cannot happen while the log starts after a snapshot; a joining
+            // node may ask before there is one: ask the application.
             self.snapshot_wanted = true;
             return;
         };
@@ -181,11 +278,11 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         debug!(
             id = self.id,
             to,
-            index,
+            index = meta.index,
             next = pr.next_index,
             "follower needs a snapshot"
         );
-        pr.become_snapshot(index);
+        pr.become_snapshot(meta);
         self.request_chunk(to);
     }
 
@@ -255,6 +352,15 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             return;
         }
         let same = |i: &IncomingSnapshot| i.from == from && i.term == self.term && i.meta == meta;
+        if self
+            .incoming
+            .as_ref()
+            .is_some_and(|i| i.complete && same(i))
+        {
+            // A duplicate while the complete image is being staged: the
+            // leader hears `Done` (or a restart) once that is settled.
+            return;
+        }
         let continuing = self
             .incoming
             .as_ref()
@@ -284,6 +390,8 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 term: self.term,
                 meta: meta.clone(),
                 received: 0,
+                complete: false,
+                handed: false,
             });
         }
         let received = offset + data.len() as u64;
@@ -312,24 +420,13 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             index,
             term = meta.term,
             bytes = received,
-            "snapshot received, installing"
+            "snapshot received"
         );
-        self.incoming = None;
-        self.log.install(&meta);
-        self.confs.install(meta.index, meta.conf_state());
-        // If the log did not match the snapshot, its entries after it are
-        // gone, and so are their changes.
-        self.confs.truncate_after(self.log.last_index());
-        self.pending_install = Some(meta.clone());
-        self.snapshot = Some(meta);
-        // Sent once the batch (and so the install) is durable.
-        self.send(
-            from,
-            MessageBody::SnapshotResponse {
-                index,
-                result: SnapshotResult::Done { match_index: index },
-            },
-        );
+        // Installed once the application has staged this last chunk
+        // (`install_handed_snapshot`), so that it can still refuse the image.
+        if let Some(i) = self.incoming.as_mut() {
+            i.complete = true;
+        }
     }
 
     /// Leader: a follower answered a snapshot chunk.
@@ -350,7 +447,15 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 let Some(tr) = pr.snapshot.as_mut().filter(|t| t.index == index) else {
                     return Ok(()); // about another (older) transfer
                 };
-                if acked != tr.offset || !tr.outstanding {
+                let newer = self.snapshot.clone().filter(|s| s.index > tr.index);
+                if acked == 0
+                    && let Some(newer) = newer
+                {
+                    // The follower starts over (it restarted, or refused the
+                    // image): it may as well get the newest snapshot.
+                    pr.become_snapshot(newer);
+                    self.request_chunk(from);
+                } else if acked != tr.offset || !tr.outstanding {
                     tr.offset = acked;
                     self.request_chunk(from);
                 }
@@ -363,7 +468,12 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                     });
                 }
                 pr.maybe_update(match_index);
-                if pr.state == ProgressState::Snapshot && pr.match_index >= offset {
+                let this_transfer = pr.snapshot.as_ref().is_some_and(|t| t.index == index);
+                if pr.state == ProgressState::Snapshot
+                    && (pr.match_index >= offset || this_transfer)
+                {
+                    // Done with this transfer. If the log was compacted past
+                    // it meanwhile, `send_append` below starts the next one.
                     debug!(
                         id = self.id,
                         to = from,

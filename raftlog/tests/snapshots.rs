@@ -386,10 +386,8 @@ fn restart_from_a_snapshot() {
     assert!(Raft::<String>::new(c, 1, restored).is_err());
 }
 
-/// A newer snapshot reported in the middle of a transfer restarts it from
-/// offset 0 with the new snapshot; chunks of the old one are refused.
-#[test]
-fn a_newer_snapshot_restarts_the_transfer() {
+/// Node 1 (leader, snapshot at 3) starts sending it to node 3.
+fn leader_sending_snapshot_3() -> (Node, SnapshotRequest) {
     let mut n = leader_with_log();
     n.compact(meta(3, 1)).expect("compact");
     n.step(msg(
@@ -407,13 +405,118 @@ fn a_newer_snapshot_restarts_the_transfer() {
     .expect("reject");
     let old = drain(&mut n).snapshot_requests;
     assert_eq!(old.len(), 1);
-    assert_eq!((old[0].index, old[0].offset), (3, 0));
+    assert_eq!((old[0].to, old[0].index, old[0].offset), (3, 3, 0));
+    (n, old[0])
+}
+
+/// A newer snapshot reported in the middle of a transfer does not restart
+/// it: the transfer finishes with the snapshot it started with, and the
+/// follower then gets the newer one (the log was compacted past the first).
+#[test]
+fn a_newer_snapshot_does_not_restart_a_transfer_in_flight() {
+    let (mut n, req) = leader_sending_snapshot_3();
+    assert_eq!(n.snapshot_transfers(), vec![(3, meta(3, 1))]);
     n.compact(meta(6, 1)).expect("newer");
-    let new = drain(&mut n).snapshot_requests;
-    assert_eq!(new.len(), 1, "{new:?}");
-    assert_eq!((new[0].to, new[0].index, new[0].offset), (3, 6, 0));
-    assert!(!n.send_snapshot_chunk(&old[0], b"old".to_vec(), true));
-    assert!(n.send_snapshot_chunk(&new[0], b"new".to_vec(), true));
+    assert!(
+        drain(&mut n).snapshot_requests.is_empty(),
+        "the transfer of 3 goes on"
+    );
+    assert_eq!(n.snapshot_transfers(), vec![(3, meta(3, 1))]);
+    assert!(n.send_snapshot_chunk(&req, b"old".to_vec(), true));
+    let rd = drain(&mut n);
+    match &rd.messages[..] {
+        [
+            Message {
+                to: 3,
+                body: MessageBody::Snapshot { meta: m, last, .. },
+                ..
+            },
+        ] => assert_eq!((m.index, *last), (3, true)),
+        other => panic!("expected the chunk of snapshot 3, got {other:?}"),
+    }
+    // Done with 3; entries 4..=6 are compacted away: snapshot 6 follows.
+    n.step(msg(
+        3,
+        1,
+        1,
+        MessageBody::SnapshotResponse {
+            index: 3,
+            result: SnapshotResult::Done { match_index: 3 },
+        },
+    ))
+    .expect("done");
+    let next = drain(&mut n).snapshot_requests;
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert_eq!((next[0].to, next[0].index, next[0].offset), (3, 6, 0));
+    assert_eq!(n.snapshot_transfers(), vec![(3, meta(6, 1))]);
+}
+
+/// A follower that starts over (offset 0) gets the newest snapshot.
+#[test]
+fn a_transfer_restarted_by_the_follower_takes_the_newest_snapshot() {
+    let (mut n, req) = leader_sending_snapshot_3();
+    assert!(n.send_snapshot_chunk(&req, b"abcd".to_vec(), false));
+    n.compact(meta(6, 1)).expect("newer");
+    let _ = drain(&mut n);
+    n.step(msg(
+        3,
+        1,
+        1,
+        MessageBody::SnapshotResponse {
+            index: 3,
+            result: SnapshotResult::Progress { offset: 0 },
+        },
+    ))
+    .expect("restart");
+    let next = drain(&mut n).snapshot_requests;
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert_eq!((next[0].index, next[0].offset), (6, 0));
+    assert!(!n.send_snapshot_chunk(&req, b"old!".to_vec(), false));
+}
+
+/// The application refuses a received image (it fails verification) before
+/// `advance`: nothing is installed, and the leader is asked to start over.
+#[test]
+fn a_rejected_snapshot_is_not_installed_and_is_asked_for_again() {
+    let mut f: Node = Raft::new(config(2), 3, RestoredState::default()).expect("node");
+    let m = meta(10, 2);
+    f.step(msg(1, 2, 2, chunk(&m, 0, b"abcd", false)))
+        .expect("chunk 0");
+    let _ = drain(&mut f);
+    f.step(msg(1, 2, 2, chunk(&m, 4, b"ef", true)))
+        .expect("last");
+    let rd = f.ready();
+    assert_eq!(rd.received_chunks.len(), 1);
+    assert!(rd.received_chunks[0].last);
+    assert_eq!(
+        rd.snapshot, None,
+        "installed only after the chunk is staged"
+    );
+    assert_eq!(
+        f.reject_snapshot(9),
+        None,
+        "not the snapshot being received"
+    );
+    assert_eq!(f.reject_snapshot(10), Some(1));
+    f.advance();
+    let rd = drain(&mut f);
+    assert_eq!(rd.snapshot, None);
+    assert_eq!(responses(&rd), vec![SnapshotResult::Progress { offset: 0 }]);
+    let s = f.status();
+    assert_eq!((s.commit, s.applied, s.snapshot_index), (0, 0, 0));
+    // A later chunk of the refused transfer is answered with offset 0; the
+    // transfer sent again from the start installs.
+    f.step(msg(1, 2, 2, chunk(&m, 4, b"ef", true)))
+        .expect("stale");
+    assert_eq!(
+        responses(&drain(&mut f)),
+        vec![SnapshotResult::Progress { offset: 0 }]
+    );
+    f.step(msg(1, 2, 2, chunk(&m, 0, b"abcdef", true)))
+        .expect("again");
+    let rd = drain(&mut f);
+    assert_eq!(rd.snapshot, Some(m));
+    assert_eq!(f.status().snapshot_index, 10);
 }
 
 /// A leader that lost leadership drops the chunks it is handed.

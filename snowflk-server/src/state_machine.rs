@@ -1248,7 +1248,7 @@ mod install_tests {
 
         let follower =
             KvStateMachine::open(tmp.path().join("follower"), Options::default()).unwrap();
-        let mut watch = follower.watch_members();
+        let watch = follower.watch_members();
         assert!(follower.members().is_empty());
         follower.install(&dir).unwrap();
         assert!(

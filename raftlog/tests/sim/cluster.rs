@@ -682,7 +682,14 @@ impl Cluster {
             // An injected I/O fault: the node stops.
             return self.crash(id);
         }
-        node.images.retain(|&i, _| i >= index);
+        // Older images stay while a transfer still reads them.
+        let pinned: Vec<Index> = r
+            .snapshot_transfers()
+            .iter()
+            .map(|(_, m)| m.index)
+            .collect();
+        node.images
+            .retain(|&i, _| i >= index || pinned.contains(&i));
         if purge {
             let keep = self.config.trailing_log_entries;
             if let Err(e) = node.store.purge_up_to(index.saturating_sub(keep)) {

@@ -471,15 +471,32 @@ enum PersistJob<C> {
         entries: Vec<Entry<C>>,
         chunks: Vec<raftlog::ReceivedChunk>,
         snapshot: Option<SnapshotMeta>,
-        done: oneshot::Sender<Result<Option<PathBuf>, FatalError>>,
+        done: oneshot::Sender<Result<Persisted, FatalError>>,
     },
     /// A snapshot this node took: record it, purge the log before
     /// `purge_to`, remove older images.
     Snapshot {
         meta: SnapshotMeta,
         purge_to: Index,
-        done: oneshot::Sender<Result<Option<PathBuf>, FatalError>>,
+        done: oneshot::Sender<Result<Persisted, FatalError>>,
     },
+}
+
+/// What a persisted job reports back.
+#[derive(Debug, Default)]
+struct Persisted {
+    /// The directory of a received image that was published (install it).
+    installed: Option<PathBuf>,
+    /// A received snapshot whose chunks do not make a valid image: the
+    /// staging area was reset; the core must be told to ask again.
+    refused: Option<Refused>,
+}
+
+/// A refused snapshot transfer (see [`Persisted::refused`]).
+#[derive(Debug)]
+struct Refused {
+    index: Index,
+    reason: String,
 }
 
 struct Worker<J> {
@@ -545,7 +562,7 @@ where
                         done,
                     } => {
                         let r = record_snapshot(&mut store, images.as_ref(), &meta, purge_to);
-                        let _ = done.send(r.map(|()| None));
+                        let _ = done.send(r.map(|()| Persisted::default()));
                     }
                 }
             }
@@ -558,24 +575,42 @@ where
     }
 }
 
-/// Persists one ready batch (see [`PersistJob::Ready`]).
+/// Persists one ready batch (see [`PersistJob::Ready`]). Chunks that do
+/// not make a valid image (a malformed stream, a corrupt image) are refused
+/// ([`Persisted::refused`]); only a failure of this node's disk is fatal.
 fn persist_batch<C, L: LogStore<C>>(
     store: &mut L,
     metrics: &super::metrics::RaftMetrics,
     images: Option<&Images>,
     mut incoming: Option<&mut Incoming>,
     ready: Ready<C>,
-) -> Result<Option<PathBuf>, FatalError> {
+) -> Result<Persisted, FatalError> {
     let snapshot_error = |e: super::snapshot::SnapshotError| FatalError::Snapshot(e.to_string());
+    let mut refused = None;
     for chunk in &ready.received_chunks {
         let Some(incoming) = incoming.as_deref_mut() else {
             return Err(FatalError::Snapshot(
                 "a snapshot chunk arrived, but this node keeps no snapshots".into(),
             ));
         };
-        incoming
+        let staged = incoming
             .accept(&chunk.meta, chunk.offset, &chunk.data)
-            .map_err(snapshot_error)?;
+            .and_then(|()| match chunk.last {
+                true => incoming.verify(&chunk.meta),
+                false => Ok(()),
+            });
+        match staged {
+            Ok(()) => {}
+            Err(e) if e.is_local() => return Err(snapshot_error(e)),
+            Err(e) => {
+                incoming.abort().map_err(snapshot_error)?;
+                refused = Some(Refused {
+                    index: chunk.meta.index,
+                    reason: e.to_string(),
+                });
+                break;
+            }
+        }
     }
     let mut installed = None;
     if let Some(meta) = &ready.snapshot {
@@ -600,7 +635,7 @@ fn persist_batch<C, L: LogStore<C>>(
         // The new image is recorded: older ones are no longer needed.
         images.prune(Some(meta)).map_err(snapshot_error)?;
     }
-    Ok(installed)
+    Ok(Persisted { installed, refused })
 }
 
 /// Records a snapshot this node took and bounds the log (see
@@ -944,6 +979,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             if let Err(e) = self.process_ready().await {
                 break Err(e);
             }
+            self.pin_transfer_images();
             self.publish(false);
         };
         self.stop(result).await
@@ -1155,7 +1191,13 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                     snapshot: ready.snapshot.clone(),
                     done: tx,
                 };
-                installed = self.persist_job(job, rx).await?;
+                let persisted = self.persist_job(job, rx).await?;
+                installed = persisted.installed;
+                if let Some(r) = persisted.refused {
+                    // Before `advance`: the core must not install it.
+                    let from = self.raft.reject_snapshot(r.index);
+                    error!(node = self.raft.id(), from = ?from, index = r.index, reason = %r.reason, "refused a snapshot from the leader; staging discarded, the transfer starts over");
+                }
             }
             // 3. Messages that promise durability.
             for m in ready.persisted_messages.drain(..) {
@@ -1243,8 +1285,8 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
     async fn persist_job(
         &mut self,
         job: PersistJob<S::Command>,
-        done: oneshot::Receiver<Result<Option<PathBuf>, FatalError>>,
-    ) -> Result<Option<PathBuf>, FatalError> {
+        done: oneshot::Receiver<Result<Persisted, FatalError>>,
+    ) -> Result<Persisted, FatalError> {
         let sent = self.persist.as_ref().is_some_and(|p| p.send(job));
         if !sent {
             return Err(FatalError::Thread("persist"));
@@ -1259,15 +1301,44 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         }
     }
 
+    /// Pins the images that snapshot transfers read, so that a newer
+    /// snapshot does not remove one mid-transfer; prunes an image once its
+    /// last transfer ended (or this node stopped leading).
+    fn pin_transfer_images(&self) {
+        let Some(images) = &self.images else {
+            return;
+        };
+        let in_use = self
+            .raft
+            .snapshot_transfers()
+            .iter()
+            .map(|(_, m)| m.index)
+            .collect();
+        if images.pin(in_use) {
+            let (images, keep) = (images.clone(), self.raft.snapshot().cloned());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = images.prune(keep.as_ref()) {
+                    warn!(error = %e, "removing a snapshot image no transfer reads failed");
+                }
+            });
+        }
+    }
+
     /// Reads the chunk `request` asks for on a blocking thread; the answer
     /// comes back as an [`Event::ChunkRead`].
     fn read_chunk(&self, request: raftlog::SnapshotRequest) {
-        let (Some(images), Some(meta)) = (&self.images, self.raft.snapshot()) else {
+        let Some(images) = &self.images else {
             return;
         };
-        if meta.index != request.index {
+        // The image this transfer started with (it may be older than the
+        // latest snapshot; `pin_transfer_images` keeps it).
+        let transfers = self.raft.snapshot_transfers();
+        let Some((_, meta)) = transfers
+            .iter()
+            .find(|(to, m)| *to == request.to && m.index == request.index)
+        else {
             return;
-        }
+        };
         let dir = images.image(meta.index, meta.term);
         let events = self.events_tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -1565,3 +1636,7 @@ mod tests {
         assert_eq!(h.propose(1).await, Err(DriverError::Stopped));
     }
 }
+
+#[cfg(test)]
+#[path = "driver_snapshot_tests.rs"]
+mod snapshot_tests;

@@ -68,6 +68,20 @@ pub enum SnapshotError {
     },
 }
 
+impl SnapshotError {
+    /// True for a failure of this node's own disk (reading, writing or
+    /// fsyncing its files), after which its state cannot be trusted. Every
+    /// other error means the bytes a peer sent do not make a valid image:
+    /// the transfer is refused and started over, and the node goes on.
+    pub fn is_local(&self) -> bool {
+        match self {
+            SnapshotError::Io { .. } => true,
+            SnapshotError::Invalid { source, .. } => matches!(source, bitcask::Error::Io { .. }),
+            SnapshotError::Header(_) | SnapshotError::Stream(_) => false,
+        }
+    }
+}
+
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
     let path = path.to_path_buf();
     move |source| SnapshotError::Io { what, path, source }
@@ -191,9 +205,12 @@ fn read_array<const N: usize>(buf: &[u8], pos: &mut usize) -> Option<[u8; N]> {
 }
 
 /// The snapshot directory of a node: complete images and staging areas.
+/// Clones share one set of *pinned* images ([`Images::pin`]).
 #[derive(Debug, Clone)]
 pub struct Images {
     root: PathBuf,
+    /// Indexes of images a transfer to a follower is reading: never pruned.
+    pinned: std::sync::Arc<parking_lot::Mutex<std::collections::BTreeSet<Index>>>,
 }
 
 impl Images {
@@ -201,7 +218,10 @@ impl Images {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, SnapshotError> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(io("create", &root))?;
-        Ok(Images { root })
+        Ok(Images {
+            root,
+            pinned: Default::default(),
+        })
     }
 
     /// The directory holding images.
@@ -237,8 +257,22 @@ impl Images {
         Ok(to)
     }
 
-    /// Removes every complete image but the one of `keep` (staging areas
-    /// may be in use and stay).
+    /// Sets the images that snapshot transfers read (by index), which
+    /// [`Images::prune`] keeps; returns true if an image pinned before is
+    /// not any more (it may be pruned now).
+    pub fn pin(&self, in_use: std::collections::BTreeSet<Index>) -> bool {
+        let mut pinned = self.pinned.lock();
+        if *pinned == in_use {
+            return false;
+        }
+        let released = pinned.iter().any(|i| !in_use.contains(i));
+        *pinned = in_use;
+        released
+    }
+
+    /// Removes every complete image older than the one of `keep`, except
+    /// pinned ones (a transfer reads them). Staging areas may be in use
+    /// and stay, and so do newer images (one may be about to be recorded).
     pub fn prune(&self, keep: Option<&SnapshotMeta>) -> Result<(), SnapshotError> {
         self.remove_except(keep, false)
     }
@@ -250,14 +284,27 @@ impl Images {
     }
 
     fn remove_except(&self, keep: Option<&SnapshotMeta>, all: bool) -> Result<(), SnapshotError> {
+        let keep_index = keep.map(|m| m.index);
         let keep = keep.map(|m| self.image(m.index, m.term));
         let entries = std::fs::read_dir(&self.root).map_err(io("list", &self.root))?;
         for entry in entries {
             let entry = entry.map_err(io("list", &self.root))?;
             let path = entry.path();
-            let image = entry.file_name().to_string_lossy().starts_with("snapshot-");
-            if Some(&path) == keep.as_ref() || !(all || image) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let index = name
+                .strip_prefix("snapshot-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|i| i.parse::<Index>().ok());
+            if Some(&path) == keep.as_ref() {
                 continue;
+            }
+            if !all {
+                // Prune: only images older than the kept one, not pinned.
+                let Some(index) = index else { continue };
+                let older = keep_index.is_none_or(|k| index < k);
+                if !older || self.pinned.lock().contains(&index) {
+                    continue;
+                }
             }
             let removed = if path.is_dir() {
                 std::fs::remove_dir_all(&path)
@@ -396,6 +443,8 @@ pub struct Incoming {
     file: Option<(usize, File, u64)>,
     /// Files finished so far.
     done: usize,
+    /// The complete image passed [`Incoming::verify`].
+    verified: bool,
 }
 
 /// Most header bytes a follower buffers before giving up on a stream.
@@ -411,6 +460,7 @@ impl Incoming {
             header: None,
             file: None,
             done: 0,
+            verified: false,
         }
     }
 
@@ -501,13 +551,12 @@ impl Incoming {
         Ok(())
     }
 
-    /// The stream is complete: checks the image, makes it durable and
-    /// publishes it as the image of `meta`; returns its directory.
-    pub fn finish(
-        &mut self,
-        meta: &SnapshotMeta,
-        images: &Images,
-    ) -> Result<PathBuf, SnapshotError> {
+    /// The last chunk of `meta` was staged: checks that every file
+    /// arrived, makes the directory durable, and reads every record of the
+    /// image ([`bitcask::checkpoint::verify_records`]: manifest, lengths,
+    /// every record's and hint entry's checksum), so that a corrupt image
+    /// is refused before it can replace the engine.
+    pub fn verify(&mut self, meta: &SnapshotMeta) -> Result<(), SnapshotError> {
         let complete = match (&self.current, &self.header) {
             (Some((m, _)), Some((h, _))) => m == meta && self.done == h.files.len(),
             _ => false,
@@ -519,17 +568,40 @@ impl Incoming {
             )));
         }
         sync_dir(&self.dir)?;
-        bitcask::checkpoint::verify(&bitcask::vfs::OsVfs, &self.dir).map_err(|source| {
+        bitcask::checkpoint::verify_records(&bitcask::vfs::OsVfs, &self.dir).map_err(|source| {
             SnapshotError::Invalid {
                 path: self.dir.clone(),
                 source,
             }
         })?;
+        self.verified = true;
+        Ok(())
+    }
+
+    /// The stream is complete: checks the image ([`Incoming::verify`],
+    /// unless done already), makes it durable and publishes it as the
+    /// image of `meta`; returns its directory.
+    pub fn finish(
+        &mut self,
+        meta: &SnapshotMeta,
+        images: &Images,
+    ) -> Result<PathBuf, SnapshotError> {
+        let verified = self.verified && self.current.as_ref().is_some_and(|(m, _)| m == meta);
+        if !verified {
+            self.verify(meta)?;
+        }
         let dir = images.publish(&self.dir, meta.index, meta.term)?;
         self.current = None;
         self.header = None;
         self.done = 0;
+        self.verified = false;
         Ok(dir)
+    }
+
+    /// Discards whatever was staged (a refused transfer); the next
+    /// transfer starts at offset 0.
+    pub fn abort(&mut self) -> Result<(), SnapshotError> {
+        self.reset()
     }
 
     fn reset(&mut self) -> Result<(), SnapshotError> {
@@ -538,6 +610,7 @@ impl Incoming {
         self.header = None;
         self.file = None;
         self.done = 0;
+        self.verified = false;
         if self.dir.exists() {
             std::fs::remove_dir_all(&self.dir).map_err(io("remove", &self.dir))?;
         }
