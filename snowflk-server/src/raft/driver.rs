@@ -1260,13 +1260,14 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         Ok(())
     }
 
-    /// Asks the apply thread for a snapshot of what it applied, at most once
-    /// per two seconds (the core asks on every answer of a node waiting).
+    /// Asks the apply thread for a snapshot of what it applied: once until
+    /// one is taken, or again after 30 s (the core asks on every answer of a
+    /// node waiting, and a large snapshot takes a while).
     fn ask_for_snapshot(&mut self) {
         if self.images.is_none()
             || self
                 .snapshot_asked
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(2))
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(30))
         {
             return;
         }
@@ -1361,6 +1362,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 }
             },
             Event::SnapshotTaken { index, term } => {
+                self.snapshot_asked = None;
                 let current = self.raft.snapshot().map_or(0, |s| s.index);
                 if index <= current {
                     // A newer snapshot was installed meanwhile.
