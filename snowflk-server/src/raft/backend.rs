@@ -545,23 +545,33 @@ impl RaftBackend {
         let mut status = self.driver.watch_status();
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut last = None;
+            // The status changes with every driver iteration; the peers only
+            // with the configuration or the book.
+            let mut seen: Option<(raftlog::ConfState, raftlog::ConfState)> = None;
+            let mut book_changed = true;
             loop {
-                let Some(b) = weak.upgrade() else { break };
-                let (conf, committed) = {
+                let conf_changed = {
                     let s = status.borrow_and_update();
-                    (s.conf.clone(), s.committed_conf.clone())
+                    seen.as_ref()
+                        .is_none_or(|(c, k)| *c != s.conf || *k != s.committed_conf)
                 };
-                let book = members.borrow_and_update().clone();
-                let peers = b.peer_set(&conf, &committed, &book);
-                if last.as_ref() != Some(&peers) {
-                    b.link.set_peers(&peers);
-                    last = Some(peers);
+                if conf_changed || book_changed {
+                    let Some(b) = weak.upgrade() else { break };
+                    let (conf, committed) = {
+                        let s = status.borrow_and_update();
+                        (s.conf.clone(), s.committed_conf.clone())
+                    };
+                    let book = members.borrow_and_update().clone();
+                    b.link.set_peers(&b.peer_set(&conf, &committed, &book));
+                    seen = Some((conf, committed));
                 }
-                drop(b);
+                book_changed = false;
                 tokio::select! {
                     r = status.changed() => if r.is_err() { break },
-                    r = members.changed() => if r.is_err() { break },
+                    r = members.changed() => {
+                        if r.is_err() { break }
+                        book_changed = true;
+                    }
                 }
             }
         });
