@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # snapshot-transfer write-throughput test; ports 7101-7103 / 8101-8103
 set -u
-BIN=${CARGO_TARGET_DIR:-target}/release/snowflk-server
-D=${1:-/tmp/bs-cl}; mkdir -p $D
+BIN=$(realpath ${CARGO_TARGET_DIR:-target})/release/snowflk-server
+D=${1:-/tmp/bs-cl}; mkdir -p $D; cd $D   # run after: cargo build --release -p snowflk-server
 PEERS=1=127.0.0.1:8101,2=127.0.0.1:8102,3=127.0.0.1:8103
 start() { id=$1; "$BIN" --id $id --data-dir $D/n$id --listen 127.0.0.1:710$id --peer-listen 127.0.0.1:810$id --peers $PEERS --snapshot-entries 20000 --snapshot-trailing-entries 1024 >>$D/n$id.log 2>&1 & echo $! > $D/n$id.pid; }
 for id in 1 2 3; do start $id; done
