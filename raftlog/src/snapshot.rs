@@ -96,8 +96,26 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             learners: given.learners,
             ..meta
         });
-        self.log
-            .compact_to(index.saturating_sub(self.config.trailing_log_entries));
+        // A follower still being sent an older snapshot catches up from it
+        // by entries once it has installed it: keep them while it answers
+        // (`recent_active`; check-quorum clears it every election timeout,
+        // so a follower that went silent releases them at the next
+        // snapshot). Otherwise, with snapshots coming faster than one
+        // transfer takes, it would need a new snapshot after every install
+        // and never catch up.
+        let mut keep_from = index.saturating_sub(self.config.trailing_log_entries);
+        if self.role == Role::Leader {
+            let in_flight = self
+                .progress
+                .values()
+                .filter(|p| p.recent_active)
+                .filter_map(|p| p.snapshot.as_ref().map(|t| t.meta.index))
+                .min();
+            if let Some(held) = in_flight {
+                keep_from = keep_from.min(held);
+            }
+        }
+        self.log.compact_to(keep_from);
         self.confs.compact_to(self.log.offset);
         // Transfers of an older snapshot go on with it: restarting them
         // with every newer one would starve a follower whose transfer takes
