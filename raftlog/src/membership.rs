@@ -201,6 +201,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
                 }
             }
             ConfChangeKind::Promote => {
+                if !conf.is_member(node) {
+                    return Err(ConfChangeError::NotAMember(node));
+                }
                 if !conf.is_learner(node) {
                     return Err(ConfChangeError::NotALearner(node));
                 }

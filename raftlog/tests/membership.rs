@@ -442,7 +442,7 @@ fn invalid_changes_are_refused() {
         ConfChangeError::AlreadyMember(2)
     );
     assert_eq!(err(&mut c, Promote, 2), ConfChangeError::NotALearner(2));
-    assert_eq!(err(&mut c, Promote, 9), ConfChangeError::NotALearner(9));
+    assert_eq!(err(&mut c, Promote, 9), ConfChangeError::NotAMember(9));
     assert_eq!(err(&mut c, Remove, 9), ConfChangeError::NotAMember(9));
     c.conf(1, Remove, 2).expect("remove 2");
     assert_eq!(err(&mut c, Remove, 1), ConfChangeError::LastVoter(1));
