@@ -276,8 +276,10 @@ pub async fn members(
 
 /// Sends `SNOWFLK ADD-NODE id peer_addr` to `addr`, retrying while the
 /// cluster answers `TRYAGAIN` or `TIMEOUT` (no leader yet, another change
-/// in progress) for up to `patience`. A node that is already a member is
-/// done.
+/// in progress) for up to `patience`. "Already a member" is success only if
+/// the member with this id listens at `peer_addr` (this node, restarted);
+/// otherwise another node took the id first (two joins racing) and this
+/// one must not run: [`JoinError::IdTaken`].
 pub async fn add_self(
     addr: &str,
     password: Option<&str>,
@@ -304,8 +306,14 @@ pub async fn add_self(
                 return Ok(());
             }
             Err(JoinError::Refused { reply, .. }) if reply.contains("already a member") => {
-                info!(node = id, via = addr, "already a member of the cluster");
-                return Ok(());
+                let members = members(addr, password, id, peer_addr).await?;
+                if members.get(&id).map(String::as_str) == Some(peer_addr) {
+                    info!(node = id, via = addr, "already a member of the cluster");
+                    return Ok(());
+                }
+                // The cluster's member list can lag the change that made
+                // the id a member: ask again until it shows the address.
+                format!("node {id} is a member, but the member list does not show it yet")
             }
             Err(JoinError::Refused { reply, .. })
                 if reply.starts_with("TRYAGAIN") || reply.starts_with("TIMEOUT") =>
@@ -379,6 +387,54 @@ mod tests {
 
     fn bulk(s: &str) -> Value {
         Value::Bulk(Some(s.as_bytes().to_vec()))
+    }
+
+    /// A fake member: answers `SNOWFLK ADD-NODE` with "already a member" and
+    /// `SNOWFLK MEMBERS` with node `id` at `member_addr`.
+    async fn fake_member(id: u64, member_addr: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut s = BufReader::new(stream);
+                    loop {
+                        let Ok(Value::Array(Some(args))) = read_value(&mut s, 0).await else {
+                            return;
+                        };
+                        let sub = match args.get(1) {
+                            Some(Value::Bulk(Some(b))) => b.clone(),
+                            _ => return,
+                        };
+                        let reply = if sub == b"MEMBERS" {
+                            format!(
+                                "*1\r\n*4\r\n$2\r\nid\r\n:{id}\r\n$4\r\naddr\r\n${}\r\n{member_addr}\r\n",
+                                member_addr.len()
+                            )
+                        } else {
+                            format!(
+                                "-ERR invalid membership change: node {id} is already a member\r\n"
+                            )
+                        };
+                        if s.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_join_that_lost_the_race_for_its_id_fails() {
+        let via = fake_member(5, "127.0.0.1:9001").await;
+        let r = add_self(&via, None, 5, "127.0.0.1:9002", Duration::from_secs(5)).await;
+        assert!(matches!(r, Err(JoinError::IdTaken { id: 5, .. })), "{r:?}");
+        // The same node restarted (its own address): already a member is fine.
+        add_self(&via, None, 5, "127.0.0.1:9001", Duration::from_secs(5))
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -1484,6 +1484,13 @@ fn propose_error(e: ProposeError) -> DriverError {
             node,
             match_index,
             last_index,
+        }) if match_index + 1 >= last_index => DriverError::TryAgain(format!(
+            "node {node} has not answered the leader recently (it holds the log up to {match_index} of {last_index}); retry once it does"
+        )),
+        ProposeError::InvalidConfChange(raftlog::ConfChangeError::NotCaughtUp {
+            node,
+            match_index,
+            last_index,
         }) => DriverError::TryAgain(format!(
             "node {node} has not caught up yet (it holds the log up to {match_index} of {last_index}); retry once it has"
         )),
