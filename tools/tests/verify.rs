@@ -238,11 +238,20 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn checkpoint_verifies_clean_and_an_interrupted_one_is_an_error() {
-    let source = engine_dir();
+    // One opener for the whole test: reopening a directory right after
+    // closing it can find its flock still held by a child process another
+    // test thread is spawning (the lock's descriptor is copied into the
+    // child until its exec closes it), which made this test flaky.
+    let source = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let cp = root.path().join("cp");
     {
         let store = bitcask::Bitcask::open(source.path(), small()).expect("open");
+        for i in 0..200u32 {
+            store
+                .put(format!("k{i:03}").as_bytes(), format!("v{i}").as_bytes())
+                .expect("put");
+        }
         store.put(b"in-active", b"1").expect("put");
         store.checkpoint(&cp).expect("checkpoint");
     }
