@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use cluster_util::{Cluster, TIMING, connect, free_port, replication_info, retry};
+use cluster_util::{Cluster, TIMING, connect, dir_bytes, free_port, replication_info, retry};
 use common::{Node, poll};
 
 fn short() -> Duration {
@@ -85,20 +85,6 @@ fn admin(node: &Node, args: &[&str]) -> redis::RedisResult<String> {
 
 fn info_u64(node: &Node, key: &str) -> Option<u64> {
     replication_info(node)?.get(key)?.parse().ok()
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// The node that `node` names as leader, once it names one that leads.

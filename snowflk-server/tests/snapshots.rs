@@ -6,10 +6,9 @@
 mod cluster_util;
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use cluster_util::{Cluster, connect, replication_info, retry};
+use cluster_util::{Cluster, connect, dir_bytes, replication_info, retry};
 use common::poll;
 use redis::Commands;
 
@@ -27,20 +26,6 @@ const SNAPSHOTS: [&str; 6] = [
     "--raft-log-segment-bytes",
     "16384",
 ];
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
 
 fn info_u64(cluster: &Cluster, id: u64, key: &str) -> Option<u64> {
     replication_info(cluster.node(id))?.get(key)?.parse().ok()

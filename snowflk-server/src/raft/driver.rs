@@ -1020,24 +1020,32 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 self.propose_pending();
                 info!(node = self.raft.id(), change = ?change.kind, member = change.node, "proposing a membership change");
                 match self.raft.propose_conf_change(change) {
-                    Ok(p) => {
-                        self.inflight.fetch_add(1, Ordering::Relaxed);
-                        let sent = self.apply.as_ref().is_some_and(|a| {
-                            a.send(ApplyJob::Register {
-                                index: p.index,
-                                term: p.term,
-                                reply,
-                            })
-                        });
-                        if !sent {
-                            self.inflight.fetch_sub(1, Ordering::Relaxed);
-                        }
-                    }
+                    Ok(p) => self.register_waiter(p, reply),
                     Err(e) => {
                         let _ = reply.send(Err(propose_error(e)));
                     }
                 }
             }
+        }
+    }
+
+    /// Hands the apply thread the reply of the proposal placed at `p`, to
+    /// answer once its entry applies; counts it as in flight meanwhile.
+    fn register_waiter(
+        &self,
+        p: raftlog::Proposed,
+        reply: oneshot::Sender<ProposeResult<S::Output>>,
+    ) {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        let sent = self.apply.as_ref().is_some_and(|a| {
+            a.send(ApplyJob::Register {
+                index: p.index,
+                term: p.term,
+                reply,
+            })
+        });
+        if !sent {
+            self.inflight.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -1069,19 +1077,8 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         }
         match self.raft.propose_batch(commands) {
             Ok(placed) => {
-                self.inflight.fetch_add(placed.len(), Ordering::Relaxed);
-                let apply = self.apply.as_ref();
                 for (p, reply) in placed.into_iter().zip(replies) {
-                    let sent = apply.is_some_and(|a| {
-                        a.send(ApplyJob::Register {
-                            index: p.index,
-                            term: p.term,
-                            reply,
-                        })
-                    });
-                    if !sent {
-                        self.inflight.fetch_sub(1, Ordering::Relaxed);
-                    }
+                    self.register_waiter(p, reply);
                 }
             }
             Err(e) => {

@@ -230,3 +230,18 @@ pub fn retry<T>(what: &str, mut f: impl FnMut() -> redis::RedisResult<T>) -> T {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Bytes of all files under `dir` (0 if it cannot be read).
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
