@@ -227,6 +227,40 @@
 //! change in [`Ready::committed_entries`] (skip them like no-ops when only
 //! commands matter).
 //!
+//! ## Asynchronous log writes
+//!
+//! The plain loop (below) waits for each batch's disk write before it
+//! steps anything else, so a follower's acknowledgement that arrives during
+//! the leader's fsync waits for it, and every write pays for about two
+//! fsyncs in a row. A caller may instead keep writing in the background and
+//! go on stepping, proposing and taking ready batches meanwhile (thesis
+//! §10.2.1 lets a leader commit on a quorum of others while its own write
+//! is still in flight; etcd's raft calls this "async storage writes"):
+//! 1. send [`Ready::messages`] at once, as usual;
+//! 2. queue the batch's [`Ready::hard_state`] and [`Ready::entries`] for
+//!    writing, in the order of the batches (the writer may merge several
+//!    queued batches into one write and one fsync: a later batch's entries
+//!    replace the earlier ones from its first index on);
+//! 3. send [`Ready::persisted_messages`] only once this batch's write **and
+//!    every earlier one** are durable — they promise that;
+//! 4. apply [`Ready::committed_entries`] only up to [`Status::stable`] if
+//!    the state machine may reach disk before the log does (a leader learns
+//!    that an entry is committed from a quorum of others, possibly before
+//!    its own copy is durable);
+//! 5. as each write completes, report the last entry it made durable with
+//!    [`Raft::persisted`]`(index, term)` instead of calling
+//!    [`Raft::advance`];
+//! 6. a batch carrying [`Ready::snapshot`] or [`Ready::received_chunks`]
+//!    is handled the plain way: wait until every queued write is durable,
+//!    then persist it, apply it and call [`Raft::advance`] (which marks
+//!    every handed entry durable, true once nothing is queued).
+//!
+//! Why this is safe: the core counts this node's entries toward commitment
+//! only up to the last reported index, responses leave only after the state
+//! they describe is durable, and a report about entries that were truncated
+//! and replaced since (a new leader overwrote them) is recognised by its
+//! term and ignored. `tests/simulation.rs` runs the cluster both ways.
+//!
 //! ## How it is tested
 //!
 //! Besides unit-level rule tests, `tests/simulation.rs` runs thousands of

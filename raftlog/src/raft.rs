@@ -731,6 +731,29 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         }
     }
 
+    /// Asynchronous log writes (crate docs, "Asynchronous log writes"):
+    /// the entries handed out in earlier ready batches are durable up to
+    /// `index`, whose entry had term `term` when it was handed out.
+    ///
+    /// Call this, instead of [`Raft::advance`], as each queued write
+    /// completes. A report that no longer matches the log (the entry at
+    /// `index` was truncated and replaced since, or is already known
+    /// durable) is ignored, so reports may be stale. A leader counts its
+    /// own entries toward commitment only up to the reported index.
+    pub fn persisted(&mut self, index: Index, term: Term) {
+        if index <= self.log.stable
+            || index > self.log.handed
+            || self.log.term(index) != Some(term)
+        {
+            return;
+        }
+        self.log.stable = index;
+        if self.role == Role::Leader && self.maybe_commit() {
+            self.broadcast_append();
+            self.after_leader_commit();
+        }
+    }
+
     /// The node's current state.
     pub fn status(&self) -> Status {
         Status {
