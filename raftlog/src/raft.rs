@@ -741,9 +741,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// durable) is ignored, so reports may be stale. A leader counts its
     /// own entries toward commitment only up to the reported index.
     pub fn persisted(&mut self, index: Index, term: Term) {
-        if index <= self.log.stable
-            || index > self.log.handed
-            || self.log.term(index) != Some(term)
+        if index <= self.log.stable || index > self.log.handed || self.log.term(index) != Some(term)
         {
             return;
         }

@@ -7,18 +7,27 @@
 //!
 //! 1. send [`Ready::messages`] (the leader's appends may leave before its own
 //!    disk write, thesis §10.2.1);
-//! 2. persist the hard state and entries as one batch with one fsync, on the
-//!    persistence thread (the task awaits it; the runtime stays free);
+//! 2. queue the hard state and entries on the persistence thread and go on
+//!    (asynchronous log writes, raftlog's crate docs): the task does not
+//!    wait for the disk, so a follower's acknowledgement that arrives during
+//!    the leader's fsync is stepped at once, and a leader commits on a
+//!    quorum of others while its own write is still in flight;
 //! 3. send [`Ready::persisted_messages`] (votes and responses promise
-//!    durability);
-//! 4. hand the committed entries to the apply thread, release confirmed
-//!    reads, fail dropped reads;
-//! 5. [`raftlog::Raft::advance`].
+//!    durability) once that write and every earlier one completed, and
+//!    report it with [`raftlog::Raft::persisted`];
+//! 4. hand the committed entries to the apply thread once they are durable
+//!    in this node's log too (the engine, which is not fsynced, must never
+//!    hold an entry the log could lose), release confirmed reads, fail
+//!    dropped reads.
 //!
-//! **Group commit.** While step 2 waits for the disk, new proposals queue in
-//! the request channel; the next iteration drains all of them into one
-//! [`raftlog::Raft::propose_batch`], so they share one log fsync on every
-//! node. The more clients, the more writes per fsync.
+//! A batch of a snapshot transfer (chunks received, or an image to
+//! install) is handled the plain way instead: after every queued write,
+//! awaited, then [`raftlog::Raft::advance`].
+//!
+//! **Group commit.** Proposals drained in one iteration go to one
+//! [`raftlog::Raft::propose_batch`], and the persistence thread merges every
+//! write queued while its previous fsync ran into one append and one fsync,
+//! on every node. The more clients, the more writes per fsync.
 //!
 //! **Reads.** All read requests drained in one iteration share one
 //! [`raftlog::Raft::read_index`] call, hence one leadership-confirmation
@@ -47,7 +56,7 @@
 //! machine does not hold yet (a crash between recording and installing) is
 //! installed before the log is replayed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -329,7 +338,9 @@ impl<S: StateMachine> DriverHandle<S> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let inflight = Arc::new(AtomicUsize::new(0));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let persist = spawn_persist_thread(store, config.metrics.clone(), images.clone());
+        let (written_tx, written_rx) = mpsc::unbounded_channel();
+        let persist =
+            spawn_persist_thread(store, config.metrics.clone(), images.clone(), written_tx);
         let snapshotting = match (&config.snapshots, &images) {
             (Some(p), Some(images)) => Some(Snapshotting {
                 images: images.clone(),
@@ -368,6 +379,10 @@ impl<S: StateMachine> DriverHandle<S> {
             events: events_rx,
             events_tx,
             snapshot_asked: None,
+            writes: VecDeque::new(),
+            next_write_seq: 0,
+            written: written_rx,
+            unapplied: Vec::new(),
             config,
         };
         let task = tokio::spawn(driver.run(shutdown_rx));
@@ -463,6 +478,14 @@ impl<S: StateMachine> DriverHandle<S> {
 }
 
 enum PersistJob<C> {
+    /// Asynchronous write of one ready batch's hard state and entries. The
+    /// thread merges consecutive queued writes into one append and one
+    /// fsync, then reports the last merged `seq` on its completion channel.
+    Write {
+        seq: u64,
+        hard_state: Option<HardState>,
+        entries: Vec<Entry<C>>,
+    },
     /// One ready batch: snapshot chunks to stage (a follower), then hard
     /// state, the snapshot record and entries, one fsync. Answers with the
     /// installed image's directory when the batch completes a snapshot.
@@ -518,10 +541,15 @@ impl<J: Send + 'static> Worker<J> {
     }
 }
 
+/// What the persistence thread reports for asynchronous writes: every
+/// queued write up to this sequence number is durable (or the log failed).
+type WriteDone = (u64, Result<(), FatalError>);
+
 fn spawn_persist_thread<C, L>(
     mut store: L,
     metrics: super::metrics::RaftMetrics,
     images: Option<Images>,
+    written: mpsc::UnboundedSender<WriteDone>,
 ) -> Worker<PersistJob<C>>
 where
     C: Send + 'static,
@@ -532,8 +560,43 @@ where
         .name("raft-persist".into())
         .spawn(move || {
             let mut incoming = images.as_ref().map(|i| Incoming::new(i.incoming()));
-            while let Ok(job) = rx.recv() {
+            // A job taken off the queue while merging writes, run next.
+            let mut held: Option<PersistJob<C>> = None;
+            while let Some(job) = held.take().or_else(|| rx.recv().ok()) {
                 match job {
+                    PersistJob::Write {
+                        mut seq,
+                        mut hard_state,
+                        mut entries,
+                    } => {
+                        // Group commit across ready batches: everything
+                        // queued while the previous fsync ran goes in one.
+                        loop {
+                            match rx.try_recv() {
+                                Ok(PersistJob::Write {
+                                    seq: next,
+                                    hard_state: hs,
+                                    entries: more,
+                                }) => {
+                                    seq = next;
+                                    hard_state = hs.or(hard_state);
+                                    merge_entries(&mut entries, more);
+                                }
+                                Ok(other) => {
+                                    held = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        let ready = Ready {
+                            hard_state,
+                            entries,
+                            ..Ready::default()
+                        };
+                        let r = persist_batch(&mut store, &metrics, None, None, ready).map(|_| ());
+                        let _ = written.send((seq, r));
+                    }
                     PersistJob::Ready {
                         hard_state,
                         entries,
@@ -573,6 +636,17 @@ where
         tx: Some(tx),
         thread,
     }
+}
+
+/// Appends a later ready batch's entries to an earlier one's: the later
+/// batch replaces the earlier entries from its first index on (it was
+/// taken after the core truncated them), as the log store would.
+fn merge_entries<C>(entries: &mut Vec<Entry<C>>, later: Vec<Entry<C>>) {
+    if let (Some(first), Some(head)) = (later.first(), entries.first()) {
+        let keep = first.index.saturating_sub(head.index);
+        entries.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+    }
+    entries.extend(later);
 }
 
 /// Persists one ready batch (see [`PersistJob::Ready`]). Chunks that do
@@ -931,8 +1005,28 @@ struct Driver<S: StateMachine, K> {
     events_tx: mpsc::UnboundedSender<Event>,
     /// When the apply thread was last asked for a snapshot the core wants.
     snapshot_asked: Option<Instant>,
+    /// Asynchronous log writes queued on the persistence thread, oldest first.
+    writes: VecDeque<QueuedWrite<S::Command>>,
+    next_write_seq: u64,
+    written: mpsc::UnboundedReceiver<WriteDone>,
+    /// Committed entries not yet durable in this node's own log: they are
+    /// applied once they are (the engine must never get ahead of the log).
+    unapplied: Vec<Entry<S::Command>>,
     config: DriverConfig,
 }
+
+/// A ready batch whose write is queued: what to do once it is durable.
+struct QueuedWrite<C> {
+    seq: u64,
+    /// The batch's last entry, reported to the core ([`Raft::persisted`]).
+    last: Option<(Index, raftlog::Term)>,
+    /// Messages promising this write (and every earlier one) durable.
+    messages: Vec<Message<C>>,
+}
+
+/// Most asynchronous writes queued at once; the driver waits for the
+/// oldest beyond this (the disk is the bottleneck then, not the loop).
+const MAX_QUEUED_WRITES: usize = 256;
 
 /// Most requests (or message batches) drained per iteration, so ticks and
 /// peers are never starved by a flood of one kind.
@@ -947,6 +1041,11 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break Ok(()),
+                Some(done) = self.written.recv() => {
+                    if let Err(e) = self.on_written(done) {
+                        break Err(e);
+                    }
+                }
                 _ = ticker.tick() => {
                     self.raft.tick();
                     ticks += 1;
@@ -961,6 +1060,9 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                         break Err(e);
                     }
                 }
+            }
+            if let Err(e) = self.drain_written() {
+                break Err(e);
             }
             for _ in 0..MAX_DRAIN {
                 match self.inbound.try_recv() {
@@ -1126,6 +1228,9 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
 
     async fn process_ready(&mut self) -> Result<(), FatalError> {
         while self.raft.has_ready() {
+            if self.writes.len() >= MAX_QUEUED_WRITES {
+                self.wait_for_write().await?;
+            }
             let mut ready = self.raft.ready();
             if let Some(ss) = ready.soft_state {
                 self.config.metrics.leader_changes.inc();
@@ -1145,115 +1250,231 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             for m in ready.messages.drain(..) {
                 self.sink.send(m);
             }
-            // 4a. Committed entries already in the durable log go to the
-            // apply thread now, before this batch's fsync: on a leader they
-            // are the writes its clients wait for, and holding them behind
-            // the next batch's disk write would add one fsync to every
-            // write's latency. Entries at or past this batch's first new
-            // entry are not durable here yet and wait for step 2.
-            // With a snapshot to install, every committed entry comes after
-            // it and waits for the install (step 4).
-            let durable_below = if ready.snapshot.is_some() {
-                0
-            } else {
-                ready.entries.first().map_or(Index::MAX, |e| e.index)
-            };
-            let split = ready
-                .committed_entries
-                .partition_point(|e| e.index < durable_below);
-            if split > 0 {
-                let rest = ready.committed_entries.split_off(split);
-                let durable = std::mem::replace(&mut ready.committed_entries, rest);
-                let sent = self
-                    .apply
-                    .as_ref()
-                    .is_some_and(|a| a.send(ApplyJob::Entries(durable)));
-                if !sent {
-                    return Err(FatalError::Thread("apply"));
+            if ready.snapshot.is_some() || !ready.received_chunks.is_empty() {
+                // A snapshot transfer: the plain, synchronous way, after
+                // every queued write (raftlog docs, "Asynchronous log writes").
+                while !self.writes.is_empty() {
+                    self.wait_for_write().await?;
                 }
+                self.process_ready_in_step(ready).await?;
+                continue;
             }
-            // 2. Stage snapshot chunks; persist hard state, snapshot record
-            // and entries: one batch, one fsync.
-            let mut installed = None;
-            if ready.hard_state.is_some()
-                || !ready.entries.is_empty()
-                || !ready.received_chunks.is_empty()
-                || ready.snapshot.is_some()
-            {
-                let (tx, rx) = oneshot::channel();
-                let job = PersistJob::Ready {
+            // 2. Queue the write; the loop goes on meanwhile, so that a
+            // follower's acknowledgement arriving during this fsync is
+            // stepped at once (a leader commits on a quorum of others) and
+            // new proposals join the next write.
+            self.unapplied.append(&mut ready.committed_entries);
+            if ready.hard_state.is_some() || !ready.entries.is_empty() {
+                let seq = self.next_write_seq;
+                self.next_write_seq += 1;
+                let last = ready.entries.last().map(|e| (e.index, e.term));
+                let job = PersistJob::Write {
+                    seq,
                     hard_state: ready.hard_state,
                     entries: std::mem::take(&mut ready.entries),
-                    chunks: std::mem::take(&mut ready.received_chunks),
-                    snapshot: ready.snapshot.clone(),
-                    done: tx,
                 };
-                let persisted = self.persist_job(job, rx).await?;
-                installed = persisted.installed;
-                if let Some(r) = persisted.refused {
-                    // Before `advance`: the core must not install it.
-                    let from = self.raft.reject_snapshot(r.index);
-                    error!(node = self.raft.id(), from = ?from, index = r.index, reason = %r.reason, "refused a snapshot from the leader; staging discarded, the transfer starts over");
+                if !self.persist.as_ref().is_some_and(|p| p.send(job)) {
+                    return Err(FatalError::Thread("persist"));
+                }
+                self.writes.push_back(QueuedWrite {
+                    seq,
+                    last,
+                    messages: std::mem::take(&mut ready.persisted_messages),
+                });
+            } else if let Some(back) = self.writes.back_mut() {
+                // 3. These promise what the queued writes hold.
+                back.messages.append(&mut ready.persisted_messages);
+            } else {
+                for m in ready.persisted_messages.drain(..) {
+                    self.sink.send(m);
                 }
             }
-            // 3. Messages that promise durability.
-            for m in ready.persisted_messages.drain(..) {
-                self.sink.send(m);
-            }
-            // 4. A received snapshot replaces the state before the entries
-            // after it are applied.
-            if let (Some(meta), Some(dir)) = (ready.snapshot.take(), installed) {
-                info!(
-                    node = self.raft.id(),
-                    index = meta.index,
-                    term = meta.term,
-                    "snapshot received from the leader; installing"
-                );
-                let sent = self
-                    .apply
-                    .as_ref()
-                    .is_some_and(|a| a.send(ApplyJob::Install { meta, dir }));
-                if !sent {
-                    return Err(FatalError::Thread("apply"));
+            // 4. Apply what is committed and durable here; serve reads.
+            self.release_durable()?;
+            self.finish_ready(&mut ready);
+        }
+        Ok(())
+    }
+
+    /// Reads confirmed or dropped, chunks to read, a snapshot wanted: the
+    /// parts of a ready batch that do not wait for the disk.
+    fn finish_ready(&mut self, ready: &mut Ready<S::Command>) {
+        for rs in &ready.read_states {
+            if let Some((_, batch)) = self.reads.remove(&rs.context) {
+                for r in batch {
+                    let _ = r.send(Ok(rs.index));
                 }
-            }
-            // 4b. Apply the rest, then serve and fail reads.
-            if !ready.committed_entries.is_empty() {
-                let entries = std::mem::take(&mut ready.committed_entries);
-                let sent = self
-                    .apply
-                    .as_ref()
-                    .is_some_and(|a| a.send(ApplyJob::Entries(entries)));
-                if !sent {
-                    return Err(FatalError::Thread("apply"));
-                }
-            }
-            for rs in &ready.read_states {
-                if let Some((_, batch)) = self.reads.remove(&rs.context) {
-                    for r in batch {
-                        let _ = r.send(Ok(rs.index));
-                    }
-                }
-            }
-            for ctx in &ready.dropped_reads {
-                if let Some((_, batch)) = self.reads.remove(ctx) {
-                    for r in batch {
-                        let _ = r.send(Err(DriverError::TryAgain(
-                            "leadership lost before the read was confirmed".into(),
-                        )));
-                    }
-                }
-            }
-            // 5. Chunks a follower needs are read off the driver task.
-            for request in ready.snapshot_requests.drain(..) {
-                self.read_chunk(request);
-            }
-            self.raft.advance();
-            // 6. A joining node needs a snapshot and there is none yet.
-            if ready.snapshot_wanted {
-                self.ask_for_snapshot();
             }
         }
+        for ctx in &ready.dropped_reads {
+            if let Some((_, batch)) = self.reads.remove(ctx) {
+                for r in batch {
+                    let _ = r.send(Err(DriverError::TryAgain(
+                        "leadership lost before the read was confirmed".into(),
+                    )));
+                }
+            }
+        }
+        // Chunks a follower needs are read off the driver task.
+        for request in ready.snapshot_requests.drain(..) {
+            self.read_chunk(request);
+        }
+        // A joining node needs a snapshot and there is none yet.
+        if ready.snapshot_wanted {
+            self.ask_for_snapshot();
+        }
+    }
+
+    /// One completion report of the persistence thread: every queued write
+    /// up to its sequence number is durable. Sends what they promised,
+    /// tells the core, applies what became durable.
+    fn on_written(&mut self, (upto, result): WriteDone) -> Result<(), FatalError> {
+        if let Err(e) = result {
+            error!(node = self.raft.id(), error = %e, "raft log write failed; the node stops");
+            fatal_exit();
+        }
+        while self.writes.front().is_some_and(|w| w.seq <= upto) {
+            let Some(w) = self.writes.pop_front() else {
+                break;
+            };
+            for m in w.messages {
+                self.sink.send(m);
+            }
+            if let Some((index, term)) = w.last {
+                self.raft.persisted(index, term);
+            }
+        }
+        self.release_durable()
+    }
+
+    fn drain_written(&mut self) -> Result<(), FatalError> {
+        while let Ok(done) = self.written.try_recv() {
+            self.on_written(done)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next completion report of the persistence thread.
+    async fn wait_for_write(&mut self) -> Result<(), FatalError> {
+        match self.written.recv().await {
+            Some(done) => self.on_written(done),
+            None => Err(FatalError::Thread("persist")),
+        }
+    }
+
+    /// Hands the apply thread the committed entries that are durable in
+    /// this node's log.
+    fn release_durable(&mut self) -> Result<(), FatalError> {
+        let stable = self.raft.status().stable;
+        let durable = self.unapplied.partition_point(|e| e.index <= stable);
+        if durable == 0 {
+            return Ok(());
+        }
+        let rest = self.unapplied.split_off(durable);
+        let entries = std::mem::replace(&mut self.unapplied, rest);
+        if self
+            .apply
+            .as_ref()
+            .is_some_and(|a| a.send(ApplyJob::Entries(entries)))
+        {
+            Ok(())
+        } else {
+            Err(FatalError::Thread("apply"))
+        }
+    }
+
+    /// A ready batch of a snapshot transfer, handled in order with the disk
+    /// write awaited (nothing else is queued): persist, send what promises
+    /// durability, install, apply, [`Raft::advance`].
+    async fn process_ready_in_step(
+        &mut self,
+        mut ready: Ready<S::Command>,
+    ) -> Result<(), FatalError> {
+        self.release_durable()?;
+        debug_assert!(self.unapplied.is_empty());
+        // 4a. Committed entries already in the durable log go to the
+        // apply thread now, before this batch's fsync. Entries at or past
+        // this batch's first new entry are not durable here yet and wait
+        // for step 2. With a snapshot to install, every committed entry
+        // comes after it and waits for the install (step 4).
+        let durable_below = if ready.snapshot.is_some() {
+            0
+        } else {
+            ready.entries.first().map_or(Index::MAX, |e| e.index)
+        };
+        let split = ready
+            .committed_entries
+            .partition_point(|e| e.index < durable_below);
+        if split > 0 {
+            let rest = ready.committed_entries.split_off(split);
+            let durable = std::mem::replace(&mut ready.committed_entries, rest);
+            let sent = self
+                .apply
+                .as_ref()
+                .is_some_and(|a| a.send(ApplyJob::Entries(durable)));
+            if !sent {
+                return Err(FatalError::Thread("apply"));
+            }
+        }
+        // 2. Stage snapshot chunks; persist hard state, snapshot record
+        // and entries: one batch, one fsync.
+        let mut installed = None;
+        if ready.hard_state.is_some()
+            || !ready.entries.is_empty()
+            || !ready.received_chunks.is_empty()
+            || ready.snapshot.is_some()
+        {
+            let (tx, rx) = oneshot::channel();
+            let job = PersistJob::Ready {
+                hard_state: ready.hard_state,
+                entries: std::mem::take(&mut ready.entries),
+                chunks: std::mem::take(&mut ready.received_chunks),
+                snapshot: ready.snapshot.clone(),
+                done: tx,
+            };
+            let persisted = self.persist_job(job, rx).await?;
+            installed = persisted.installed;
+            if let Some(r) = persisted.refused {
+                // Before `advance`: the core must not install it.
+                let from = self.raft.reject_snapshot(r.index);
+                error!(node = self.raft.id(), from = ?from, index = r.index, reason = %r.reason, "refused a snapshot from the leader; staging discarded, the transfer starts over");
+            }
+        }
+        // 3. Messages that promise durability.
+        for m in ready.persisted_messages.drain(..) {
+            self.sink.send(m);
+        }
+        // 4. A received snapshot replaces the state before the entries
+        // after it are applied.
+        if let (Some(meta), Some(dir)) = (ready.snapshot.take(), installed) {
+            info!(
+                node = self.raft.id(),
+                index = meta.index,
+                term = meta.term,
+                "snapshot received from the leader; installing"
+            );
+            let sent = self
+                .apply
+                .as_ref()
+                .is_some_and(|a| a.send(ApplyJob::Install { meta, dir }));
+            if !sent {
+                return Err(FatalError::Thread("apply"));
+            }
+        }
+        // 4b. Apply the rest, then serve and fail reads.
+        if !ready.committed_entries.is_empty() {
+            let entries = std::mem::take(&mut ready.committed_entries);
+            let sent = self
+                .apply
+                .as_ref()
+                .is_some_and(|a| a.send(ApplyJob::Entries(entries)));
+            if !sent {
+                return Err(FatalError::Thread("apply"));
+            }
+        }
+        self.finish_ready(&mut ready);
+        // Every handed entry is durable now: nothing else was queued.
+        self.raft.advance();
         Ok(())
     }
 
@@ -1450,9 +1671,13 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             let _ = r.send(Err(DriverError::Stopped));
         }
         self.reads.clear();
-        // The last persist was awaited inside the loop; close the log.
+        // Finish the queued writes and close the log; then apply what they
+        // made durable, so that clients waiting for it get their answer.
         if let Some(p) = self.persist.take() {
             p.finish().await;
+        }
+        if let Err(e) = self.drain_written() {
+            warn!(node = self.raft.id(), error = %e, "applying the last durable entries at shutdown failed");
         }
         if let Some(a) = self.apply.take() {
             a.finish().await;
@@ -1640,6 +1865,136 @@ mod tests {
         h.shutdown().await.unwrap();
         assert!(h.status().stopped);
         assert_eq!(h.propose(1).await, Err(DriverError::Stopped));
+    }
+
+    /// A memory log whose appends wait for the test to open a gate, and
+    /// record the indexes of each append.
+    struct GatedStore {
+        inner: MemLogStore<u64>,
+        /// Each append sends its entries' indexes here, then waits for one
+        /// permit on `gate`.
+        entered: std::sync::mpsc::Sender<Vec<Index>>,
+        gate: std::sync::mpsc::Receiver<()>,
+    }
+
+    impl LogStore<u64> for GatedStore {
+        fn hard_state(&self) -> Result<HardState, StorageError> {
+            self.inner.hard_state()
+        }
+        fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
+            self.inner.save_hard_state(hs)
+        }
+        fn append(&mut self, entries: &[Entry<u64>]) -> Result<(), StorageError> {
+            let _ = self.entered.send(entries.iter().map(|e| e.index).collect());
+            self.gate
+                .recv()
+                .map_err(|_| StorageError::Other("gate closed".into()))?;
+            self.inner.append(entries)
+        }
+        fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
+            self.inner.truncate_after(index)
+        }
+        fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
+            self.inner.purge_up_to(index)
+        }
+        fn first_index(&self) -> Index {
+            self.inner.first_index()
+        }
+        fn last_index(&self) -> Index {
+            self.inner.last_index()
+        }
+        fn term(&self, index: Index) -> Result<Option<u64>, StorageError> {
+            self.inner.term(index)
+        }
+        fn entries(
+            &self,
+            lo: Index,
+            hi: Index,
+            max_bytes: Option<u64>,
+        ) -> Result<Vec<Entry<u64>>, StorageError> {
+            self.inner.entries(lo, hi, max_bytes)
+        }
+    }
+
+    /// Asynchronous log writes: while one write waits for the disk the
+    /// driver goes on proposing (the old loop awaited every write before
+    /// taking the next request), the writes queued meanwhile go to the log
+    /// as one append, and nothing is applied before it is durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn proposals_go_on_while_a_log_write_waits_and_queued_writes_merge() {
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (gate, gate_rx) = std::sync::mpsc::channel();
+        let store = GatedStore {
+            inner: MemLogStore::new(),
+            entered: entered_tx,
+            gate: gate_rx,
+        };
+        let config = DriverConfig {
+            metrics: Default::default(),
+            raft: raftlog::Config::new(1, [1]),
+            tick: Duration::from_millis(1),
+            seed: 7,
+            max_pending_writes: 10_000,
+            request_queue: 10_000,
+            read_timeout: Duration::from_secs(5),
+            snapshots: None,
+        };
+        let (_peers, inbound) = mpsc::channel(1);
+        let h =
+            Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
+        let entered = Arc::new(parking_lot::Mutex::new(entered));
+        let next_append = move || {
+            let entered = entered.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    entered
+                        .lock()
+                        .recv_timeout(Duration::from_secs(10))
+                        .expect("the driver never wrote its log")
+                })
+                .await
+                .unwrap()
+            }
+        };
+        // The leader's no-op is written first.
+        assert_eq!(next_append().await, vec![1]);
+        gate.send(()).unwrap();
+        let mut st = h.watch_status();
+        st.wait_for(|s| s.raft.role == Role::Leader && s.raft.commit >= 1)
+            .await
+            .unwrap();
+
+        let first = {
+            let h = h.clone();
+            tokio::spawn(async move { h.propose(100).await })
+        };
+        assert_eq!(next_append().await, vec![2], "the first write");
+        // The write of index 2 is held: more proposals are still taken.
+        let more: Vec<_> = (101..104u64)
+            .map(|c| {
+                let h = h.clone();
+                tokio::spawn(async move { (c, h.propose(c).await) })
+            })
+            .collect();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            st.wait_for(|s| s.raft.last_index == 5),
+        )
+        .await
+        .expect("proposals waited for the disk write before them")
+        .unwrap();
+        assert_eq!(h.applied(), 1, "nothing is applied before it is durable");
+        gate.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(100));
+        // Everything queued during the first write: one append.
+        assert_eq!(next_append().await, vec![3, 4, 5]);
+        gate.send(()).unwrap();
+        for t in more {
+            let (c, r) = t.await.unwrap();
+            assert_eq!(r, Ok(c));
+        }
+        drop(gate);
+        h.shutdown().await.unwrap();
     }
 }
 
