@@ -1875,6 +1875,8 @@ mod tests {
         /// permit on `gate`.
         entered: std::sync::mpsc::Sender<Vec<Index>>,
         gate: std::sync::mpsc::Receiver<()>,
+        /// While false, appends pass without waiting or reporting.
+        gated: Arc<std::sync::atomic::AtomicBool>,
     }
 
     impl LogStore<u64> for GatedStore {
@@ -1885,10 +1887,12 @@ mod tests {
             self.inner.save_hard_state(hs)
         }
         fn append(&mut self, entries: &[Entry<u64>]) -> Result<(), StorageError> {
-            let _ = self.entered.send(entries.iter().map(|e| e.index).collect());
-            self.gate
-                .recv()
-                .map_err(|_| StorageError::Other("gate closed".into()))?;
+            if self.gated.load(Ordering::SeqCst) {
+                let _ = self.entered.send(entries.iter().map(|e| e.index).collect());
+                self.gate
+                    .recv()
+                    .map_err(|_| StorageError::Other("gate closed".into()))?;
+            }
             self.inner.append(entries)
         }
         fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
@@ -1928,6 +1932,7 @@ mod tests {
             inner: MemLogStore::new(),
             entered: entered_tx,
             gate: gate_rx,
+            gated: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         let config = DriverConfig {
             metrics: Default::default(),
@@ -1995,6 +2000,117 @@ mod tests {
         }
         drop(gate);
         h.shutdown().await.unwrap();
+    }
+
+    /// Delivers messages between in-process drivers by their `to`.
+    struct Wires(Arc<parking_lot::Mutex<BTreeMap<NodeId, mpsc::Sender<Vec<Message<u64>>>>>>);
+
+    impl MessageSink<u64> for Wires {
+        fn send(&self, m: Message<u64>) {
+            if let Some(tx) = self.0.lock().get(&m.to) {
+                let _ = tx.try_send(vec![m]);
+            }
+        }
+    }
+
+    /// A leader commits on its two followers' acknowledgements while its own
+    /// log write is still held, but applies the entry only once that write
+    /// is durable: the engine is not fsynced, so applying earlier could let
+    /// it hold an entry that a power loss takes from the log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_commits_on_followers_but_applies_only_what_its_own_log_holds() {
+        let wires = Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (gate, gate_rx) = std::sync::mpsc::channel();
+        let gated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut handles = BTreeMap::new();
+        let mut gated_store = Some(GatedStore {
+            inner: MemLogStore::new(),
+            entered: entered_tx,
+            gate: gate_rx,
+            gated: gated.clone(),
+        });
+        for id in 1..=3u64 {
+            let (tx, inbound) = mpsc::channel(1024);
+            wires.lock().insert(id, tx);
+            let config = DriverConfig {
+                metrics: Default::default(),
+                raft: raftlog::Config::new(id, [1, 2, 3]),
+                tick: Duration::from_millis(2),
+                seed: id,
+                max_pending_writes: 10_000,
+                request_queue: 10_000,
+                read_timeout: Duration::from_secs(5),
+                snapshots: None,
+            };
+            let sink = Wires(wires.clone());
+            let h = match gated_store.take().filter(|_| id == 1) {
+                Some(store) => DriverHandle::start(config, store, Arc::new(Echo), inbound, sink),
+                None => {
+                    DriverHandle::start(config, MemLogStore::new(), Arc::new(Echo), inbound, sink)
+                }
+            };
+            handles.insert(id, Arc::new(h.unwrap()));
+        }
+        let one = handles[&1].clone();
+        let mut st = one.watch_status();
+        // Make node 1 the leader, with its no-op committed.
+        let within = Duration::from_secs(20);
+        tokio::time::timeout(within, async {
+            loop {
+                let s = one.status().raft;
+                if s.role == Role::Leader && s.commit >= s.last_index && s.commit > 0 {
+                    break;
+                }
+                if let Some(l) = s.leader.filter(|&l| l != 1) {
+                    let _ = handles[&l].transfer(1).await;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(50), st.changed()).await;
+            }
+        })
+        .await
+        .expect("node 1 never became leader");
+
+        gated.store(true, Ordering::SeqCst);
+        let proposal = {
+            let one = one.clone();
+            tokio::spawn(async move { one.propose(42).await })
+        };
+        let index = tokio::task::spawn_blocking(move || {
+            entered
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the leader never wrote its log")
+        })
+        .await
+        .unwrap()[0];
+        tokio::time::timeout(within, st.wait_for(|s| s.raft.commit >= index))
+            .await
+            .expect("the followers' acknowledgements did not commit the entry")
+            .unwrap();
+        for id in [2, 3] {
+            tokio::time::timeout(within, handles[&id].wait_applied(index))
+                .await
+                .expect("a follower never applied the entry")
+                .unwrap();
+        }
+        // The followers applied it; the leader must not, however long it
+        // is given (a bounded wait for what must not happen).
+        let early = tokio::time::timeout(Duration::from_millis(300), one.wait_applied(index)).await;
+        assert!(
+            early.is_err(),
+            "applied {} before the leader's own write of {index} completed",
+            one.applied()
+        );
+        gated.store(false, Ordering::SeqCst);
+        gate.send(()).unwrap();
+        assert_eq!(proposal.await.unwrap(), Ok(42));
+        tokio::time::timeout(within, one.wait_applied(index))
+            .await
+            .expect("the leader never applied its entry")
+            .unwrap();
+        for h in handles.values() {
+            h.shutdown().await.unwrap();
+        }
     }
 }
 
