@@ -2003,7 +2003,9 @@ mod tests {
     }
 
     /// Delivers messages between in-process drivers by their `to`.
-    struct Wires(Arc<parking_lot::Mutex<BTreeMap<NodeId, mpsc::Sender<Vec<Message<u64>>>>>>);
+    type Inboxes = BTreeMap<NodeId, mpsc::Sender<Vec<Message<u64>>>>;
+
+    struct Wires(Arc<parking_lot::Mutex<Inboxes>>);
 
     impl MessageSink<u64> for Wires {
         fn send(&self, m: Message<u64>) {
