@@ -250,6 +250,7 @@ impl Backend for NoneBackend {
             snapshot_index: 0,
             snapshots_taken: 0,
             snapshots_installed: 0,
+            read_index_rounds: 0,
             peers: vec![PeerStatus {
                 id: self.id,
                 addr: String::new(),

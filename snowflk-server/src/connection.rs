@@ -106,6 +106,9 @@ impl Connection {
         // Consecutive pipelined writes, submitted together (in order), with
         // their command's metrics index and arrival time.
         let mut group: Vec<WriteCmd> = Vec::new();
+        // Or consecutive pipelined small reads, served with one read index.
+        // At most one of the two groups holds commands at a time.
+        let mut reads: Vec<ReadOp> = Vec::new();
         let mut group_meta: Vec<(usize, Instant)> = Vec::new();
         loop {
             loop {
@@ -125,6 +128,7 @@ impl Connection {
                         };
                         let cmd = match parsed {
                             Command::Write(w) if self.multi.is_none() => {
+                                self.run_reads(&mut reads, &mut group_meta).await;
                                 group.push(w);
                                 group_meta.push((metric, started));
                                 if group.len() >= MAX_GROUP {
@@ -132,10 +136,20 @@ impl Connection {
                                 }
                                 continue;
                             }
+                            Command::Read(op) if self.multi.is_none() && op.batchable() => {
+                                self.run_group(&mut group, &mut group_meta).await;
+                                reads.push(op);
+                                group_meta.push((metric, started));
+                                if reads.len() >= MAX_GROUP {
+                                    self.run_reads(&mut reads, &mut group_meta).await;
+                                }
+                                continue;
+                            }
                             other => other,
                         };
                         drop(args);
                         self.run_group(&mut group, &mut group_meta).await;
+                        self.run_reads(&mut reads, &mut group_meta).await;
                         let next = self.execute(cmd).await;
                         self.shared.metrics.record(metric, started, self.last_error);
                         if next == Next::Close {
@@ -149,6 +163,7 @@ impl Connection {
                     Ok(None) => break,
                     Err(e) => {
                         self.run_group(&mut group, &mut group_meta).await;
+                        self.run_reads(&mut reads, &mut group_meta).await;
                         self.shared
                             .stats
                             .protocol_errors
@@ -161,6 +176,7 @@ impl Connection {
                 }
             }
             self.run_group(&mut group, &mut group_meta).await;
+            self.run_reads(&mut reads, &mut group_meta).await;
             if self.flush().await.is_err() || *stop.borrow() {
                 return;
             }
@@ -196,6 +212,37 @@ impl Connection {
                     .map(|r| r.unwrap_or_else(|e| e.to_reply()))
                     .collect()
             }
+        };
+        for (reply, (metric, started)) in replies.iter().zip(meta.drain(..)) {
+            self.encode(reply);
+            self.shared.metrics.record(metric, started, self.last_error);
+        }
+        meta.clear();
+    }
+
+    /// Serves the pending pipelined reads together and encodes their
+    /// replies in order, each counted in the metrics.
+    async fn run_reads(&mut self, reads: &mut Vec<ReadOp>, meta: &mut Vec<(usize, Instant)>) {
+        let replies: Vec<Reply> = match reads.len() {
+            0 => return,
+            1 => match reads.pop() {
+                Some(op) => vec![
+                    self.shared
+                        .backend
+                        .read(op)
+                        .await
+                        .unwrap_or_else(|e| e.to_reply()),
+                ],
+                None => return,
+            },
+            _ => self
+                .shared
+                .backend
+                .read_many(std::mem::take(reads))
+                .await
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|e| e.to_reply()))
+                .collect(),
         };
         for (reply, (metric, started)) in replies.iter().zip(meta.drain(..)) {
             self.encode(reply);
@@ -533,7 +580,7 @@ impl Connection {
                     };
                     let _ = write!(
                         out,
-                        "# Replication\r\nrole:{role}\r\nreplication:{mode}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_first_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshots_taken:{}\r\nraft_snapshots_installed:{}\r\nraft_members:{}\r\n",
+                        "# Replication\r\nrole:{role}\r\nreplication:{mode}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_first_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshots_taken:{}\r\nraft_snapshots_installed:{}\r\nraft_read_index_rounds:{}\r\nraft_members:{}\r\n",
                         status.role.as_str(),
                         status.term,
                         status
@@ -546,6 +593,7 @@ impl Connection {
                         status.snapshot_index,
                         status.snapshots_taken,
                         status.snapshots_installed,
+                        status.read_index_rounds,
                         status.peers.len(),
                     );
                     for p in &status.peers {

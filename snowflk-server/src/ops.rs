@@ -292,6 +292,16 @@ pub enum ReadOp {
 }
 
 impl ReadOp {
+    /// True for reads whose reply is small (one key's value or a number):
+    /// only these share a pipelined read batch, so that a batch's reply
+    /// stays within one peer frame.
+    pub fn batchable(&self) -> bool {
+        matches!(
+            self,
+            ReadOp::Get { .. } | ReadOp::StrLen { .. } | ReadOp::Ttl { .. } | ReadOp::Exists { .. }
+        )
+    }
+
     /// True if the op may be queued inside `MULTI` (runs in the transaction).
     pub fn allowed_in_multi(&self) -> bool {
         matches!(
@@ -539,6 +549,9 @@ pub struct NodeStatus {
     pub snapshots_taken: u64,
     /// Snapshots received from a leader and installed since it started.
     pub snapshots_installed: u64,
+    /// ReadIndex rounds this node started as leader (one per batch of
+    /// reads waiting together).
+    pub read_index_rounds: u64,
     /// All members, this node included, sorted by id.
     pub peers: Vec<PeerStatus>,
 }
@@ -576,6 +589,20 @@ pub trait Backend: Send + Sync + 'static {
             let mut out = Vec::with_capacity(ops.len());
             for op in ops {
                 out.push(self.write(op).await);
+            }
+            out
+        })
+    }
+
+    /// Several reads from one connection's pipeline, with nothing between
+    /// them: they were all sent before any was answered, so one read index
+    /// (one leadership confirmation, one forwarded round trip) serves them
+    /// all. The default runs them one after another.
+    fn read_many(&self, ops: Vec<ReadOp>) -> BoxFuture<'_, Vec<Result<Reply, BackendError>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                out.push(self.read(op).await);
             }
             out
         })

@@ -107,6 +107,55 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
         assert_eq!(got, "300x");
     }
 
+    // Pipelined reads share one read index (one forwarded round trip from
+    // a follower) and still see the writes before them in the pipeline.
+    for (round, id) in [follower, leader].into_iter().enumerate() {
+        let rounds = |node: &_| -> u64 {
+            replication_info(node).unwrap()["raft_read_index_rounds"]
+                .parse()
+                .unwrap()
+        };
+        let before = rounds(cluster.node(leader));
+        let key = format!("rk{round}");
+        let mut pipe = redis::pipe();
+        pipe.set(&key, "a");
+        for _ in 0..300 {
+            pipe.get(&key);
+        }
+        pipe.cmd("APPEND").arg(&key).arg("b");
+        pipe.get(&key).cmd("STRLEN").arg(&key);
+        pipe.cmd("EXISTS").arg(&key).arg("nokey");
+        pipe.cmd("TTL").arg(&key).get("nokey");
+        let mut raw = cluster.node(id).raw();
+        raw.write_all(&pipe.get_packed_pipeline()).unwrap();
+        let mut reader = std::io::BufReader::new(raw);
+        let mut parser = redis::Parser::new();
+        let replies: Vec<redis::Value> = (0..307)
+            .map(|_| parser.parse_value(&mut reader).unwrap())
+            .collect();
+        assert_eq!(replies[0], redis::Value::Okay, "node {id}");
+        for r in &replies[1..301] {
+            assert_eq!(*r, redis::Value::BulkString(b"a".to_vec()), "node {id}");
+        }
+        assert_eq!(replies[301], redis::Value::Int(2), "node {id}");
+        assert_eq!(
+            replies[302..],
+            [
+                redis::Value::BulkString(b"ab".to_vec()),
+                redis::Value::Int(2),
+                redis::Value::Int(1),
+                redis::Value::Int(-1),
+                redis::Value::Nil
+            ],
+            "node {id}"
+        );
+        let used = rounds(cluster.node(leader)) - before;
+        assert!(
+            used < 100,
+            "node {id}: 305 pipelined reads took {used} read index rounds"
+        );
+    }
+
     // INFO replication on the leader shows every follower's match index.
     let info = replication_info(cluster.node(leader)).unwrap();
     assert_eq!(info.get("raft_role").map(String::as_str), Some("leader"));

@@ -411,6 +411,9 @@ impl RaftBackend {
                             let out = match body {
                                 Forwarded::Write(op) => b.local_write(&op).await,
                                 Forwarded::Read(op) => b.local_read(&op).await,
+                                Forwarded::Reads(ops) => {
+                                    b.local_reads(&ops).await.map(Reply::Array)
+                                }
                                 Forwarded::Transfer(t) => {
                                     b.local_transfer(t).await.map(|()| Reply::ok())
                                 }
@@ -482,6 +485,15 @@ impl RaftBackend {
 
     /// A linearizable read served here (this node must lead).
     async fn local_read(&self, op: &ReadOp) -> Result<Reply, BackendError> {
+        let mut replies = self.local_reads(std::slice::from_ref(op)).await?;
+        replies
+            .pop()
+            .ok_or_else(|| BackendError::Fatal("a read produced no reply".into()))
+    }
+
+    /// Linearizable reads served here with one read index (this node must
+    /// lead): they all arrived before it was taken.
+    async fn local_reads(&self, ops: &[ReadOp]) -> Result<Vec<Reply>, BackendError> {
         let read = async {
             let index = self.driver.read_index().await?;
             self.driver.wait_applied(index).await
@@ -496,9 +508,14 @@ impl RaftBackend {
                 )));
             }
         }
-        self.sm
-            .read(op, now_ms())
-            .map_err(|e| BackendError::Fatal(e.to_string()))
+        let now = now_ms();
+        ops.iter()
+            .map(|op| {
+                self.sm
+                    .read(op, now)
+                    .map_err(|e| BackendError::Fatal(e.to_string()))
+            })
+            .collect()
     }
 
     /// Proposes a membership change here (this node must lead) and waits
@@ -734,6 +751,36 @@ impl Backend for RaftBackend {
         })
     }
 
+    fn read_many(&self, ops: Vec<ReadOp>) -> BoxFuture<'_, Vec<Result<Reply, BackendError>>> {
+        Box::pin(async move {
+            let n = ops.len();
+            let r = match self.route().await {
+                Err(e) => Err(e),
+                Ok(None) => {
+                    let r = self.local_reads(&ops).await.map(Reply::Array);
+                    match self.redirect(&r) {
+                        Some(l) => self.forward(l, Forwarded::Reads(ops)).await,
+                        None => r,
+                    }
+                }
+                Ok(Some(l)) => self.forward(l, Forwarded::Reads(ops)).await,
+            };
+            match r {
+                Ok(Reply::Array(replies)) if replies.len() == n => {
+                    replies.into_iter().map(Ok).collect()
+                }
+                Ok(other) => {
+                    // Reads have no effect, so a reply of the wrong shape
+                    // (a bug) is an error for each, never a guess.
+                    warn!(reply = ?other, "pipelined reads got a reply of the wrong shape");
+                    let e = BackendError::TryAgain("the reads got no usable reply; retry".into());
+                    vec![Err(e); n]
+                }
+                Err(e) => vec![Err(e); n],
+            }
+        })
+    }
+
     fn status(&self) -> NodeStatus {
         let st = self.driver.status();
         let links = self.link.0.as_ref().map(|t| t.status()).unwrap_or_default();
@@ -789,6 +836,7 @@ impl Backend for RaftBackend {
             snapshot_index: st.raft.snapshot_index,
             snapshots_taken: self.metrics.snapshots_taken.get(),
             snapshots_installed: self.metrics.snapshots_installed.get(),
+            read_index_rounds: self.metrics.read_index_rounds.get(),
             peers,
         }
     }

@@ -1206,6 +1206,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         self.next_read_ctx += 1;
         match self.raft.read_index(ctx) {
             Ok(()) => {
+                self.config.metrics.read_index_rounds.inc();
                 self.reads.insert(ctx, (Instant::now(), batch));
             }
             Err(e) => {

@@ -56,6 +56,9 @@ pub enum Forwarded {
     Transfer(NodeId),
     /// `SNOWFLK ADD-NODE | PROMOTE | REMOVE-NODE` (tag 3).
     Membership(crate::ops::MembershipChange),
+    /// Consecutive pipelined reads served with one read index (tag 4); the
+    /// reply is an array with one reply per read, in order.
+    Reads(Vec<ReadOp>),
 }
 
 /// Something that can carry an RPC to a peer without waiting.

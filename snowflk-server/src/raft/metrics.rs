@@ -25,6 +25,9 @@ pub struct RaftMetrics {
     pub snapshots_installed: Counter,
     /// Time to take or install one snapshot.
     pub snapshot_seconds: Histogram,
+    /// Leadership-confirmation rounds started for linearizable reads (one
+    /// serves every read waiting at that moment).
+    pub read_index_rounds: Counter,
 }
 
 impl Default for RaftMetrics {
@@ -40,6 +43,7 @@ impl Default for RaftMetrics {
             snapshots_installed: Counter::default(),
             // 1 ms to ~9 min.
             snapshot_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
+            read_index_rounds: Counter::default(),
         }
     }
 }
@@ -81,6 +85,11 @@ impl RaftMetrics {
             "raft_snapshot_seconds",
             "Time to take or install one snapshot",
             self.snapshot_seconds.clone(),
+        );
+        r.register(
+            "raft_read_index_rounds",
+            "ReadIndex rounds started; each serves every read waiting at that moment",
+            self.read_index_rounds.clone(),
         );
     }
 }
