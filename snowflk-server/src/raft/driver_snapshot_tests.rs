@@ -3,7 +3,9 @@
 //! peer that do not make a valid image are refused, never fatal.
 
 use super::*;
-use raftlog::{MemLogStore, ReceivedChunk};
+use crate::raft::persist::persist_batch;
+use crate::raft::snapshot::Incoming;
+use raftlog::{MemLogStore, ReceivedChunk, SnapshotMeta};
 
 fn meta(index: Index) -> SnapshotMeta {
     SnapshotMeta {

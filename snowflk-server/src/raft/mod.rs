@@ -6,7 +6,9 @@
 //! |---|---|
 //! | [`wire`] | the peer protocol's bytes: handshake and length-prefixed frames (`docs/format.md`) |
 //! | [`transport`] | TCP links: one outgoing task + bounded queue per peer, the listener, reconnect with backoff |
-//! | [`driver`] | the one task that owns the Raft node; persistence and apply threads; group commit; ReadIndex batching |
+//! | [`driver`] | the one task that owns the Raft node; asynchronous log writes; group commit; ReadIndex batching |
+//! | `persist` | the persistence thread: log writes (queued writes merged into one fsync), snapshot staging and records |
+//! | `apply` | the apply thread: committed entries into the engine, proposal replies, taking and installing snapshots |
 //! | [`machine`] | the key-value state machine behind the driver's trait (log commands are encoded `WriteOp`s) |
 //! | [`snapshot`] | snapshot images on disk and the chunk stream that carries one to a follower |
 //! | [`forward`] | follower → leader request/reply RPC with a bounded pending map |
@@ -15,16 +17,20 @@
 //! How a write travels: client → [`RaftBackend`] (forwarded if this node
 //! does not lead) → driver request channel → one `propose_batch` per driver
 //! iteration → appends sent to followers while the leader's persistence
-//! thread fsyncs the same batch → followers persist and answer → the leader
-//! commits → the apply thread applies the entry to the engine (effects and
+//! thread fsyncs the same batch (the driver does not wait for it) →
+//! followers persist and answer → the leader commits once a quorum holds
+//! the entry durably, and applies it once its own copy is durable → the
+//! apply thread applies the entry to the engine (effects and
 //! applied index in one batch) and answers the client. See
 //! `docs/server.md`, "Replication".
 
+mod apply;
 pub mod backend;
 pub mod driver;
 pub mod forward;
 pub mod machine;
 pub mod metrics;
+mod persist;
 pub mod snapshot;
 pub mod transport;
 pub mod wire;

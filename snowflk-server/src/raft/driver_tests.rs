@@ -1,0 +1,387 @@
+//! Tests of the driver with in-memory and gated log stores.
+
+use super::*;
+use raftlog::{EntryPayload, HardState, MemLogStore};
+
+/// Echoes each command as its output.
+struct Echo;
+
+impl StateMachine for Echo {
+    type Command = u64;
+    type Output = u64;
+    type Error = std::io::Error;
+    fn applied_index(&self) -> Index {
+        0
+    }
+    fn apply(&self, entries: &[Entry<u64>]) -> Result<Vec<(Index, u64)>, std::io::Error> {
+        Ok(entries
+            .iter()
+            .filter_map(|e| match &e.payload {
+                EntryPayload::Command(c) => Some((e.index, *c)),
+                EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
+            })
+            .collect())
+    }
+    fn sync(&self) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+    fn take_snapshot(&self, _: &std::path::Path) -> Result<Index, std::io::Error> {
+        Err(std::io::Error::other("Echo keeps no snapshots"))
+    }
+    fn install_snapshot(&self, _: &std::path::Path) -> Result<Index, std::io::Error> {
+        Err(std::io::Error::other("Echo keeps no snapshots"))
+    }
+}
+
+/// A memory log whose appends take 2 ms, like an fsync, and are counted.
+struct SlowStore {
+    inner: MemLogStore<u64>,
+    appends: Arc<AtomicUsize>,
+}
+
+impl LogStore<u64> for SlowStore {
+    fn hard_state(&self) -> Result<HardState, StorageError> {
+        self.inner.hard_state()
+    }
+    fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
+        self.inner.save_hard_state(hs)
+    }
+    fn append(&mut self, entries: &[Entry<u64>]) -> Result<(), StorageError> {
+        std::thread::sleep(Duration::from_millis(2));
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.inner.append(entries)
+    }
+    fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
+        self.inner.truncate_after(index)
+    }
+    fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
+        self.inner.purge_up_to(index)
+    }
+    fn first_index(&self) -> Index {
+        self.inner.first_index()
+    }
+    fn last_index(&self) -> Index {
+        self.inner.last_index()
+    }
+    fn term(&self, index: Index) -> Result<Option<u64>, StorageError> {
+        self.inner.term(index)
+    }
+    fn entries(
+        &self,
+        lo: Index,
+        hi: Index,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<Entry<u64>>, StorageError> {
+        self.inner.entries(lo, hi, max_bytes)
+    }
+}
+
+struct NoPeers;
+
+impl MessageSink<u64> for NoPeers {
+    fn send(&self, _: Message<u64>) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_proposals_share_log_appends_and_reads_share_a_round() {
+    let appends = Arc::new(AtomicUsize::new(0));
+    let store = SlowStore {
+        inner: MemLogStore::new(),
+        appends: appends.clone(),
+    };
+    let config = DriverConfig {
+        metrics: Default::default(),
+        raft: raftlog::Config::new(1, [1]),
+        tick: Duration::from_millis(1),
+        seed: 7,
+        max_pending_writes: 10_000,
+        request_queue: 10_000,
+        read_timeout: Duration::from_secs(5),
+        snapshots: None,
+    };
+    let (_peers, inbound) = mpsc::channel(1);
+    let h = Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
+    let mut st = h.watch_status();
+    st.wait_for(|s| s.raft.role == Role::Leader).await.unwrap();
+
+    let before = appends.load(Ordering::Relaxed);
+    let tasks: Vec<_> = (0..400u64)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move { (i, h.propose(i).await) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        assert_eq!(r, Ok(i), "each proposal gets its own apply output");
+    }
+    let used = appends.load(Ordering::Relaxed) - before;
+    assert!(
+        used <= 100,
+        "400 proposals took {used} log appends: no group commit"
+    );
+
+    let reads: Vec<_> = (0..50)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.read_index().await })
+        })
+        .collect();
+    let last = h.status().raft.last_index;
+    for r in reads {
+        let index = r.await.unwrap().unwrap();
+        assert!(
+            index >= last,
+            "read index {index} below the last write {last}"
+        );
+        h.wait_applied(index).await.unwrap();
+    }
+    h.shutdown().await.unwrap();
+    assert!(h.status().stopped);
+    assert_eq!(h.propose(1).await, Err(DriverError::Stopped));
+}
+
+/// A memory log whose appends wait for the test to open a gate, and
+/// record the indexes of each append.
+struct GatedStore {
+    inner: MemLogStore<u64>,
+    /// Each append sends its entries' indexes here, then waits for one
+    /// permit on `gate`.
+    entered: std::sync::mpsc::Sender<Vec<Index>>,
+    gate: std::sync::mpsc::Receiver<()>,
+    /// While false, appends pass without waiting or reporting.
+    gated: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LogStore<u64> for GatedStore {
+    fn hard_state(&self) -> Result<HardState, StorageError> {
+        self.inner.hard_state()
+    }
+    fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
+        self.inner.save_hard_state(hs)
+    }
+    fn append(&mut self, entries: &[Entry<u64>]) -> Result<(), StorageError> {
+        if self.gated.load(Ordering::SeqCst) {
+            let _ = self.entered.send(entries.iter().map(|e| e.index).collect());
+            self.gate
+                .recv()
+                .map_err(|_| StorageError::Other("gate closed".into()))?;
+        }
+        self.inner.append(entries)
+    }
+    fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
+        self.inner.truncate_after(index)
+    }
+    fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
+        self.inner.purge_up_to(index)
+    }
+    fn first_index(&self) -> Index {
+        self.inner.first_index()
+    }
+    fn last_index(&self) -> Index {
+        self.inner.last_index()
+    }
+    fn term(&self, index: Index) -> Result<Option<u64>, StorageError> {
+        self.inner.term(index)
+    }
+    fn entries(
+        &self,
+        lo: Index,
+        hi: Index,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<Entry<u64>>, StorageError> {
+        self.inner.entries(lo, hi, max_bytes)
+    }
+}
+
+/// Asynchronous log writes: while one write waits for the disk the
+/// driver goes on proposing (the old loop awaited every write before
+/// taking the next request), the writes queued meanwhile go to the log
+/// as one append, and nothing is applied before it is durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_go_on_while_a_log_write_waits_and_queued_writes_merge() {
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (gate, gate_rx) = std::sync::mpsc::channel();
+    let store = GatedStore {
+        inner: MemLogStore::new(),
+        entered: entered_tx,
+        gate: gate_rx,
+        gated: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+    };
+    let config = DriverConfig {
+        metrics: Default::default(),
+        raft: raftlog::Config::new(1, [1]),
+        tick: Duration::from_millis(1),
+        seed: 7,
+        max_pending_writes: 10_000,
+        request_queue: 10_000,
+        read_timeout: Duration::from_secs(5),
+        snapshots: None,
+    };
+    let (_peers, inbound) = mpsc::channel(1);
+    let h = Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
+    let entered = Arc::new(parking_lot::Mutex::new(entered));
+    let next_append = move || {
+        let entered = entered.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                entered
+                    .lock()
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("the driver never wrote its log")
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // The leader's no-op is written first.
+    assert_eq!(next_append().await, vec![1]);
+    gate.send(()).unwrap();
+    let mut st = h.watch_status();
+    st.wait_for(|s| s.raft.role == Role::Leader && s.raft.commit >= 1)
+        .await
+        .unwrap();
+
+    let first = {
+        let h = h.clone();
+        tokio::spawn(async move { h.propose(100).await })
+    };
+    assert_eq!(next_append().await, vec![2], "the first write");
+    // The write of index 2 is held: more proposals are still taken.
+    let more: Vec<_> = (101..104u64)
+        .map(|c| {
+            let h = h.clone();
+            tokio::spawn(async move { (c, h.propose(c).await) })
+        })
+        .collect();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        st.wait_for(|s| s.raft.last_index == 5),
+    )
+    .await
+    .expect("proposals waited for the disk write before them")
+    .unwrap();
+    assert_eq!(h.applied(), 1, "nothing is applied before it is durable");
+    gate.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), Ok(100));
+    // Everything queued during the first write: one append.
+    assert_eq!(next_append().await, vec![3, 4, 5]);
+    gate.send(()).unwrap();
+    for t in more {
+        let (c, r) = t.await.unwrap();
+        assert_eq!(r, Ok(c));
+    }
+    drop(gate);
+    h.shutdown().await.unwrap();
+}
+
+/// Delivers messages between in-process drivers by their `to`.
+type Inboxes = BTreeMap<NodeId, mpsc::Sender<Vec<Message<u64>>>>;
+
+struct Wires(Arc<parking_lot::Mutex<Inboxes>>);
+
+impl MessageSink<u64> for Wires {
+    fn send(&self, m: Message<u64>) {
+        if let Some(tx) = self.0.lock().get(&m.to) {
+            let _ = tx.try_send(vec![m]);
+        }
+    }
+}
+
+/// A leader commits on its two followers' acknowledgements while its own
+/// log write is still held, but applies the entry only once that write
+/// is durable: the engine is not fsynced, so applying earlier could let
+/// it hold an entry that a power loss takes from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_commits_on_followers_but_applies_only_what_its_own_log_holds() {
+    let wires = Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (gate, gate_rx) = std::sync::mpsc::channel();
+    let gated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut handles = BTreeMap::new();
+    let mut gated_store = Some(GatedStore {
+        inner: MemLogStore::new(),
+        entered: entered_tx,
+        gate: gate_rx,
+        gated: gated.clone(),
+    });
+    for id in 1..=3u64 {
+        let (tx, inbound) = mpsc::channel(1024);
+        wires.lock().insert(id, tx);
+        let config = DriverConfig {
+            metrics: Default::default(),
+            raft: raftlog::Config::new(id, [1, 2, 3]),
+            tick: Duration::from_millis(2),
+            seed: id,
+            max_pending_writes: 10_000,
+            request_queue: 10_000,
+            read_timeout: Duration::from_secs(5),
+            snapshots: None,
+        };
+        let sink = Wires(wires.clone());
+        let h = match gated_store.take().filter(|_| id == 1) {
+            Some(store) => DriverHandle::start(config, store, Arc::new(Echo), inbound, sink),
+            None => DriverHandle::start(config, MemLogStore::new(), Arc::new(Echo), inbound, sink),
+        };
+        handles.insert(id, Arc::new(h.unwrap()));
+    }
+    let one = handles[&1].clone();
+    let mut st = one.watch_status();
+    // Make node 1 the leader, with its no-op committed.
+    let within = Duration::from_secs(20);
+    tokio::time::timeout(within, async {
+        loop {
+            let s = one.status().raft;
+            if s.role == Role::Leader && s.commit >= s.last_index && s.commit > 0 {
+                break;
+            }
+            if let Some(l) = s.leader.filter(|&l| l != 1) {
+                let _ = handles[&l].transfer(1).await;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), st.changed()).await;
+        }
+    })
+    .await
+    .expect("node 1 never became leader");
+
+    gated.store(true, Ordering::SeqCst);
+    let proposal = {
+        let one = one.clone();
+        tokio::spawn(async move { one.propose(42).await })
+    };
+    let index = tokio::task::spawn_blocking(move || {
+        entered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the leader never wrote its log")
+    })
+    .await
+    .unwrap()[0];
+    tokio::time::timeout(within, st.wait_for(|s| s.raft.commit >= index))
+        .await
+        .expect("the followers' acknowledgements did not commit the entry")
+        .unwrap();
+    for id in [2, 3] {
+        tokio::time::timeout(within, handles[&id].wait_applied(index))
+            .await
+            .expect("a follower never applied the entry")
+            .unwrap();
+    }
+    // The followers applied it; the leader must not, however long it
+    // is given (a bounded wait for what must not happen).
+    let early = tokio::time::timeout(Duration::from_millis(300), one.wait_applied(index)).await;
+    assert!(
+        early.is_err(),
+        "applied {} before the leader's own write of {index} completed",
+        one.applied()
+    );
+    gated.store(false, Ordering::SeqCst);
+    gate.send(()).unwrap();
+    assert_eq!(proposal.await.unwrap(), Ok(42));
+    tokio::time::timeout(within, one.wait_applied(index))
+        .await
+        .expect("the leader never applied its entry")
+        .unwrap();
+    for h in handles.values() {
+        h.shutdown().await.unwrap();
+    }
+}
