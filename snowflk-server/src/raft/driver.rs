@@ -904,37 +904,11 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
 
     /// A ready batch of a snapshot transfer, handled in order with the disk
     /// write awaited (nothing else is queued): persist, send what promises
-    /// durability, install, apply, [`Raft::advance`].
+    /// durability, [`Raft::advance`], install, apply.
     async fn process_ready_in_step(
         &mut self,
         mut ready: Ready<S::Command>,
     ) -> Result<(), FatalError> {
-        self.release_durable()?;
-        debug_assert!(self.unapplied.is_empty());
-        // 4a. Committed entries already in the durable log go to the
-        // apply thread now, before this batch's fsync. Entries at or past
-        // this batch's first new entry are not durable here yet and wait
-        // for step 2. With a snapshot to install, every committed entry
-        // comes after it and waits for the install (step 4).
-        let durable_below = if ready.snapshot.is_some() {
-            0
-        } else {
-            ready.entries.first().map_or(Index::MAX, |e| e.index)
-        };
-        let split = ready
-            .committed_entries
-            .partition_point(|e| e.index < durable_below);
-        if split > 0 {
-            let rest = ready.committed_entries.split_off(split);
-            let durable = std::mem::replace(&mut ready.committed_entries, rest);
-            let sent = self
-                .apply
-                .as_ref()
-                .is_some_and(|a| a.send(ApplyJob::Entries(durable)));
-            if !sent {
-                return Err(FatalError::Thread("apply"));
-            }
-        }
         // 2. Stage snapshot chunks; persist hard state, snapshot record
         // and entries: one batch, one fsync.
         let mut installed = None;
@@ -963,8 +937,13 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         for m in ready.persisted_messages.drain(..) {
             self.sink.send(m);
         }
-        // 4. A received snapshot replaces the state before the entries
-        // after it are applied.
+        // Every handed entry is durable now: nothing else was queued.
+        self.raft.advance();
+        // 4. Committed entries held back because their write's report did
+        // not match the log (a new leader had truncated after them) are
+        // durable now and go first, in order; then a received snapshot
+        // replaces the state; then the entries after it.
+        self.release_durable()?;
         if let (Some(meta), Some(dir)) = (ready.snapshot.take(), installed) {
             info!(
                 node = self.raft.id(),
@@ -980,20 +959,9 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 return Err(FatalError::Thread("apply"));
             }
         }
-        // 4b. Apply the rest, then serve and fail reads.
-        if !ready.committed_entries.is_empty() {
-            let entries = std::mem::take(&mut ready.committed_entries);
-            let sent = self
-                .apply
-                .as_ref()
-                .is_some_and(|a| a.send(ApplyJob::Entries(entries)));
-            if !sent {
-                return Err(FatalError::Thread("apply"));
-            }
-        }
+        self.unapplied.append(&mut ready.committed_entries);
+        self.release_durable()?;
         self.finish_ready(&mut ready);
-        // Every handed entry is durable now: nothing else was queued.
-        self.raft.advance();
         Ok(())
     }
 
