@@ -24,11 +24,13 @@ ap.add_argument("--root", default="/tmp/hostile6-chaos")
 ap.add_argument("--faults", default="kill_leader,kill_leader_follower,stop_leader,stop_follower,kill_all,transfer,kill_follower,stop_leader_long")
 ap.add_argument("--counters", type=int, default=4)
 ap.add_argument("--slow", default="", help="per-node max fsync delay in us, e.g. 1:200000,3:20000 (LD_PRELOAD slowfsync.so)")
+ap.add_argument("--extra", default="", help="extra server flags, space separated")
+ap.add_argument("--base", type=int, default=19100)
 args = ap.parse_args()
 rnd = random.Random(args.seed)
 print("seed", args.seed, flush=True)
 
-C = Cluster(args.root)
+C = Cluster(args.root, extra=args.extra.split(), base=args.base)
 for part in filter(None, args.slow.split(",")):
     i, u = part.split(":")
     C.env[int(i)] = {"LD_PRELOAD": os.path.join(os.path.dirname(os.path.abspath(__file__)), "slowfsync.so"),
