@@ -556,7 +556,8 @@ impl RaftBackend {
     /// Keeps the transport's peers equal to the members of the Raft
     /// configuration, at the addresses the member book (or, for the initial
     /// members, `--peers`) gives; a joining node talks to the members it was
-    /// told of until it has a configuration.
+    /// told of until it has a configuration. Also tells the forwarder when
+    /// the leader changes ([`Forwarder::leader_changed`]).
     fn follow_membership(self: &Arc<Self>) {
         let mut members = self.sm.watch_members();
         let mut status = self.driver.watch_status();
@@ -566,7 +567,16 @@ impl RaftBackend {
             // with the configuration or the book.
             let mut seen: Option<(raftlog::ConfState, raftlog::ConfState)> = None;
             let mut book_changed = true;
+            let mut leader = None;
             loop {
+                // A new leader: what waits on a deposed one ends now.
+                let now_leader = status.borrow().raft.leader;
+                if now_leader != leader {
+                    leader = now_leader;
+                    if let (Some(l), Some(b)) = (leader, weak.upgrade()) {
+                        b.forwarder.leader_changed(l);
+                    }
+                }
                 let conf_changed = {
                     let s = status.borrow_and_update();
                     seen.as_ref()

@@ -10,7 +10,8 @@
 //! - **Error contract.** A request that could not be sent (no link to the
 //!   leader, queue full, too many pending) was certainly not proposed:
 //!   `TRYAGAIN`. A request sent whose reply never comes may have been
-//!   applied: `TIMEOUT` (outcome unknown).
+//!   applied: `TIMEOUT` (outcome unknown) — at its deadline, or as soon as
+//!   another node is known to lead.
 //! - The pending map is bounded ([`Forwarder::new`]'s `max_pending`) and
 //!   every entry leaves it when its reply arrives or its timeout fires.
 
@@ -141,6 +142,29 @@ impl<L: RpcLink> Forwarder<L> {
         }
     }
 
+    /// This node learned that `leader` leads now. Requests still waiting on
+    /// another node end at once with `TIMEOUT` instead of at their
+    /// deadline: that node was deposed (a leader is known per term), so it
+    /// will commit nothing more, but it may have applied the request
+    /// before, so the outcome is unknown. A client can retry on the new
+    /// leader right away instead of after the request timeout.
+    pub fn leader_changed(&self, leader: NodeId) {
+        let mut pending = self.pending.lock();
+        let stale: Vec<(NodeId, u64)> = pending
+            .keys()
+            .filter(|(to, _)| *to != leader)
+            .copied()
+            .collect();
+        for key in stale {
+            if let Some(tx) = pending.remove(&key) {
+                let _ = tx.send(Err(BackendError::Timeout(format!(
+                    "node {} stopped leading before it answered; the outcome is unknown",
+                    key.0
+                ))));
+            }
+        }
+    }
+
     /// Requests waiting for a reply.
     pub fn pending(&self) -> usize {
         self.pending.lock().len()
@@ -219,6 +243,37 @@ mod tests {
         f.on_reply(2, id + 1, Ok(Reply::Int(9))); // wrong id: ignored
         f.on_reply(2, id, Ok(Reply::Int(1)));
         assert_eq!(call.await.unwrap(), Ok(Reply::Int(1)));
+    }
+
+    #[tokio::test]
+    async fn a_new_leader_ends_the_requests_waiting_on_the_old_one() {
+        let link = FakeLink::default();
+        link.up.store(true, Ordering::Relaxed);
+        // A deadline the test would notice: the old leader never answers.
+        let f = Arc::new(Forwarder::new(link.clone(), 8, Duration::from_secs(600)));
+        let (f2, f3) = (f.clone(), f.clone());
+        let on_old = tokio::spawn(async move { f2.call(2, get()).await });
+        let on_new = tokio::spawn(async move { f3.call(3, get()).await });
+        while f.pending() < 2 {
+            tokio::task::yield_now().await;
+        }
+        f.leader_changed(3);
+        assert!(matches!(
+            on_old.await.unwrap(),
+            Err(BackendError::Timeout(m)) if m.contains("node 2 stopped leading")
+        ));
+        assert_eq!(f.pending(), 1, "the request on the new leader still waits");
+        let id = link
+            .sent
+            .lock()
+            .iter()
+            .find_map(|(to, rpc)| match rpc {
+                Rpc::Request { id, .. } if *to == 3 => Some(*id),
+                _ => None,
+            })
+            .unwrap();
+        f.on_reply(3, id, Ok(Reply::Int(7)));
+        assert_eq!(on_new.await.unwrap(), Ok(Reply::Int(7)));
     }
 
     #[tokio::test]
