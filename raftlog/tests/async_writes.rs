@@ -100,6 +100,19 @@ impl AsyncNode {
             self.applied.push(e);
         }
     }
+
+    /// A crash: every write not completed is lost; restart from the disk.
+    fn crash_and_restart(&mut self, config: Config) {
+        let restored = RestoredState {
+            hard_state: self.hard_state,
+            entries: self.log.clone(),
+            snapshot: None,
+        };
+        self.raft = Raft::new(config, 8, restored).expect("restart");
+        self.queue.clear();
+        self.held.clear();
+        self.applied.clear();
+    }
 }
 
 /// A node driven the plain way: every batch persisted, then `advance`.
@@ -400,4 +413,84 @@ fn persisted_is_a_no_op_for_stable_or_unhanded_indexes() {
     l.raft.persisted(2, 1);
     assert!(!l.raft.has_ready(), "a no-op report produced output");
     assert_eq!(l.raft.status().stable, 1);
+}
+
+/// The only voter elects itself within `campaign` (no vote request to wait
+/// for): its new term and vote are then merely queued. It must not send
+/// entries of that term before they are durable: after a crash that loses
+/// the queued writes it restarts in the old term, elects itself in the same
+/// term again and creates a different entry at an (index, term) that a
+/// learner already holds: the learner keeps its own entry (same term, no
+/// conflict) and applies it, the leader applies the other.
+#[test]
+fn a_lone_voter_sends_no_entries_of_its_term_before_the_term_is_durable() {
+    let cfg = |id| {
+        let mut c = Config::new(id, [1]);
+        c.learners = vec![2];
+        c.pre_vote = false;
+        c.check_quorum = false;
+        c
+    };
+    let mut l = AsyncNode::new(cfg(1));
+    let mut learner = Raft::new(cfg(2), 2, RestoredState::default()).expect("learner");
+    // Three round trips between the leader and the learner, completing no
+    // write of the leader.
+    let exchange = |l: &mut AsyncNode, learner: &mut Node, mut out: Vec<Message<String>>| {
+        for _ in 0..3 {
+            for m in to(&out, 2) {
+                learner.step(m).expect("step");
+            }
+            for m in drain(learner) {
+                l.raft.step(m).expect("step");
+            }
+            out = l.take_ready();
+        }
+    };
+
+    // First incarnation: elected at once in term 1, proposes "A" while its
+    // writes stay queued (the network is faster than its disk).
+    l.raft.campaign();
+    assert_eq!(l.raft.status().role, Role::Leader);
+    let out = l.take_ready();
+    exchange(&mut l, &mut learner, out);
+    l.raft.propose("A".into()).expect("leader");
+    let out = l.take_ready();
+    exchange(&mut l, &mut learner, out);
+    assert_eq!(
+        l.raft.status().stable,
+        0,
+        "nothing of the leader is durable"
+    );
+
+    // Crash: both writes lost; the node restarts in term 0, elects itself
+    // in term 1 again and proposes "B" at the same index.
+    l.crash_and_restart(cfg(1));
+    l.raft.campaign();
+    assert_eq!(l.raft.status().term, 1);
+    l.raft.propose("B".into()).expect("leader");
+    let mut out = l.take_ready();
+    for _ in 0..5 {
+        out.extend(l.complete_all());
+        for m in to(&out, 2) {
+            learner.step(m).expect("step");
+        }
+        out.clear();
+        for m in drain(&mut learner) {
+            l.raft.step(m).expect("step");
+        }
+        out.extend(l.take_ready());
+    }
+    assert_eq!(l.raft.status().commit, 2);
+    assert_eq!(learner.status().commit, 2);
+    let payloads = |r: &Node| -> Vec<(Index, Term, EntryPayload<String>)> {
+        r.log_entries()
+            .iter()
+            .map(|e| (e.index, e.term, e.payload.clone()))
+            .collect()
+    };
+    assert_eq!(
+        payloads(&learner),
+        payloads(&l.raft),
+        "the learner committed another entry than the leader"
+    );
 }
