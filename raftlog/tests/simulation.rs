@@ -307,12 +307,13 @@ fn run(seed: u64) -> SimResult<Stats> {
             if cluster.now - at > CATCH_UP_BOUND_TICKS {
                 return Err(format!(
                     "liveness: {} client operations pending / nodes not caught up {CATCH_UP_BOUND_TICKS} ticks after \
-                     leader {l} was elected; clients: {}; statuses: {:?}",
+                     leader {l} was elected; clients: {}; statuses: {:?}; nodes: {}",
                     clients.busy(),
                     clients.describe_pending(),
                     ids.iter()
                         .filter_map(|&i| cluster.raft(i).map(|r| r.status()))
-                        .collect::<Vec<_>>()
+                        .collect::<Vec<_>>(),
+                    describe(&cluster)
                 ));
             }
         }
@@ -620,6 +621,28 @@ fn simulation_seeds() {
         failures.is_empty(),
         "failing seeds: {failures:?} (see the reproduce commands above)"
     );
+}
+
+/// Runs one seed as a named regression test (with the seed and its mode in
+/// the failure message).
+fn regression(seed: u64) {
+    if let Err(err) = run_or_report(seed) {
+        panic!(
+            "simulation seed {seed} ({}) FAILED: {err}\nreproduce with: SIMULATION_SEED={seed} \
+             cargo test -p raftlog --test simulation -- --nocapture",
+            describe_mode(seed)
+        );
+    }
+}
+
+/// Asynchronous writes, found beyond the default range: a put proposed on a
+/// stale leader at an index past the final leader's log, after an entry of
+/// a higher term had been seen committed below it. The client waited for an
+/// event that would never come once nothing more was proposed (fixed in
+/// the client model: it rules such a put out when it is proposed).
+#[test]
+fn regression_seed_29108_put_proposed_where_it_can_no_longer_commit() {
+    regression(29108);
 }
 
 /// The linearizability checker must itself be right: known-good histories
