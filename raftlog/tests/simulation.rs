@@ -645,6 +645,33 @@ fn regression_seed_29108_put_proposed_where_it_can_no_longer_commit() {
     regression(29108);
 }
 
+/// Core liveness bug, not fixed here (it is not about asynchronous writes;
+/// main fails seed 56780 too): a ReadIndex read whose heartbeat round began
+/// while the configuration had other voters is confirmed only on heartbeat
+/// responses (`confirm_reads`); once a removal leaves the leader the only
+/// voter, none come and the read never completes, although the leader alone
+/// is a quorum now.
+#[test]
+#[ignore = "core bug: pending reads are not confirmed when a removal makes the leader alone a quorum"]
+fn regression_seeds_reads_pending_when_the_leader_becomes_the_only_voter() {
+    for seed in [56780, 20364, 48770, 49314] {
+        regression(seed);
+    }
+}
+
+/// Core liveness bug, not fixed here (membership, not asynchronous writes,
+/// which only widen the window): leader 1 sent entries promoting node 4 and
+/// then removing it before they were durable, crashed and lost them. Node 4
+/// holds them uncommitted; at its commit index it was a learner, so
+/// `can_campaign` (a voter now or at the commit index) never lets it
+/// campaign, while node 1, back with the shorter log, needs node 4's vote
+/// and cannot get it (node 4's log is more up-to-date): no leader, ever.
+#[test]
+#[ignore = "core bug: a node promoted and removed by uncommitted entries may not campaign, though it alone can win"]
+fn regression_seed_58926_no_leader_after_an_uncommitted_promotion_and_removal() {
+    regression(58926);
+}
+
 /// The linearizability checker must itself be right: known-good histories
 /// pass, known-bad ones fail.
 mod linearizability_checker {
