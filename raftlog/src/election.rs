@@ -81,7 +81,8 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         );
         self.votes.insert(self.id, true);
         if self.votes_won() {
-            self.become_leader();
+            // Elected on our own vote: the new term is not durable yet.
+            self.become_leader(true);
             return;
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
@@ -147,7 +148,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         if self.votes_won() {
             match self.role {
                 Role::PreCandidate => self.start_election(false),
-                Role::Candidate => self.become_leader(),
+                // Other votes came only after our vote request, which left
+                // once the term and vote were durable.
+                Role::Candidate => self.become_leader(false),
                 _ => {}
             }
         } else if self.votes_lost() {
@@ -189,7 +192,9 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             .collect()
     }
 
-    fn become_leader(&mut self) {
+    /// `alone`: elected on this node's own vote, within the step that
+    /// started the election (see `Raft::lone_noop`).
+    fn become_leader(&mut self, alone: bool) {
         debug!(id = self.id, term = self.term, "became leader");
         self.role = Role::Leader;
         self.leader = Some(self.id);
@@ -208,7 +213,8 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             .collect();
         // §5.4.2 / §8: a leader commits entries of earlier terms only
         // indirectly, by committing an entry of its own term: the no-op.
-        self.log.push(self.term, EntryPayload::Noop);
+        let noop = self.log.push(self.term, EntryPayload::Noop);
+        self.lone_noop = alone.then_some(noop);
         self.broadcast_append();
     }
 }

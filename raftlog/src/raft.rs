@@ -137,6 +137,11 @@ pub struct Raft<C> {
     pub(crate) snapshot_requests: Vec<SnapshotRequest>,
     /// Leader: a member needs a snapshot the leader does not have.
     pub(crate) snapshot_wanted: bool,
+    /// Leader elected on its own vote alone (the only voter): the index of
+    /// its no-op. Until that entry is durable, neither is the term and vote
+    /// it won with (handed in the same batch or an earlier one), so it sends
+    /// nothing before persistence (`push_message`).
+    pub(crate) lone_noop: Option<Index>,
     prev_hard_state: HardState,
     prev_soft_state: SoftState,
 }
@@ -218,6 +223,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
             pending_install: None,
             snapshot_requests: Vec::new(),
             snapshot_wanted: false,
+            lone_noop: None,
             prev_hard_state: hs,
             prev_soft_state: SoftState {
                 leader: None,
@@ -826,7 +832,17 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     }
 
     pub(crate) fn push_message(&mut self, m: Message<C>) {
-        if m.body.sendable_before_persist() {
+        // A leader that elected itself within one step (the only voter: no
+        // vote request waited for its vote to be durable) may not yet have
+        // its term durable. Were its entries to leave before it is, a crash
+        // losing the term would let it win the same term again after the
+        // restart and create other entries at the same (index, term) that
+        // a learner already holds. Its messages wait for persistence until
+        // its no-op (written with or after the term) is durable: with
+        // asynchronous writes that can be many batches later.
+        let term_durable = !(self.role == Role::Leader
+            && self.lone_noop.is_some_and(|noop| self.log.stable < noop));
+        if m.body.sendable_before_persist() && term_durable {
             self.msgs.push(m);
         } else {
             self.msgs_after_persist.push(m);

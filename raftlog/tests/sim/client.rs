@@ -2,7 +2,9 @@
 //! log or a ReadIndex get), retrying through other nodes while the outcome
 //! is "no effect", and records a history for the linearizability checker.
 
-use raftlog::{NodeId, ProposeError, Proposed};
+use std::collections::BTreeMap;
+
+use raftlog::{Index, NodeId, ProposeError, Proposed, Term};
 use rand::Rng;
 
 use super::cluster::{Cluster, Event, SimResult};
@@ -47,6 +49,10 @@ pub struct Clients {
     pub indeterminate: u64,
     /// After healing, operations must complete: no giving up.
     pub no_timeouts: bool,
+    /// Every (index, term) seen committed (applied, or a snapshot's last
+    /// entry), to rule out at once a put proposed where it can no longer
+    /// commit (no later event may come to tell, once nothing is proposed).
+    committed: BTreeMap<Index, Term>,
 }
 
 impl Clients {
@@ -60,6 +66,7 @@ impl Clients {
             completed: 0,
             indeterminate: 0,
             no_timeouts: false,
+            committed: BTreeMap::new(),
         }
     }
 
@@ -141,6 +148,20 @@ impl Clients {
             return Ok(());
         };
         match res {
+            // Something was committed at or after our index before we
+            // proposed (so that index holds another entry), or an entry of a
+            // higher term at or before it (terms never decrease along a log):
+            // ours can never commit; no later event may say so.
+            Ok(Waiting::Put(p))
+                if self.committed.range(p.index..).next().is_some()
+                    || self
+                        .committed
+                        .range(..p.index)
+                        .next_back()
+                        .is_some_and(|(_, &t)| t > p.term) =>
+            {
+                cur.target = cluster.ids[cluster.rng.random_range(0..cluster.ids.len())];
+            }
             Ok(w) => cur.waiting = w,
             // No effect: retry next tick at the hinted leader or another node.
             Err(ProposeError::NotLeader {
@@ -180,6 +201,13 @@ impl Clients {
     pub fn observe(&mut self, cluster: &mut Cluster) {
         let events = std::mem::take(&mut cluster.events);
         for ev in events {
+            match ev {
+                Event::Applied { index, term, .. }
+                | Event::SnapshotInstalled { index, term, .. } => {
+                    self.committed.insert(index, term);
+                }
+                Event::ReadServed { .. } | Event::ReadDropped { .. } => {}
+            }
             for c in 0..self.clients.len() {
                 let Some(cur) = self.clients[c].as_mut() else {
                     continue;

@@ -1,16 +1,24 @@
 //! A cluster of simulated nodes: each node is a `Raft` driven through the
 //! `Ready` contract exactly as a real server would drive it, persisting into
 //! a `MemLogStore` that survives crashes while everything else is lost.
+//!
+//! Two drivers: the plain synchronous one (each batch persisted, then
+//! `advance`), and, with [`Cluster::async_writes`] set, the asynchronous
+//! one of the crate docs ("Asynchronous log writes"): each batch's write is
+//! queued and completes at a random later step (several queued writes may
+//! merge into one store write), its `persisted_messages` leave only then,
+//! the completion is reported with `Raft::persisted`, and committed entries
+//! are applied only once they are within `Status::stable`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
 use bitcask::vfs::{MemVfs, Vfs};
 use raftlog::storage::{SegmentLogOptions, SegmentLogStore, persist_ready, restore};
 use raftlog::{
-    ConfChange, Config, Entry, EntryPayload, Index, LogStore, MemLogStore, Message, NodeId,
-    ProposeError, Proposed, Raft, ReadState, Role, SnapshotMeta, Term,
+    ConfChange, Config, Entry, EntryPayload, HardState, Index, LogStore, MemLogStore, Message,
+    NodeId, ProposeError, Proposed, Raft, ReadState, Ready, Role, SnapshotMeta, Term,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -95,6 +103,80 @@ pub struct SimNode {
     pub joined: bool,
     /// The leader asked for a snapshot (`Ready::snapshot_wanted`).
     pub wants_snapshot: bool,
+    /// Asynchronous writes: the batches' writes not completed yet, oldest
+    /// first (volatile: a crash loses them).
+    pub queue: VecDeque<QueuedWrite>,
+    /// Committed entries handed out but not applied yet: asynchronous
+    /// writes apply an entry only once it is within `Status::stable`.
+    pub held: VecDeque<Entry<Cmd>>,
+    /// Asynchronous writes: the (index, term) reports made to `persisted`
+    /// in this incarnation, to repeat some later as stale reports.
+    pub reports: Vec<(Index, Term)>,
+    /// Asynchronous writes: no write completes before this tick.
+    pub stalled_until: u64,
+}
+
+/// One ready batch's write, queued (asynchronous writes).
+#[derive(Clone, Debug)]
+pub struct QueuedWrite {
+    pub hard_state: Option<HardState>,
+    pub entries: Vec<Entry<Cmd>>,
+    /// Sent once this write and every earlier one completed.
+    pub persisted_messages: Vec<Message<Cmd>>,
+}
+
+/// The asynchronous driver's knobs (chosen per seed).
+#[derive(Clone, Copy, Debug)]
+pub struct AsyncWrites {
+    /// Probability, each time a node handles an input, that its oldest
+    /// queued writes complete (as one store write).
+    pub complete: f64,
+    /// The same, once per tick (keeps a write's latency at a few ticks,
+    /// below the election timeout, as a disk's is in a real deployment).
+    pub complete_on_tick: f64,
+    /// Probability that a completing store write takes every queued write
+    /// (merged: a later batch's entries replace the earlier ones from its
+    /// first index on); otherwise it takes a random number of the oldest.
+    pub merge: f64,
+    /// Probability that a merged write reports the last entry of each of
+    /// its batches in turn (some of them replaced, so stale) rather than
+    /// only the last entry written.
+    pub report_each: f64,
+    /// Probability, per completed write, of repeating an earlier report
+    /// (it must not move `stable`).
+    pub stale_report: f64,
+    /// Probability, per node and tick of chaos, that its disk stalls: no
+    /// write completes for up to `max_stall` ticks while the node goes on
+    /// stepping (a leader then commits on its followers alone, a follower's
+    /// queued entries may be replaced by a new leader's before they land).
+    pub stall: f64,
+    pub max_stall: u64,
+}
+
+/// What the asynchronous driver did, for the figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsyncStats {
+    /// Store writes that completed queued writes.
+    pub store_writes: u64,
+    /// Queued batches they covered (more than `store_writes` when merged).
+    pub batches: u64,
+    /// Store writes that merged a later batch's entries over an earlier one's.
+    pub overwritten_in_merge: u64,
+    /// Reports to `persisted` ignored (stable did not move to the index).
+    pub reports_ignored: u64,
+    /// Stale reports repeated on purpose.
+    pub stale_reports: u64,
+    /// Queued writes whose completion a crash prevented or interrupted.
+    pub lost_in_crash: u64,
+    /// Times a leader's commit index was ahead of its own durable index.
+    pub leader_commit_ahead: u64,
+    /// Deepest queue seen.
+    pub max_queue: usize,
+    /// Disk stalls injected.
+    pub stalls: u64,
+    /// Batches whose entries replace entries of a write still queued
+    /// (a new leader overwrote them before they landed).
+    pub replaced_while_queued: u64,
 }
 
 /// Crash injection while a node persists a ready batch.
@@ -126,6 +208,9 @@ pub struct Cluster {
     /// Print every delivered message (SIMULATION_TRACE).
     pub trace: bool,
     pub snapshot_stats: SnapshotStats,
+    /// Drive the nodes with asynchronous log writes (`None`: synchronous).
+    pub async_writes: Option<AsyncWrites>,
+    pub async_stats: AsyncStats,
 }
 
 pub type SimResult<T = ()> = Result<T, String>;
@@ -154,6 +239,10 @@ impl Cluster {
                     staging: None,
                     joined: false,
                     wants_snapshot: false,
+                    queue: VecDeque::new(),
+                    held: VecDeque::new(),
+                    reports: Vec::new(),
+                    stalled_until: 0,
                 },
             );
         }
@@ -175,6 +264,8 @@ impl Cluster {
             record_sent: false,
             trace: false,
             snapshot_stats: SnapshotStats::default(),
+            async_writes: None,
+            async_stats: AsyncStats::default(),
         }
     }
 
@@ -215,7 +306,13 @@ impl Cluster {
             .values()
             .filter_map(|n| n.raft.as_ref())
             .collect();
-        self.invariants.check(&rafts)
+        self.invariants.check(&rafts)?;
+        for n in self.nodes.values() {
+            if let Some(r) = &n.raft {
+                Invariants::check_durable(r, &*n.store, n.applied)?;
+            }
+        }
+        Ok(())
     }
 
     // ---- inputs -------------------------------------------------------
@@ -225,6 +322,9 @@ impl Cluster {
             return Ok(());
         };
         r.tick();
+        if let Some(aw) = self.async_writes {
+            self.maybe_complete_writes(id, aw.complete_on_tick)?;
+        }
         self.process(id)
     }
 
@@ -287,6 +387,10 @@ impl Cluster {
                 staging: None,
                 joined: true,
                 wants_snapshot: false,
+                queue: VecDeque::new(),
+                held: VecDeque::new(),
+                reports: Vec::new(),
+                stalled_until: 0,
             },
         );
         self.ids.push(id);
@@ -395,6 +499,11 @@ impl Cluster {
             n.read_keys.clear();
             n.hold = false;
             n.staging = None;
+            // Queued writes that had not completed are lost with the process.
+            self.async_stats.lost_in_crash += n.queue.len() as u64;
+            n.queue.clear();
+            n.held.clear();
+            n.reports.clear();
         }
         self.invariants.on_restart(id);
         self.invariants.log_matching.forget(id);
@@ -452,7 +561,12 @@ impl Cluster {
     // ---- the driver: what a server does with a ready batch ---------------
 
     /// Handles every pending ready batch of `id`, then checks the invariants.
+    /// With asynchronous writes, first completes some of its queued writes
+    /// (at random), and queues the write of each batch instead of doing it.
     pub fn process(&mut self, id: NodeId) -> SimResult {
+        if let Some(aw) = self.async_writes {
+            self.maybe_complete_writes(id, aw.complete)?;
+        }
         loop {
             let node = self.nodes.get_mut(&id).ok_or("no such node")?;
             if node.hold {
@@ -462,13 +576,24 @@ impl Cluster {
             if !r.has_ready() {
                 break;
             }
-            let rd = r.ready();
+            let mut rd = r.ready();
             if rd.snapshot_wanted {
                 node.wants_snapshot = true;
             }
             // 1. Messages that may precede persistence.
-            for m in rd.messages {
+            for m in std::mem::take(&mut rd.messages) {
                 self.send(m);
+            }
+            if self.async_writes.is_some() {
+                if rd.snapshot.is_none() && rd.received_chunks.is_empty() {
+                    self.queue_ready(id, rd)?;
+                    continue;
+                }
+                // A snapshot batch is handled the plain way, once every
+                // queued write is durable.
+                if !self.complete_all_writes(id)? {
+                    break; // crashed
+                }
             }
             // Crash injection: before, inside or after persisting the batch.
             let crash_at = if self.crash_faults.during_persist > 0.0
@@ -517,53 +642,26 @@ impl Cluster {
             }
             // 2b. Persist: hard state, snapshot record, then entries
             // (persist_ready), optionally crashing in between.
-            let node = self.nodes.get_mut(&id).ok_or("no such node")?;
-            if crash_at == Some(1) {
-                if let Some(hs) = rd.hard_state
-                    && let Err(e) = node.store.save_hard_state(hs)
-                    && node.vfs.is_none()
-                {
-                    // (On a segment store an injected fault may fail it: the
-                    // node is crashing anyway.)
-                    return Err(e.to_string());
-                }
-                self.crash(id)?;
-                break;
-            }
-            let partial = raftlog::Ready {
+            let partial = Ready {
                 hard_state: rd.hard_state,
-                entries: rd.entries,
+                entries: std::mem::take(&mut rd.entries),
                 snapshot: rd.snapshot.clone(),
                 ..Default::default()
             };
-            if let Some(vfs) = &node.vfs
-                && self.crash_faults.io_fault > 0.0
-                && self.rng.random_bool(self.crash_faults.io_fault)
-            {
-                vfs.fail_once_after_ops(self.rng.random_range(0..4));
-            }
-            if let Err(e) = persist_ready(&mut *node.store, &partial) {
-                if node.vfs.is_none() {
-                    return Err(format!("node {id} persist: {e}"));
-                }
-                // Storage failed: fatal for this node, which stops.
-                if self.trace {
-                    eprintln!("[t{}] node {id} storage failed, stopping: {e}", self.now);
-                }
-                self.crash(id)?;
-                break;
-            }
-            self.invariants
-                .on_persisted(id, &*node.store, &partial.entries)?;
-            if crash_at == Some(2) {
-                self.crash(id)?;
-                break;
+            if !self.persist(id, &partial, crash_at)? {
+                break; // crashed
             }
             // 3. Messages that needed the batch durable.
-            for m in rd.persisted_messages {
+            for m in std::mem::take(&mut rd.persisted_messages) {
                 self.send(m);
             }
             // 4. Install a received snapshot, apply, then serve reads.
+            // Everything handed out is durable now: apply it all.
+            if rd.snapshot.is_some() {
+                // (Only asynchronous writes hold entries here; all are
+                // below the snapshot, which is above the commit index.)
+                self.apply_held(id, Index::MAX)?;
+            }
             let node = self.nodes.get_mut(&id).ok_or("no such node")?;
             if let Some(meta) = &rd.snapshot {
                 let (_, bytes) = &node.images[&meta.index];
@@ -578,76 +676,339 @@ impl Cluster {
                     term: meta.term,
                 });
             }
-            for e in &rd.committed_entries {
-                self.invariants.on_apply(id, e)?;
-                node.kv.apply_entry(e);
-                self.invariants.on_applied_state(id, e.index, &node.kv)?;
-                let cmd = match &e.payload {
-                    EntryPayload::Command(c) => Some(c.clone()),
-                    EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
-                };
-                node.applied = e.index;
-                self.events.push(Event::Applied {
-                    node: id,
-                    index: e.index,
-                    term: e.term,
-                    cmd,
-                });
-            }
-            for rs in rd.read_states {
-                let key = node.read_keys.remove(&rs.context).unwrap_or(0);
-                node.reads.push((rs, key));
-            }
-            for ctx in rd.dropped_reads {
-                node.read_keys.remove(&ctx);
-                self.events.push(Event::ReadDropped {
-                    node: id,
-                    context: ctx,
-                });
-            }
-            let applied = node.applied;
-            let kv = &node.kv;
-            let (ready_reads, waiting): (Vec<_>, Vec<_>) = node
-                .reads
-                .drain(..)
-                .partition(|(rs, _)| rs.index <= applied);
-            for (rs, key) in ready_reads {
-                if self.trace {
-                    eprintln!(
-                        "[t{}] node {id} serves read {} at index {} (applied {applied}): {:?}",
-                        self.now,
-                        rs.context,
-                        rs.index,
-                        kv.get(key)
-                    );
-                }
-                self.events.push(Event::ReadServed {
-                    node: id,
-                    context: rs.context,
-                    key,
-                    value: kv.get(key),
-                });
-            }
-            node.reads = waiting;
+            node.held.extend(std::mem::take(&mut rd.committed_entries));
+            self.apply_held(id, Index::MAX)?;
+            self.take_reads(id, &mut rd)?;
+            self.serve_reads(id)?;
             // 5. Leader: read the snapshot chunks asked for.
-            if let Some(r) = node.raft.as_mut() {
-                for req in &rd.snapshot_requests {
-                    let Some((_, bytes)) = node.images.get(&req.index) else {
-                        continue; // an image already replaced: the core moved on
-                    };
-                    let start = (req.offset as usize).min(bytes.len());
-                    let end = start.saturating_add(req.max_len).min(bytes.len());
-                    if r.send_snapshot_chunk(req, bytes[start..end].to_vec(), end == bytes.len()) {
-                        self.snapshot_stats.chunks += 1;
-                    }
-                }
-            }
+            self.answer_snapshot_requests(id, &rd)?;
             // 6. Acknowledge.
+            let node = self.nodes.get_mut(&id).ok_or("no such node")?;
             if let Some(r) = node.raft.as_mut() {
                 r.advance();
             }
         }
+        if self.async_writes.is_some()
+            && let Some(r) = self.raft(id)
+            && r.status().role == Role::Leader
+            && r.status().commit > r.status().stable
+        {
+            self.async_stats.leader_commit_ahead += 1;
+        }
         self.check()
+    }
+
+    /// Asynchronous writes: handles a batch without a snapshot. Its
+    /// messages are sent already; its write is queued; committed entries
+    /// are applied as far as they are durable; no `advance`.
+    fn queue_ready(&mut self, id: NodeId, mut rd: Ready<Cmd>) -> SimResult {
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        if let Some(first) = rd.entries.first()
+            && node
+                .queue
+                .iter()
+                .filter_map(|w| w.entries.last())
+                .any(|e| e.index >= first.index)
+        {
+            self.async_stats.replaced_while_queued += 1;
+        }
+        if rd.hard_state.is_some() || !rd.entries.is_empty() || !rd.persisted_messages.is_empty() {
+            node.queue.push_back(QueuedWrite {
+                hard_state: rd.hard_state,
+                entries: std::mem::take(&mut rd.entries),
+                persisted_messages: std::mem::take(&mut rd.persisted_messages),
+            });
+            self.async_stats.max_queue = self.async_stats.max_queue.max(node.queue.len());
+        }
+        node.held.extend(std::mem::take(&mut rd.committed_entries));
+        let stable = node.raft.as_ref().map_or(0, |r| r.status().stable);
+        self.apply_held(id, stable)?;
+        self.take_reads(id, &mut rd)?;
+        self.serve_reads(id)?;
+        self.answer_snapshot_requests(id, &rd)
+    }
+
+    /// With probability `p`, completes some of `id`'s queued writes.
+    fn maybe_complete_writes(&mut self, id: NodeId, p: f64) -> SimResult {
+        let Some(node) = self.nodes.get(&id) else {
+            return Ok(());
+        };
+        let len = node.queue.len();
+        let ready = node.raft.is_some() && !node.hold && node.stalled_until <= self.now;
+        if len > 0 && ready && self.rng.random_bool(p) {
+            let n = self.writes_to_merge(len);
+            self.complete_writes(id, n)?;
+        }
+        Ok(())
+    }
+
+    /// How many of `len` queued writes the next store write covers.
+    fn writes_to_merge(&mut self, len: usize) -> usize {
+        let merge = self.async_writes.map_or(0.0, |a| a.merge);
+        if len == 1 || self.rng.random_bool(merge) {
+            len
+        } else {
+            self.rng.random_range(1..=len)
+        }
+    }
+
+    /// Completes every queued write of `id` (waiting out a stall). False if
+    /// the node crashed.
+    fn complete_all_writes(&mut self, id: NodeId) -> SimResult<bool> {
+        loop {
+            let len = self.nodes.get(&id).map_or(0, |n| n.queue.len());
+            if len == 0 {
+                return Ok(true);
+            }
+            let n = self.writes_to_merge(len);
+            if !self.complete_writes(id, n)? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Completes the `n` oldest queued writes of `id` as one store write
+    /// (crashing in the middle at random), then sends their persisted
+    /// messages and reports the write to the core. False if the node crashed.
+    fn complete_writes(&mut self, id: NodeId, n: usize) -> SimResult<bool> {
+        let aw = self.async_writes.ok_or("no asynchronous writes")?;
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        if node.raft.is_none() {
+            return Ok(false);
+        }
+        let writes: Vec<QueuedWrite> = node.queue.drain(..n.min(node.queue.len())).collect();
+        // Merge: the last hard state; a later batch's entries replace the
+        // earlier ones from its first index on (what the store's truncate
+        // and append would do one write at a time).
+        let mut hard_state = None;
+        let mut entries: Vec<Entry<Cmd>> = Vec::new();
+        for w in &writes {
+            hard_state = w.hard_state.or(hard_state);
+            if let Some(first) = w.entries.first() {
+                let before = entries.len();
+                entries.retain(|e| e.index < first.index);
+                if entries.len() < before {
+                    self.async_stats.overwritten_in_merge += 1;
+                }
+                if let Some(last) = entries.last()
+                    && last.index + 1 != first.index
+                {
+                    return Err(format!(
+                        "node {id}: queued batches are not contiguous: {} then {}",
+                        last.index, first.index
+                    ));
+                }
+                entries.extend(w.entries.iter().cloned());
+            }
+        }
+        self.async_stats.store_writes += 1;
+        self.async_stats.batches += writes.len() as u64;
+        let crash_at = if self.crash_faults.during_persist > 0.0
+            && self.rng.random_bool(self.crash_faults.during_persist)
+        {
+            Some(self.rng.random_range(0..3))
+        } else {
+            None
+        };
+        if crash_at == Some(0) {
+            self.async_stats.lost_in_crash += writes.len() as u64;
+            self.crash(id)?;
+            return Ok(false);
+        }
+        let partial = Ready {
+            hard_state,
+            entries,
+            ..Default::default()
+        };
+        if !self.persist(id, &partial, crash_at)? {
+            self.async_stats.lost_in_crash += writes.len() as u64;
+            return Ok(false);
+        }
+        // This write and every earlier one are durable.
+        for w in &writes {
+            for m in &w.persisted_messages {
+                self.send(m.clone());
+            }
+        }
+        let mut reports: Vec<(Index, Term)> = Vec::new();
+        if writes.len() > 1 && self.rng.random_bool(aw.report_each) {
+            reports.extend(
+                writes
+                    .iter()
+                    .filter_map(|w| w.entries.last().map(|e| (e.index, e.term))),
+            );
+        } else if let Some(e) = partial.entries.last() {
+            reports.push((e.index, e.term));
+        }
+        let stale = self.rng.random_bool(aw.stale_report);
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        let Some(r) = node.raft.as_mut() else {
+            return Ok(false);
+        };
+        for &(index, term) in &reports {
+            r.persisted(index, term);
+            if r.status().stable != index {
+                self.async_stats.reports_ignored += 1;
+            }
+            node.reports.push((index, term));
+        }
+        if stale && !node.reports.is_empty() {
+            // A report repeated late: it must change nothing.
+            let (index, term) = node.reports[self.rng.random_range(0..node.reports.len())];
+            let before = r.status().stable;
+            r.persisted(index, term);
+            self.async_stats.stale_reports += 1;
+            if r.status().stable != before {
+                return Err(format!(
+                    "node {id}: a repeated report persisted({index}, {term}) moved stable from \
+                     {before} to {}",
+                    r.status().stable
+                ));
+            }
+        }
+        let stable = r.status().stable;
+        self.apply_held(id, stable)?;
+        self.serve_reads(id)?;
+        Ok(true)
+    }
+
+    /// Persists the durable part of a batch (hard state, snapshot record,
+    /// entries), crashing before its end if `crash_at` is 1 or 2 (the
+    /// caller handles 0). False if the node crashed (or its storage failed).
+    fn persist(
+        &mut self,
+        id: NodeId,
+        partial: &Ready<Cmd>,
+        crash_at: Option<u32>,
+    ) -> SimResult<bool> {
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        if crash_at == Some(1) {
+            if let Some(hs) = partial.hard_state
+                && let Err(e) = node.store.save_hard_state(hs)
+                && node.vfs.is_none()
+            {
+                // (On a segment store an injected fault may fail it: the
+                // node is crashing anyway.)
+                return Err(e.to_string());
+            }
+            self.crash(id)?;
+            return Ok(false);
+        }
+        if let Some(vfs) = &node.vfs
+            && self.crash_faults.io_fault > 0.0
+            && self.rng.random_bool(self.crash_faults.io_fault)
+        {
+            vfs.fail_once_after_ops(self.rng.random_range(0..4));
+        }
+        if let Err(e) = persist_ready(&mut *node.store, partial) {
+            if node.vfs.is_none() {
+                return Err(format!("node {id} persist: {e}"));
+            }
+            // Storage failed: fatal for this node, which stops.
+            if self.trace {
+                eprintln!("[t{}] node {id} storage failed, stopping: {e}", self.now);
+            }
+            self.crash(id)?;
+            return Ok(false);
+        }
+        self.invariants
+            .on_persisted(id, &*node.store, &partial.entries)?;
+        if crash_at == Some(2) {
+            self.crash(id)?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Applies the held committed entries up to `limit`, in order.
+    fn apply_held(&mut self, id: NodeId, limit: Index) -> SimResult {
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        while let Some(e) = node.held.front() {
+            if e.index > limit {
+                break;
+            }
+            let e = node.held.pop_front().expect("front");
+            self.invariants.on_apply(id, &e)?;
+            node.kv.apply_entry(&e);
+            self.invariants.on_applied_state(id, e.index, &node.kv)?;
+            let cmd = match &e.payload {
+                EntryPayload::Command(c) => Some(c.clone()),
+                EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
+            };
+            node.applied = e.index;
+            self.events.push(Event::Applied {
+                node: id,
+                index: e.index,
+                term: e.term,
+                cmd,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes a batch's confirmed and dropped reads.
+    fn take_reads(&mut self, id: NodeId, rd: &mut Ready<Cmd>) -> SimResult {
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        for rs in std::mem::take(&mut rd.read_states) {
+            let key = node.read_keys.remove(&rs.context).unwrap_or(0);
+            node.reads.push((rs, key));
+        }
+        for ctx in std::mem::take(&mut rd.dropped_reads) {
+            node.read_keys.remove(&ctx);
+            self.events.push(Event::ReadDropped {
+                node: id,
+                context: ctx,
+            });
+        }
+        Ok(())
+    }
+
+    /// Serves the confirmed reads the state machine has caught up with.
+    fn serve_reads(&mut self, id: NodeId) -> SimResult {
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        let applied = node.applied;
+        let kv = &node.kv;
+        let (ready_reads, waiting): (Vec<_>, Vec<_>) = node
+            .reads
+            .drain(..)
+            .partition(|(rs, _)| rs.index <= applied);
+        for (rs, key) in ready_reads {
+            if self.trace {
+                eprintln!(
+                    "[t{}] node {id} serves read {} at index {} (applied {applied}): {:?}",
+                    self.now,
+                    rs.context,
+                    rs.index,
+                    kv.get(key)
+                );
+            }
+            self.events.push(Event::ReadServed {
+                node: id,
+                context: rs.context,
+                key,
+                value: kv.get(key),
+            });
+        }
+        node.reads = waiting;
+        Ok(())
+    }
+
+    /// Leader: reads the snapshot chunks a batch asked for.
+    fn answer_snapshot_requests(&mut self, id: NodeId, rd: &Ready<Cmd>) -> SimResult {
+        let node = self.nodes.get_mut(&id).ok_or("no such node")?;
+        if let Some(r) = node.raft.as_mut() {
+            for req in &rd.snapshot_requests {
+                let Some((_, bytes)) = node.images.get(&req.index) else {
+                    continue; // an image already replaced: the core moved on
+                };
+                let start = (req.offset as usize).min(bytes.len());
+                let end = start.saturating_add(req.max_len).min(bytes.len());
+                if r.send_snapshot_chunk(req, bytes[start..end].to_vec(), end == bytes.len()) {
+                    self.snapshot_stats.chunks += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The application takes a snapshot of `id`'s state at its applied

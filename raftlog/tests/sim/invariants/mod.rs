@@ -2,6 +2,7 @@
 //! checked by the simulator after every step. A violation is returned as a
 //! message; the simulator prints it with the seed and fails.
 
+mod durability;
 mod election_safety;
 mod leader_completeness;
 mod log_matching;
@@ -66,6 +67,16 @@ impl Invariants {
     /// A node restarted: its volatile indexes start again from zero.
     pub fn on_restart(&mut self, node: NodeId) {
         self.monotonic.on_restart(node);
+    }
+
+    /// A live node's durability: its stable index is in its store, and its
+    /// state machine is not ahead of it.
+    pub fn check_durable(
+        r: &Raft<Cmd>,
+        store: &dyn LogStore<Cmd>,
+        applied: Index,
+    ) -> Result<(), String> {
+        durability::check(r, store, applied)
     }
 
     /// The whole-cluster checks, run after every step.
