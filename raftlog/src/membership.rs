@@ -311,6 +311,10 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     /// steps down if the committed configuration no longer has it as a voter
     /// (thesis §4.2.2), handing leadership to the most caught-up voter.
     pub(crate) fn after_leader_commit(&mut self) {
+        // A removal may have left fewer voters to confirm the reads waiting
+        // for their heartbeat round (the leader alone, say): count again,
+        // or they would wait for responses that no longer come.
+        self.confirm_reads();
         if self.role != Role::Leader || self.pending_conf_index().is_some() {
             return;
         }

@@ -389,7 +389,7 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
     }
 
     /// Releases every read whose round a quorum acknowledged.
-    fn confirm_reads(&mut self) {
+    pub(crate) fn confirm_reads(&mut self) {
         if self.role != Role::Leader {
             return;
         }

@@ -645,14 +645,12 @@ fn regression_seed_29108_put_proposed_where_it_can_no_longer_commit() {
     regression(29108);
 }
 
-/// Core liveness bug, not fixed here (it is not about asynchronous writes;
-/// main fails seed 56780 too): a ReadIndex read whose heartbeat round began
-/// while the configuration had other voters is confirmed only on heartbeat
-/// responses (`confirm_reads`); once a removal leaves the leader the only
-/// voter, none come and the read never completes, although the leader alone
-/// is a quorum now.
+/// A ReadIndex read whose heartbeat round began while the configuration had
+/// other voters was confirmed only on heartbeat responses
+/// (`confirm_reads`); once a removal left the leader the only voter, none
+/// came and the read never completed, although the leader alone is a
+/// quorum now. The leader now counts again when its commit index moves.
 #[test]
-#[ignore = "core bug: pending reads are not confirmed when a removal makes the leader alone a quorum"]
 fn regression_seeds_reads_pending_when_the_leader_becomes_the_only_voter() {
     for seed in [56780, 20364, 48770, 49314] {
         regression(seed);
