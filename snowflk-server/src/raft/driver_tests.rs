@@ -33,13 +33,17 @@ impl StateMachine for Echo {
     }
 }
 
-/// A memory log whose appends take 2 ms, like an fsync, and are counted.
-struct SlowStore {
+/// A memory log that runs `before_append` ahead of every append: a delay
+/// like an fsync's, a count, a gate the test opens.
+struct HookedStore<F> {
     inner: MemLogStore<u64>,
-    appends: Arc<AtomicUsize>,
+    before_append: F,
 }
 
-impl LogStore<u64> for SlowStore {
+impl<F> LogStore<u64> for HookedStore<F>
+where
+    F: FnMut(&[Entry<u64>]) -> Result<(), StorageError> + Send,
+{
     fn hard_state(&self) -> Result<HardState, StorageError> {
         self.inner.hard_state()
     }
@@ -47,8 +51,7 @@ impl LogStore<u64> for SlowStore {
         self.inner.save_hard_state(hs)
     }
     fn append(&mut self, entries: &[Entry<u64>]) -> Result<(), StorageError> {
-        std::thread::sleep(Duration::from_millis(2));
-        self.appends.fetch_add(1, Ordering::Relaxed);
+        (self.before_append)(entries)?;
         self.inner.append(entries)
     }
     fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
@@ -76,6 +79,26 @@ impl LogStore<u64> for SlowStore {
     }
 }
 
+/// A store whose appends wait for a permit on `gate` while `gated` is set,
+/// after sending their entries' indexes to `entered`.
+fn gated_store(
+    entered: std::sync::mpsc::Sender<Vec<Index>>,
+    gate: std::sync::mpsc::Receiver<()>,
+    gated: Arc<std::sync::atomic::AtomicBool>,
+) -> HookedStore<impl FnMut(&[Entry<u64>]) -> Result<(), StorageError> + Send> {
+    HookedStore {
+        inner: MemLogStore::new(),
+        before_append: move |entries: &[Entry<u64>]| {
+            if gated.load(Ordering::SeqCst) {
+                let _ = entered.send(entries.iter().map(|e| e.index).collect());
+                gate.recv()
+                    .map_err(|_| StorageError::Other("gate closed".into()))?;
+            }
+            Ok(())
+        },
+    }
+}
+
 struct NoPeers;
 
 impl MessageSink<u64> for NoPeers {
@@ -85,9 +108,15 @@ impl MessageSink<u64> for NoPeers {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_proposals_share_log_appends_and_reads_share_a_round() {
     let appends = Arc::new(AtomicUsize::new(0));
-    let store = SlowStore {
+    let counted = appends.clone();
+    let store = HookedStore {
         inner: MemLogStore::new(),
-        appends: appends.clone(),
+        // Like an fsync.
+        before_append: move |_: &[Entry<u64>]| {
+            std::thread::sleep(Duration::from_millis(2));
+            counted.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        },
     };
     let config = DriverConfig {
         metrics: Default::default(),
@@ -141,59 +170,6 @@ async fn concurrent_proposals_share_log_appends_and_reads_share_a_round() {
     assert_eq!(h.propose(1).await, Err(DriverError::Stopped));
 }
 
-/// A memory log whose appends wait for the test to open a gate, and
-/// record the indexes of each append.
-struct GatedStore {
-    inner: MemLogStore<u64>,
-    /// Each append sends its entries' indexes here, then waits for one
-    /// permit on `gate`.
-    entered: std::sync::mpsc::Sender<Vec<Index>>,
-    gate: std::sync::mpsc::Receiver<()>,
-    /// While false, appends pass without waiting or reporting.
-    gated: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl LogStore<u64> for GatedStore {
-    fn hard_state(&self) -> Result<HardState, StorageError> {
-        self.inner.hard_state()
-    }
-    fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
-        self.inner.save_hard_state(hs)
-    }
-    fn append(&mut self, entries: &[Entry<u64>]) -> Result<(), StorageError> {
-        if self.gated.load(Ordering::SeqCst) {
-            let _ = self.entered.send(entries.iter().map(|e| e.index).collect());
-            self.gate
-                .recv()
-                .map_err(|_| StorageError::Other("gate closed".into()))?;
-        }
-        self.inner.append(entries)
-    }
-    fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
-        self.inner.truncate_after(index)
-    }
-    fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
-        self.inner.purge_up_to(index)
-    }
-    fn first_index(&self) -> Index {
-        self.inner.first_index()
-    }
-    fn last_index(&self) -> Index {
-        self.inner.last_index()
-    }
-    fn term(&self, index: Index) -> Result<Option<u64>, StorageError> {
-        self.inner.term(index)
-    }
-    fn entries(
-        &self,
-        lo: Index,
-        hi: Index,
-        max_bytes: Option<u64>,
-    ) -> Result<Vec<Entry<u64>>, StorageError> {
-        self.inner.entries(lo, hi, max_bytes)
-    }
-}
-
 /// Asynchronous log writes: while one write waits for the disk the
 /// driver goes on proposing (the old loop awaited every write before
 /// taking the next request), the writes queued meanwhile go to the log
@@ -202,12 +178,11 @@ impl LogStore<u64> for GatedStore {
 async fn proposals_go_on_while_a_log_write_waits_and_queued_writes_merge() {
     let (entered_tx, entered) = std::sync::mpsc::channel();
     let (gate, gate_rx) = std::sync::mpsc::channel();
-    let store = GatedStore {
-        inner: MemLogStore::new(),
-        entered: entered_tx,
-        gate: gate_rx,
-        gated: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-    };
+    let store = gated_store(
+        entered_tx,
+        gate_rx,
+        Arc::new(std::sync::atomic::AtomicBool::new(true)),
+    );
     let config = DriverConfig {
         metrics: Default::default(),
         raft: raftlog::Config::new(1, [1]),
@@ -299,12 +274,7 @@ async fn a_leader_commits_on_followers_but_applies_only_what_its_own_log_holds()
     let (gate, gate_rx) = std::sync::mpsc::channel();
     let gated = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut handles = BTreeMap::new();
-    let mut gated_store = Some(GatedStore {
-        inner: MemLogStore::new(),
-        entered: entered_tx,
-        gate: gate_rx,
-        gated: gated.clone(),
-    });
+    let mut gated_store = Some(gated_store(entered_tx, gate_rx, gated.clone()));
     for id in 1..=3u64 {
         let (tx, inbound) = mpsc::channel(1024);
         wires.lock().insert(id, tx);
