@@ -411,9 +411,10 @@ impl RaftBackend {
                             let out = match body {
                                 Forwarded::Write(op) => b.local_write(&op).await,
                                 Forwarded::Read(op) => b.local_read(&op).await,
-                                Forwarded::Reads(ops) => {
-                                    b.local_reads(&ops).await.map(Reply::Array)
-                                }
+                                Forwarded::Reads(ops) => b.local_reads(&ops).await.map(|mut r| {
+                                    r.truncate(replies_that_fit(&r, MAX_READS_REPLY_BYTES));
+                                    Reply::Array(r)
+                                }),
                                 Forwarded::Transfer(t) => {
                                     b.local_transfer(t).await.map(|()| Reply::ok())
                                 }
@@ -719,6 +720,36 @@ fn check_entry_size(len: usize) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// At most about this many bytes of replies answer one forwarded batch of
+/// reads; the follower asks again for the rest. Far below a frame, so that
+/// a batch of large values never holds the peer link (and the heartbeats
+/// behind it) for long.
+const MAX_READS_REPLY_BYTES: usize = 4 << 20;
+
+/// How many of `replies`, from the first, fit in about `max` bytes (at
+/// least one: a single reply always fits a frame, since no value is larger
+/// than a log entry).
+fn replies_that_fit(replies: &[Reply], max: usize) -> usize {
+    fn size(r: &Reply) -> usize {
+        16 + match r {
+            Reply::Bulk(b) => b.len(),
+            Reply::Simple(t) | Reply::Error(t) => t.len(),
+            Reply::Array(a) => a.iter().map(size).sum(),
+            Reply::Map(m) => m.iter().map(|(k, v)| size(k) + size(v)).sum(),
+            Reply::Nil | Reply::Int(_) | Reply::NilArray => 0,
+        }
+    }
+    let mut total = 0;
+    let fit = replies
+        .iter()
+        .take_while(|r| {
+            total += size(r);
+            total <= max
+        })
+        .count();
+    fit.max(1).min(replies.len())
+}
+
 /// The largest encoded write one log entry may carry: a peer frame less
 /// room for the message (or forwarding RPC) around it.
 pub fn max_entry_bytes(max_frame: u32) -> usize {
@@ -764,30 +795,45 @@ impl Backend for RaftBackend {
     fn read_many(&self, ops: Vec<ReadOp>) -> BoxFuture<'_, Vec<Result<Reply, BackendError>>> {
         Box::pin(async move {
             let n = ops.len();
-            let r = match self.route().await {
-                Err(e) => Err(e),
-                Ok(None) => {
-                    let r = self.local_reads(&ops).await.map(Reply::Array);
-                    match self.redirect(&r) {
-                        Some(l) => self.forward(l, Forwarded::Reads(ops)).await,
-                        None => r,
+            let mut out = Vec::with_capacity(n);
+            let mut rest = ops;
+            // A forwarded batch may come back answered in part (the replies
+            // that fit one frame); the rest goes again, with a later read
+            // index that is just as valid: every read was sent before any
+            // was answered.
+            while !rest.is_empty() {
+                let r = match self.route().await {
+                    Err(e) => Err(e),
+                    Ok(None) => {
+                        let r = self.local_reads(&rest).await.map(Reply::Array);
+                        match self.redirect(&r) {
+                            Some(l) => self.forward(l, Forwarded::Reads(rest.clone())).await,
+                            None => r,
+                        }
+                    }
+                    Ok(Some(l)) => self.forward(l, Forwarded::Reads(rest.clone())).await,
+                };
+                match r {
+                    Ok(Reply::Array(replies)) if (1..=rest.len()).contains(&replies.len()) => {
+                        rest.drain(..replies.len());
+                        out.extend(replies.into_iter().map(Ok));
+                    }
+                    Ok(other) => {
+                        // Reads have no effect, so a reply of the wrong shape
+                        // (a bug) is an error for each, never a guess.
+                        warn!(reply = ?other, "pipelined reads got a reply of the wrong shape");
+                        let e =
+                            BackendError::TryAgain("the reads got no usable reply; retry".into());
+                        out.extend(std::iter::repeat_n(Err(e), rest.len()));
+                        break;
+                    }
+                    Err(e) => {
+                        out.extend(std::iter::repeat_n(Err(e), rest.len()));
+                        break;
                     }
                 }
-                Ok(Some(l)) => self.forward(l, Forwarded::Reads(ops)).await,
-            };
-            match r {
-                Ok(Reply::Array(replies)) if replies.len() == n => {
-                    replies.into_iter().map(Ok).collect()
-                }
-                Ok(other) => {
-                    // Reads have no effect, so a reply of the wrong shape
-                    // (a bug) is an error for each, never a guess.
-                    warn!(reply = ?other, "pipelined reads got a reply of the wrong shape");
-                    let e = BackendError::TryAgain("the reads got no usable reply; retry".into());
-                    vec![Err(e); n]
-                }
-                Err(e) => vec![Err(e); n],
             }
+            out
         })
     }
 
@@ -1132,6 +1178,16 @@ mod tests {
 
     fn sizes(batches: &[Vec<WriteOp>]) -> Vec<usize> {
         batches.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn forwarded_read_replies_are_cut_to_what_fits_one_frame() {
+        let bulk = |n| Reply::Bulk(vec![b'x'; n]);
+        let replies = vec![bulk(400), bulk(400), bulk(400), Reply::Int(1)];
+        assert_eq!(replies_that_fit(&replies, 10_000), 4);
+        assert_eq!(replies_that_fit(&replies, 900), 2);
+        assert_eq!(replies_that_fit(&replies, 10), 1, "one always goes");
+        assert_eq!(replies_that_fit(&[], 10), 0);
     }
 
     #[test]
