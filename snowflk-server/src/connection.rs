@@ -27,6 +27,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> ClientStream for T {}
 const FLUSH_AT: usize = 64 * 1024;
 /// Most pipelined writes submitted together.
 const MAX_GROUP: usize = 256;
+/// Most pipelined reads served as one batch: their replies are held in
+/// memory together, and values may be large.
+const MAX_READ_GROUP: usize = 64;
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -140,7 +143,7 @@ impl Connection {
                                 self.run_group(&mut group, &mut group_meta).await;
                                 reads.push(op);
                                 group_meta.push((metric, started));
-                                if reads.len() >= MAX_GROUP {
+                                if reads.len() >= MAX_READ_GROUP {
                                     self.run_reads(&mut reads, &mut group_meta).await;
                                 }
                                 continue;
@@ -249,6 +252,12 @@ impl Connection {
             self.shared.metrics.record(metric, started, self.last_error);
         }
         meta.clear();
+        // Large values: send them before parsing on, as a single read would.
+        // A failed write leaves the buffer, and the next flush ends the
+        // connection.
+        if self.wbuf.len() >= FLUSH_AT {
+            let _ = self.flush().await;
+        }
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
