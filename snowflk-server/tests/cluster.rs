@@ -156,19 +156,20 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
         );
     }
 
-    // Reads whose replies together exceed what one forwarded answer carries
-    // (4 MiB): the leader answers the part that fits, the follower asks
-    // again for the rest; every read gets its value.
+    // Reads whose replies together exceed one peer frame (64 MiB; one
+    // forwarded answer carries about 4 MiB): the leader answers the part
+    // that fits, the follower asks again for the rest; every read gets its
+    // value (before, the one oversized reply was dropped: TIMEOUT for all).
     let big = vec![b'v'; 1 << 20];
     let mut c = connect(cluster.node(leader), short()).unwrap();
     let _: () = c.set("big", big.as_slice()).unwrap();
     let mut pipe = redis::pipe();
-    for _ in 0..12 {
+    for _ in 0..72 {
         pipe.get("big");
     }
     let mut f = connect(cluster.node(follower), Duration::from_secs(30)).unwrap();
     let values: Vec<Vec<u8>> = pipe.query(&mut f).unwrap();
-    assert_eq!(values.len(), 12);
+    assert_eq!(values.len(), 72);
     assert!(
         values.iter().all(|v| *v == big),
         "a large read came back wrong"
