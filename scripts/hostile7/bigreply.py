@@ -2,6 +2,8 @@
 forwarded Reads reply larger than the 64 MB peer frame."""
 import os, sys, time, socket
 sys.path.insert(0, os.path.dirname(__file__))
+# The cluster helper is the one of scripts/hostile6.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile6"))
 from cluster import Cluster
 from order import resp, Reader
 

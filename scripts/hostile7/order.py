@@ -2,6 +2,8 @@
 same pipeline; on leader and followers; thousands of commands; big values."""
 import os, random, sys, time, socket
 sys.path.insert(0, os.path.dirname(__file__))
+# The cluster helper is the one of scripts/hostile6.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile6"))
 from cluster import Cluster
 
 def resp(*args):

@@ -99,6 +99,20 @@ fn gated_store(
     }
 }
 
+/// A driver configuration for these tests: generous limits, no snapshots.
+fn test_config(raft: raftlog::Config, tick: Duration, seed: u64) -> DriverConfig {
+    DriverConfig {
+        metrics: Default::default(),
+        raft,
+        tick,
+        seed,
+        max_pending_writes: 10_000,
+        request_queue: 10_000,
+        read_timeout: Duration::from_secs(5),
+        snapshots: None,
+    }
+}
+
 struct NoPeers;
 
 impl MessageSink<u64> for NoPeers {
@@ -118,16 +132,7 @@ async fn concurrent_proposals_share_log_appends_and_reads_share_a_round() {
             Ok(())
         },
     };
-    let config = DriverConfig {
-        metrics: Default::default(),
-        raft: raftlog::Config::new(1, [1]),
-        tick: Duration::from_millis(1),
-        seed: 7,
-        max_pending_writes: 10_000,
-        request_queue: 10_000,
-        read_timeout: Duration::from_secs(5),
-        snapshots: None,
-    };
+    let config = test_config(raftlog::Config::new(1, [1]), Duration::from_millis(1), 7);
     let (_peers, inbound) = mpsc::channel(1);
     let h = Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
     let mut st = h.watch_status();
@@ -183,16 +188,7 @@ async fn proposals_go_on_while_a_log_write_waits_and_queued_writes_merge() {
         gate_rx,
         Arc::new(std::sync::atomic::AtomicBool::new(true)),
     );
-    let config = DriverConfig {
-        metrics: Default::default(),
-        raft: raftlog::Config::new(1, [1]),
-        tick: Duration::from_millis(1),
-        seed: 7,
-        max_pending_writes: 10_000,
-        request_queue: 10_000,
-        read_timeout: Duration::from_secs(5),
-        snapshots: None,
-    };
+    let config = test_config(raftlog::Config::new(1, [1]), Duration::from_millis(1), 7);
     let (_peers, inbound) = mpsc::channel(1);
     let h = Arc::new(DriverHandle::start(config, store, Arc::new(Echo), inbound, NoPeers).unwrap());
     let entered = Arc::new(parking_lot::Mutex::new(entered));
@@ -278,16 +274,11 @@ async fn a_leader_commits_on_followers_but_applies_only_what_its_own_log_holds()
     for id in 1..=3u64 {
         let (tx, inbound) = mpsc::channel(1024);
         wires.lock().insert(id, tx);
-        let config = DriverConfig {
-            metrics: Default::default(),
-            raft: raftlog::Config::new(id, [1, 2, 3]),
-            tick: Duration::from_millis(2),
-            seed: id,
-            max_pending_writes: 10_000,
-            request_queue: 10_000,
-            read_timeout: Duration::from_secs(5),
-            snapshots: None,
-        };
+        let config = test_config(
+            raftlog::Config::new(id, [1, 2, 3]),
+            Duration::from_millis(2),
+            id,
+        );
         let sink = Wires(wires.clone());
         let h = match gated_store.take().filter(|_| id == 1) {
             Some(store) => DriverHandle::start(config, store, Arc::new(Echo), inbound, sink),
