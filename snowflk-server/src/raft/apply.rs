@@ -17,13 +17,16 @@ use super::driver::{DriverError, Event, ProposeResult, StateMachine, fatal_exit}
 use super::persist::Worker;
 use super::snapshot::Images;
 
+/// A proposal placed at (index, term), waiting for its entry to apply.
+pub(super) struct Waiter<O> {
+    pub(super) index: Index,
+    pub(super) term: u64,
+    pub(super) reply: oneshot::Sender<ProposeResult<O>>,
+}
+
 pub(super) enum ApplyJob<C, O> {
-    /// A proposal at (index, term) waits for its entry.
-    Register {
-        index: Index,
-        term: u64,
-        reply: oneshot::Sender<ProposeResult<O>>,
-    },
+    /// Proposals just placed, each waiting for its entry.
+    Register(Vec<Waiter<O>>),
     /// Committed entries, in order.
     Entries(Vec<Entry<C>>),
     /// Replace the state with the received image in `dir` (at `meta.index`).
@@ -109,11 +112,11 @@ pub(super) fn spawn_apply_thread<S: StateMachine>(
     metrics: super::metrics::RaftMetrics,
 ) -> Worker<ApplyJob<S::Command, S::Output>> {
     let (tx, rx) = std::sync::mpsc::channel::<ApplyJob<S::Command, S::Output>>();
-    type Waiter<O> = (u64, oneshot::Sender<ProposeResult<O>>);
+    type Waiting<O> = (u64, oneshot::Sender<ProposeResult<O>>);
     let thread = std::thread::Builder::new()
         .name("raft-apply".into())
         .spawn(move || {
-            let mut waiting: BTreeMap<Index, Waiter<S::Output>> = BTreeMap::new();
+            let mut waiting: BTreeMap<Index, Waiting<S::Output>> = BTreeMap::new();
             let mut next_sweep = SWEEP_PENDING;
             // Index and term of the last applied entry (a snapshot's position).
             let mut last_applied: (Index, u64) = (sm.applied_index(), 0);
@@ -123,12 +126,14 @@ pub(super) fn spawn_apply_thread<S: StateMachine>(
                 let mut last = None;
                 for job in jobs {
                     match job {
-                        ApplyJob::Register { index, term, reply } => {
-                            if let Some((_, old)) = waiting.insert(index, (term, reply)) {
-                                inflight.fetch_sub(1, Ordering::Relaxed);
-                                let _ = old.send(Err(DriverError::Unknown(
-                                    "superseded by a later proposal at the same index".into(),
-                                )));
+                        ApplyJob::Register(waiters) => {
+                            for Waiter { index, term, reply } in waiters {
+                                if let Some((_, old)) = waiting.insert(index, (term, reply)) {
+                                    inflight.fetch_sub(1, Ordering::Relaxed);
+                                    let _ = old.send(Err(DriverError::Unknown(
+                                        "superseded by a later proposal at the same index".into(),
+                                    )));
+                                }
                             }
                         }
                         ApplyJob::Entries(entries) => {

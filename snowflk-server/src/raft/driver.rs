@@ -72,7 +72,7 @@ use raftlog::{
     PeerProgress, ProposeError, Raft, Ready, Role, StorageError,
 };
 
-use super::apply::{ApplyJob, Snapshotting, spawn_apply_thread};
+use super::apply::{ApplyJob, Snapshotting, Waiter, spawn_apply_thread};
 use super::persist::{PersistJob, Persisted, Worker, WriteDone, spawn_persist_thread};
 use super::snapshot::{ImageReader, Images};
 
@@ -640,7 +640,11 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 self.propose_pending();
                 info!(node = self.raft.id(), change = ?change.kind, member = change.node, "proposing a membership change");
                 match self.raft.propose_conf_change(change) {
-                    Ok(p) => self.register_waiter(p, reply),
+                    Ok(p) => self.register_waiters(vec![Waiter {
+                        index: p.index,
+                        term: p.term,
+                        reply,
+                    }]),
                     Err(e) => {
                         let _ = reply.send(Err(propose_error(e)));
                     }
@@ -649,23 +653,21 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         }
     }
 
-    /// Hands the apply thread the reply of the proposal placed at `p`, to
-    /// answer once its entry applies; counts it as in flight meanwhile.
-    fn register_waiter(
-        &self,
-        p: raftlog::Proposed,
-        reply: oneshot::Sender<ProposeResult<S::Output>>,
-    ) {
-        self.inflight.fetch_add(1, Ordering::Relaxed);
-        let sent = self.apply.as_ref().is_some_and(|a| {
-            a.send(ApplyJob::Register {
-                index: p.index,
-                term: p.term,
-                reply,
-            })
-        });
+    /// Hands the apply thread the replies of proposals just placed, to answer
+    /// once their entries apply; counts them as in flight meanwhile. One job
+    /// for the whole batch: one wake-up of the apply thread, not one per write.
+    fn register_waiters(&self, waiters: Vec<Waiter<S::Output>>) {
+        let n = waiters.len();
+        if n == 0 {
+            return;
+        }
+        self.inflight.fetch_add(n, Ordering::Relaxed);
+        let sent = self
+            .apply
+            .as_ref()
+            .is_some_and(|a| a.send(ApplyJob::Register(waiters)));
         if !sent {
-            self.inflight.fetch_sub(1, Ordering::Relaxed);
+            self.inflight.fetch_sub(n, Ordering::Relaxed);
         }
     }
 
@@ -697,9 +699,16 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         }
         match self.raft.propose_batch(commands) {
             Ok(placed) => {
-                for (p, reply) in placed.into_iter().zip(replies) {
-                    self.register_waiter(p, reply);
-                }
+                let waiters = placed
+                    .into_iter()
+                    .zip(replies)
+                    .map(|(p, reply)| Waiter {
+                        index: p.index,
+                        term: p.term,
+                        reply,
+                    })
+                    .collect();
+                self.register_waiters(waiters);
             }
             Err(e) => {
                 let e = propose_error(e);
