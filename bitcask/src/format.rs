@@ -617,6 +617,13 @@ mod tests {
     }
 
     #[test]
+    fn a_header_of_zero_bytes_never_decodes() {
+        // The scan's fast skip over zero-filled space relies on this.
+        assert!(RecordHeader::decode(&[0u8; RECORD_HEADER_LEN]).is_err());
+        assert!(Record::decode(&[0u8; RECORD_HEADER_LEN + 64]).is_err());
+    }
+
+    #[test]
     fn file_header_round_trips_and_has_documented_layout() {
         let header = FileHeader {
             kind: FileKind::Hint,

@@ -401,6 +401,20 @@ fn find_valid_record(
     let mut offset = from;
     while offset + RECORD_HEADER_LEN as u64 <= file_len {
         let head = reader.fill(offset, RECORD_HEADER_LEN)?;
+        if head.iter().all(|&b| b == 0) {
+            // A header of zero bytes never decodes (the checksum of zeros
+            // is not zero), so no record starts before a header could hold
+            // the next nonzero byte. This makes a zero-filled tail (space
+            // prepared ahead of appends) cost one pass, not one decode per byte.
+            let start = offset + RECORD_HEADER_LEN as u64;
+            match next_nonzero(&mut reader, start, file_len)? {
+                Some(nonzero) => {
+                    offset = nonzero + 1 - RECORD_HEADER_LEN as u64;
+                    continue;
+                }
+                None => return Ok(None),
+            }
+        }
         if let Ok(header) = RecordHeader::decode(head) {
             let len = header.record_len() as u64;
             if offset + len <= file_len
@@ -415,6 +429,76 @@ fn find_valid_record(
         offset += 1;
     }
     Ok(None)
+}
+
+/// The offset of the first nonzero byte in `[from, file_len)`, if any.
+fn next_nonzero(reader: &mut ChunkReader<'_>, from: u64, file_len: u64) -> Result<Option<u64>> {
+    let mut pos = from;
+    while pos < file_len {
+        let chunk = reader.fill(pos, SCAN_CHUNK)?;
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(i) = chunk.iter().position(|&b| b != 0) {
+            return Ok(Some(pos + i as u64));
+        }
+        pos += chunk.len() as u64;
+    }
+    Ok(None)
+}
+
+/// The unit a disk writes atomically, at least: a sector left unwritten by
+/// a crash reads back as its old bytes.
+pub const SECTOR_LEN: u64 = 512;
+
+/// True if every byte of `[from, to)` (clamped to the file) is zero, or the
+/// range is empty: a tail that is space prepared ahead of appends, not a
+/// torn record.
+pub fn is_zero_range(segment: &Segment, from: u64, to: u64) -> Result<bool> {
+    let file_len = segment.len()?;
+    let to = to.min(file_len);
+    if from >= to {
+        return Ok(true);
+    }
+    let mut reader = ChunkReader::new(segment, to);
+    Ok(next_nonzero(&mut reader, from, to)?.is_none())
+}
+
+/// True if the unreadable record at `offset` shows the mark of an append
+/// that a crash interrupted inside zero-filled space: one of the
+/// [`SECTOR_LEN`]-aligned sectors it overlaps reads as zeros from `offset`
+/// (or the sector's start) to the sector's end.
+///
+/// An overwrite of prepared zeros has no file-size change to order it, so a
+/// power loss during the fsync may keep any subset of its sectors: a later
+/// record may survive while an earlier sector is still zero. A disk does not
+/// zero a whole sector by bit rot, so the mark separates this case from
+/// corruption of data that was once durable. The record's extent is the
+/// length its header declares when the header decodes, else the header
+/// itself. Used by the Raft log for its newest segment, which it prepares
+/// with zeros (see `docs/format.md`).
+pub fn unwritten_sector_in_record(segment: &Segment, offset: u64) -> Result<bool> {
+    let file_len = segment.len()?;
+    if offset >= file_len {
+        return Ok(false);
+    }
+    let mut reader = ChunkReader::new(segment, file_len);
+    let extent = match RecordHeader::decode(reader.fill(offset, RECORD_HEADER_LEN)?) {
+        Ok(header) => header.record_len() as u64,
+        Err(_) => RECORD_HEADER_LEN as u64,
+    };
+    let end = offset.saturating_add(extent).min(file_len);
+    let mut sector = offset - offset % SECTOR_LEN;
+    while sector < end {
+        let from = sector.max(offset);
+        let to = (sector + SECTOR_LEN).min(file_len);
+        let bytes = reader.fill(from, (to - from) as usize)?;
+        if !bytes.is_empty() && bytes.iter().all(|&b| b == 0) {
+            return Ok(true);
+        }
+        sector += SECTOR_LEN;
+    }
+    Ok(false)
 }
 
 /// Reads as many bytes as available at `offset`, up to `buf.len()`.
@@ -745,6 +829,82 @@ mod tests {
                 file_len: len + 4096
             }
         );
+    }
+
+    #[test]
+    fn a_valid_record_after_megabytes_of_zeros_is_still_found() {
+        let (vfs, path) = setup();
+        write_records(&vfs, &path, 2);
+        let mut whole = vfs.read_whole(&path).unwrap();
+        let zeros_at = whole.len() as u64;
+        whole.resize(whole.len() + (3 << 20) + 7, 0);
+        whole.extend_from_slice(&put(5, b"late", b"value"));
+        vfs.write_whole(&path, &whole).unwrap();
+        let err = scan_all(&vfs, &path).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupted { offset, .. } if offset == zeros_at),
+            "{err}"
+        );
+        let segment = Segment::open(&vfs, &path, false).unwrap();
+        assert!(!is_zero_range(&segment, zeros_at, u64::MAX).unwrap());
+        assert!(is_zero_range(&segment, zeros_at, zeros_at + (3 << 20)).unwrap());
+    }
+
+    #[test]
+    fn an_unwritten_sector_is_told_apart_from_a_flipped_bit() {
+        let (vfs, path) = setup();
+        let segment = Arc::new(Segment::create(&vfs, &path, FileKind::Data, 1).unwrap());
+        let mut appender = Appender::new(segment, FILE_HEADER_LEN as u64);
+        let first = appender.append(&Record {
+            kind: RecordKind::Put,
+            seq: 1,
+            meta: 0,
+            key: b"a",
+            value: &[7u8; 100],
+        });
+        // A record spanning sectors 1..=3 of the file.
+        let big = appender.append(&Record {
+            kind: RecordKind::Put,
+            seq: 2,
+            meta: 0,
+            key: b"b",
+            value: &[9u8; 1500],
+        });
+        let after = appender.append(&Record {
+            kind: RecordKind::Put,
+            seq: 3,
+            meta: 0,
+            key: b"c",
+            value: &[1u8; 10],
+        });
+        appender.sync().unwrap();
+        let clean = vfs.read_whole(&path).unwrap();
+        let check = |bytes: &[u8], at: u64| {
+            vfs.write_whole(&path, bytes).unwrap();
+            let segment = Segment::open(&vfs, &path, false).unwrap();
+            unwritten_sector_in_record(&segment, at).unwrap()
+        };
+        assert!(!check(&clean, big), "an intact record");
+        let mut flipped = clean.clone();
+        flipped[big as usize + 700] ^= 0x10;
+        assert!(
+            !check(&flipped, big),
+            "a flipped bit is not an unwritten sector"
+        );
+        // Sector 2 (bytes 1024..1536) lies inside the big record.
+        let mut unwritten = clean.clone();
+        unwritten[1024..1536].fill(0);
+        assert!(check(&unwritten, big));
+        // The sector holding the record's start, zero from its start on.
+        let mut head_lost = clean.clone();
+        head_lost[big as usize..512].fill(0);
+        assert!(check(&head_lost, big));
+        // Zeros that stop before the sector's end are not the mark.
+        let mut partial = clean.clone();
+        partial[1024..1500].fill(0);
+        assert!(!check(&partial, big));
+        assert!(!check(&clean, first));
+        assert!(after > 1536);
     }
 
     #[test]

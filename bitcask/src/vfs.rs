@@ -425,6 +425,43 @@ impl MemVfs {
         self.crash(extra)
     }
 
+    /// Simulates a power loss during the writeback of overwritten bytes: the
+    /// namespace reverts to its durable state; each file keeps its synced
+    /// length, and every 512-byte sector where the written bytes differ from
+    /// the synced ones takes the new bytes if `keep(path, sector_offset)`,
+    /// else keeps the old. Without a size change to order them, a disk may
+    /// persist any subset of the sectors of an unfinished write into space
+    /// the file already has (as a file preallocated with zeros does); growth
+    /// past the synced length is lost. Otherwise as [`MemVfs::crash`].
+    pub fn power_loss_sectors(&self, mut keep: impl FnMut(&Path, u64) -> bool) {
+        const SECTOR: usize = 512;
+        let mut state = self.state.lock();
+        let mut survivors = BTreeMap::new();
+        for (path, file) in &state.durable_names {
+            let contents = file.contents.lock().clone();
+            let mut data = contents.synced.clone();
+            let shared = data.len().min(contents.data.len());
+            for start in (0..shared).step_by(SECTOR) {
+                let end = (start + SECTOR).min(shared);
+                if data[start..end] != contents.data[start..end] && keep(path, start as u64) {
+                    data[start..end].copy_from_slice(&contents.data[start..end]);
+                }
+            }
+            let fresh = Arc::new(MemFile {
+                contents: Mutex::new(MemContents {
+                    synced: data.clone(),
+                    data,
+                }),
+            });
+            survivors.insert(path.clone(), fresh);
+        }
+        state.names = survivors.clone();
+        state.durable_names = survivors;
+        state.locks.clear();
+        state.faults = Faults::default();
+        state.generation += 1;
+    }
+
     /// Simulates the death of the process (SIGKILL, OOM, panic) while the
     /// machine keeps running: every byte written and every name created,
     /// renamed or removed stays as the page cache has it, and *nothing*
@@ -733,6 +770,25 @@ mod tests {
             4
         });
         assert_eq!(vfs.read_whole(&dir.join("a")).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn power_loss_sectors_keeps_a_chosen_subset_of_overwritten_sectors() {
+        let vfs = MemVfs::new();
+        let path = Path::new("/d/f");
+        vfs.create_dir_all(Path::new("/d")).unwrap();
+        let f = vfs.open_file(path, OpenMode::CreateNew).unwrap();
+        f.write_all_at(&[0u8; 2048], 0).unwrap();
+        f.sync_data().unwrap();
+        vfs.sync_dir(Path::new("/d")).unwrap();
+        f.write_all_at(&[1u8; 2048 + 100], 0).unwrap();
+        vfs.power_loss_sectors(|_, sector| sector == 512 || sector == 1536);
+        let after = vfs.read_whole(path).unwrap();
+        assert_eq!(after.len(), 2048, "growth past the synced length is lost");
+        assert!(after[..512].iter().all(|&b| b == 0));
+        assert!(after[512..1024].iter().all(|&b| b == 1));
+        assert!(after[1024..1536].iter().all(|&b| b == 0));
+        assert!(after[1536..].iter().all(|&b| b == 1));
     }
 
     #[test]
