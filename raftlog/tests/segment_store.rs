@@ -20,6 +20,15 @@ fn entry(index: Index, term: Term) -> Entry<String> {
     }
 }
 
+fn big_entry(index: Index, term: Term, len: usize) -> Entry<String> {
+    let text = format!("payload-{index}-{term}-");
+    Entry {
+        index,
+        term,
+        payload: EntryPayload::Command(text.repeat(len / text.len() + 1)[..len].to_string()),
+    }
+}
+
 fn open(vfs: &MemVfs, options: &SegmentLogOptions) -> Result<Store, StorageError> {
     SegmentLogStore::open(
         Arc::new(vfs.clone()) as Arc<dyn Vfs>,
@@ -42,6 +51,7 @@ fn crash_after_any_operation_loses_nothing() {
         let vfs = MemVfs::new();
         let options = SegmentLogOptions {
             max_segment_bytes: rng.random_range(100..2000),
+            ..SegmentLogOptions::default()
         };
         let mut s = open(&vfs, &options).expect("open");
         let mut model: Vec<Entry<String>> = Vec::new();
@@ -90,7 +100,12 @@ fn crash_after_any_operation_loses_nothing() {
 #[test]
 fn torn_tail_at_every_offset_recovers_the_prefix() {
     let vfs = MemVfs::new();
-    let options = SegmentLogOptions::default();
+    // A segment that grows with its appends (see the next test for one
+    // prepared with zeros).
+    let options = SegmentLogOptions {
+        preallocate_bytes: 0,
+        ..SegmentLogOptions::default()
+    };
     let mut s = open(&vfs, &options).expect("open");
     let model: Vec<_> = (1..=6).map(|i| entry(i, 1 + i / 3)).collect();
     s.append(&model).expect("append");
@@ -117,6 +132,199 @@ fn torn_tail_at_every_offset_recovers_the_prefix() {
         // The torn bytes are gone: the next append continues cleanly.
         drop(s);
         vfs.write_whole(&path, &full).expect("restore");
+    }
+}
+
+/// Record boundaries of `model` appended one entry at a time to a fresh
+/// store that does not preallocate: the length of each prefix.
+fn boundaries(model: &[Entry<String>]) -> Vec<usize> {
+    let vfs = MemVfs::new();
+    let options = SegmentLogOptions {
+        preallocate_bytes: 0,
+        ..SegmentLogOptions::default()
+    };
+    let mut t = open(&vfs, &options).expect("open");
+    let path = t.active_segment_path().to_path_buf();
+    let mut out = vec![vfs.read_whole(&path).expect("read").len()];
+    for e in model {
+        t.append(std::slice::from_ref(e)).expect("append");
+        out.push(vfs.read_whole(&path).expect("read").len());
+    }
+    out
+}
+
+/// The newest segment is prepared with zeros ahead of its appends. Zeroing
+/// it from any byte on (an append whose later bytes never reached the disk)
+/// recovers exactly the complete records before that byte; the zeros after
+/// the last record are not an error either.
+#[test]
+fn prepared_segment_zeroed_from_every_offset_recovers_the_prefix() {
+    let vfs = MemVfs::new();
+    let options = SegmentLogOptions {
+        preallocate_bytes: 4096,
+        ..SegmentLogOptions::default()
+    };
+    let mut s = open(&vfs, &options).expect("open");
+    let model: Vec<_> = (1..=6).map(|i| entry(i, 1 + i / 3)).collect();
+    s.append(&model).expect("append");
+    let path = s.active_segment_path().to_path_buf();
+    drop(s);
+    let full = vfs.read_whole(&path).expect("read");
+    let bounds = boundaries(&model);
+    let logical = *bounds.last().expect("bounds");
+    assert_eq!(full.len(), 4096, "the segment is prepared to the step");
+    assert!(full[logical..].iter().all(|&b| b == 0));
+    for cut in bounds[0]..=logical {
+        let mut bytes = full.clone();
+        bytes[cut..].fill(0);
+        vfs.write_whole(&path, &bytes).expect("write");
+        let s = open(&vfs, &options).unwrap_or_else(|e| panic!("zeroed from {cut}: {e}"));
+        let complete = bounds.iter().filter(|&&b| b <= cut).count() - 1;
+        assert_eq!(
+            all(&s),
+            model[..complete].to_vec(),
+            "zeroed from byte {cut}"
+        );
+        drop(s);
+        vfs.write_whole(&path, &full).expect("restore");
+    }
+}
+
+/// A power loss while an append's fsync is under way may keep any subset of
+/// the sectors it overwrote inside prepared space, so a valid record can
+/// follow an unreadable one. The opener cuts the log at the first
+/// unreadable record and keeps every entry whose append was acknowledged;
+/// what follows is a prefix of the interrupted append, and the log goes on.
+#[test]
+fn power_loss_mid_append_inside_prepared_space_keeps_every_acknowledged_entry() {
+    for seed in 0..200u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let vfs = MemVfs::new();
+        let options = SegmentLogOptions {
+            max_segment_bytes: rng.random_range(3000..20_000),
+            preallocate_bytes: [512, 1536, 4096, 8192][rng.random_range(0..4)],
+        };
+        let ctx = format!("seed {seed} options {options:?}");
+        let mut s = open(&vfs, &options).expect("open");
+        let mut acked: Vec<Entry<String>> = Vec::new();
+        for _ in 0..rng.random_range(0..8) {
+            let lo = acked.len() as Index + 1;
+            let batch: Vec<_> = (lo..lo + rng.random_range(1..12))
+                .map(|i| big_entry(i, 1, rng.random_range(10..900)))
+                .collect();
+            s.append(&batch).expect("append");
+            acked.extend(batch);
+        }
+        // The interrupted append: its writes land in the page cache, then
+        // the file system fails before (or while) they are synced.
+        let lo = acked.len() as Index + 1;
+        let pending: Vec<_> = (lo..lo + rng.random_range(1..20))
+            .map(|i| big_entry(i, 2, rng.random_range(10..900)))
+            .collect();
+        vfs.fail_after_ops(rng.random_range(0..4));
+        if s.append(&pending).is_ok() {
+            acked.extend(pending.iter().cloned());
+        }
+        drop(s);
+        let keep_probability: f64 = rng.random();
+        vfs.power_loss_sectors(|_, _| rng.random_bool(keep_probability));
+        let mut s = open(&vfs, &options).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+        let got = all(&s);
+        assert!(got.len() >= acked.len(), "{ctx}: lost acknowledged entries");
+        assert_eq!(got[..acked.len()], acked[..], "{ctx}: acknowledged entries");
+        assert_eq!(
+            got[acked.len()..],
+            pending[..got.len() - acked.len()],
+            "{ctx}: beyond the acknowledged entries only a prefix of the interrupted append"
+        );
+        // The log goes on, and what it now holds is durable.
+        let next = s.last_index() + 1;
+        let more = vec![entry(next, 3), entry(next + 1, 3)];
+        s.append(&more)
+            .unwrap_or_else(|e| panic!("{ctx}: append after reopen: {e}"));
+        let expected: Vec<_> = got.into_iter().chain(more).collect();
+        drop(s);
+        vfs.power_loss_sectors(|_, _| false);
+        let s = open(&vfs, &options).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
+        assert_eq!(all(&s), expected, "{ctx}: after the second power loss");
+    }
+}
+
+/// A sealed segment holds nothing past its last record: the zeros prepared
+/// for it are cut, durably, before the next segment is created.
+#[test]
+fn rotation_cuts_the_prepared_space_of_the_sealed_segment() {
+    for (step, batch) in [(300, 1), (1000, 1), (1000, 3), (4096, 2), (700, 5)] {
+        rotation_cuts_prepared_space(step, batch);
+    }
+}
+
+fn rotation_cuts_prepared_space(preallocate_bytes: u64, batch: usize) {
+    let vfs = MemVfs::new();
+    let options = SegmentLogOptions {
+        max_segment_bytes: 4096,
+        preallocate_bytes,
+    };
+    let mut s = open(&vfs, &options).expect("open");
+    let model: Vec<_> = (1..=200).map(|i| big_entry(i, 1, 100)).collect();
+    for chunk in model.chunks(batch) {
+        s.append(chunk).expect("append");
+    }
+    assert!(s.segment_count() > 3);
+    let newest = s.active_segment_path().to_path_buf();
+    drop(s);
+    vfs.power_loss_sectors(|_, _| false);
+    let mut names = vfs.list_dir(Path::new("/log")).expect("list");
+    names.retain(|n| n.ends_with(".seg"));
+    for name in names {
+        let path = Path::new("/log").join(&name);
+        let segment = bitcask::segment::Segment::open(&vfs, &path, false).expect("segment");
+        let end = bitcask::segment::scan(&segment, |_, _| Ok(())).expect("scan");
+        if path == newest {
+            assert!(
+                matches!(end, bitcask::segment::ScanEnd::Torn { .. }),
+                "{name}: the newest segment is prepared"
+            );
+        } else {
+            assert!(
+                matches!(end, bitcask::segment::ScanEnd::Clean { .. }),
+                "{name}: a sealed segment ends in its last record: {end:?} (step {preallocate_bytes}, batch {batch})"
+            );
+        }
+    }
+    let s = open(&vfs, &options).expect("reopen");
+    assert_eq!(all(&s), model);
+}
+
+/// The mark of an unfinished write — a whole sector of zeros inside a
+/// record of the newest segment — cuts the log there even though valid
+/// records follow; the same record with one flipped bit is corruption.
+#[test]
+fn an_unwritten_sector_cuts_the_newest_segment_but_a_flipped_bit_is_corruption() {
+    let vfs = MemVfs::new();
+    let options = SegmentLogOptions::default();
+    let mut s = open(&vfs, &options).expect("open");
+    let model: Vec<_> = (1..=6).map(|i| big_entry(i, 1, 1500)).collect();
+    s.append(&model).expect("append");
+    let path = s.active_segment_path().to_path_buf();
+    drop(s);
+    let full = vfs.read_whole(&path).expect("read");
+    let bounds = boundaries(&model);
+    // A sector wholly inside entry 3's record.
+    let sector = bounds[2].div_ceil(512) * 512;
+    assert!(sector + 512 <= bounds[3]);
+    let mut unwritten = full.clone();
+    unwritten[sector..sector + 512].fill(0);
+    vfs.write_whole(&path, &unwritten).expect("write");
+    let s = open(&vfs, &options).expect("open with an unwritten sector");
+    assert_eq!(all(&s), model[..2].to_vec());
+    drop(s);
+    let mut flipped = full.clone();
+    flipped[sector + 100] ^= 0x08;
+    vfs.write_whole(&path, &flipped).expect("write");
+    match open(&vfs, &options) {
+        Err(StorageError::Corrupted { offset, .. }) => assert_eq!(offset, bounds[2] as u64),
+        other => panic!("expected corruption, got {:?}", other.map(|s| all(&s))),
     }
 }
 
@@ -154,6 +362,7 @@ fn io_faults_are_errors_and_leave_a_consistent_log() {
         let vfs = MemVfs::new();
         let options = SegmentLogOptions {
             max_segment_bytes: 300,
+            ..SegmentLogOptions::default()
         };
         let mut s = open(&vfs, &options).expect("open");
         let before: Vec<_> = (1..=5).map(|i| entry(i, 1)).collect();
@@ -238,6 +447,7 @@ fn entries_inherited_from_a_killed_process_are_durable_once_reported() {
         let vfs = MemVfs::new();
         let options = SegmentLogOptions {
             max_segment_bytes: 300,
+            ..SegmentLogOptions::default()
         };
         let mut s = open(&vfs, &options).expect("open");
         s.append(&(1..=5).map(|i| entry(i, 1)).collect::<Vec<_>>())
@@ -306,6 +516,7 @@ fn snapshot_install_interrupted_at_every_operation_is_old_or_new() {
             let vfs = MemVfs::new();
             let options = SegmentLogOptions {
                 max_segment_bytes: 300,
+                ..SegmentLogOptions::default()
             };
             let mut s = open(&vfs, &options).expect("open");
             let old: Vec<_> = (1..=30).map(|i| entry(i, 1 + i / 10)).collect();
@@ -356,6 +567,7 @@ fn matching_snapshot_keeps_the_suffix_and_purge_frees_segments() {
     let vfs = MemVfs::new();
     let options = SegmentLogOptions {
         max_segment_bytes: 300,
+        ..SegmentLogOptions::default()
     };
     let mut s = open(&vfs, &options).expect("open");
     let log: Vec<_> = (1..=100).map(|i| entry(i, 3)).collect();

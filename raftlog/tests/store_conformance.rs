@@ -51,6 +51,7 @@ fn segment_log_store_with_tiny_segments_conforms() {
     // Many segments: rotation, truncation across segments, whole-segment purge.
     let options = SegmentLogOptions {
         max_segment_bytes: 160,
+        ..SegmentLogOptions::default()
     };
     run_segment_suite(Arc::new(MemVfs::new()), PathBuf::from("/raft"), options);
 }
@@ -60,6 +61,7 @@ fn segment_log_store_on_real_files_conforms() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let options = SegmentLogOptions {
         max_segment_bytes: 4096,
+        ..SegmentLogOptions::default()
     };
     run_segment_suite(Arc::new(OsVfs), tmp.path().to_path_buf(), options);
 }

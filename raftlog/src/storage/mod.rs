@@ -8,7 +8,7 @@ mod memory;
 pub mod segment;
 
 pub use memory::MemLogStore;
-pub use segment::{SegmentLogOptions, SegmentLogStore};
+pub use segment::{DEFAULT_PREALLOCATE_BYTES, SegmentLogOptions, SegmentLogStore};
 
 use crate::error::StorageError;
 use crate::raft::RestoredState;

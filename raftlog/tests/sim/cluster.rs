@@ -1102,6 +1102,7 @@ impl Cluster {
 fn open_segment_store(vfs: &MemVfs) -> SimResult<SegmentLogStore<Cmd>> {
     let options = SegmentLogOptions {
         max_segment_bytes: 512,
+        ..SegmentLogOptions::default()
     };
     SegmentLogStore::open(
         Arc::new(vfs.clone()) as Arc<dyn Vfs>,

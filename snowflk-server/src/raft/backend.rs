@@ -92,6 +92,8 @@ pub struct RaftSettings {
     pub snapshot_trailing_entries: u64,
     /// Raft log segment size.
     pub log_segment_bytes: u64,
+    /// Zeros prepared ahead of Raft log appends, per step (0: off).
+    pub log_preallocate_bytes: u64,
 }
 
 impl RaftSettings {
@@ -119,6 +121,7 @@ impl RaftSettings {
             snapshot_bytes: 256 * 1024 * 1024,
             snapshot_trailing_entries: 1024,
             log_segment_bytes: SegmentLogOptions::default().max_segment_bytes,
+            log_preallocate_bytes: SegmentLogOptions::default().preallocate_bytes,
             log_dir,
         }
     }
@@ -152,6 +155,7 @@ impl RaftSettings {
         s.snapshot_bytes = config.snapshot_bytes;
         s.snapshot_trailing_entries = config.snapshot_trailing_entries;
         s.log_segment_bytes = config.raft_log_segment_bytes;
+        s.log_preallocate_bytes = config.raft_log_preallocate_bytes;
         s
     }
 }
@@ -289,6 +293,7 @@ impl RaftBackend {
             &settings.log_dir,
             SegmentLogOptions {
                 max_segment_bytes: settings.log_segment_bytes,
+                preallocate_bytes: settings.log_preallocate_bytes,
             },
         )
         .map_err(|source| StartError::Log {
