@@ -114,15 +114,10 @@ fn gap_in_the_raft_log_is_corruption() {
 
 #[test]
 fn a_prefix_purged_behind_a_snapshot_is_not_a_gap_but_one_without_is_lost() {
-    use raftlog::{LogStore, SegmentLogOptions, SegmentLogStore, SnapshotMeta};
+    use raftlog::{LogStore, SnapshotMeta};
     let dir = raft_dir(60);
     {
-        let vfs: Arc<dyn bitcask::vfs::Vfs> = Arc::new(OsVfs);
-        let options = SegmentLogOptions {
-            max_segment_bytes: 512,
-        };
-        let mut store: SegmentLogStore<String> =
-            SegmentLogStore::open(vfs, dir.path(), options).unwrap();
+        let mut store = open_raft_retrying(dir.path(), 512);
         store
             .save_snapshot(&SnapshotMeta {
                 index: 30,
