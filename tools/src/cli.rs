@@ -53,7 +53,8 @@ Example:
 
 Errors: bad headers or CRCs, corruption, truncated sealed segments, hints that disagree with their
 data, Raft index gaps, decreasing terms, inconsistent hard state. Warnings: torn tail of the
-active segment, missing hints, leftover *.tmp files, unknown files.
+active segment, an append interrupted inside the newest Raft segment's prepared (zero) space,
+missing hints, leftover *.tmp files, unknown files. Prepared zeros themselves are not reported.
 
 Exit codes: 0 no error (warnings allowed), 1 corrupt, 2 usage error, 3 cannot run.")]
     Verify(DirArgs),

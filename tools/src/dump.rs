@@ -8,7 +8,12 @@
 //!
 //! Records are streamed from the files: memory stays bounded by the largest
 //! record, plus the keydir when `--live-only` asks which records are live.
-//! A torn tail is noted on stderr and skipped; corruption is reported on
+//! A torn tail is noted on stderr and skipped. The newest Raft log segment
+//! is read as the log's opener reads it: the zeros the log prepares ahead of
+//! its appends are passed over without a note, and an append a crash
+//! interrupted inside them (an unreadable record with a sector of zeros,
+//! valid records after it) is noted and skipped, not reported as
+//! corruption. Engine data segments are not prepared. Corruption is reported on
 //! stderr with file and offset, the rest of that file is skipped, the dump
 //! goes on with the next file, and the run ends with exit code 1.
 
@@ -24,7 +29,7 @@ use serde::Serialize;
 
 use crate::error::{Result, ToolError};
 use crate::hintfile::{HintReader, HintStep};
-use crate::layout::{DirKind, Layout, file_name, read_header};
+use crate::layout::{DirKind, Layout, file_name, is_newest_raft_segment, read_header};
 use crate::progress::Progress;
 use crate::{Status, note};
 
@@ -242,7 +247,7 @@ pub fn run(path: &Path, opts: &DumpOptions, out: &mut dyn Write) -> Result<Statu
             dumper.progress = Progress::bytes(show_bar, total, "dump");
             let newest = layout.data.keys().next_back().copied();
             for (id, file) in files {
-                dumper.segment_file(&file, FileKind::Data, Some(id) == newest)?;
+                dumper.segment_file(&file, FileKind::Data, Some(id) == newest, false)?;
             }
         }
         DirKind::RaftLog => {
@@ -272,9 +277,9 @@ pub fn run(path: &Path, opts: &DumpOptions, out: &mut dyn Write) -> Result<Statu
                 files.push(hs.clone());
             }
             for file in files {
-                let is_newest =
-                    Some(&file) == newest.as_ref() || layout.hard_state.as_ref() == Some(&file);
-                dumper.segment_file(&file, FileKind::RaftLog, is_newest)?;
+                let newest_segment = Some(&file) == newest.as_ref();
+                let is_newest = newest_segment || layout.hard_state.as_ref() == Some(&file);
+                dumper.segment_file(&file, FileKind::RaftLog, is_newest, newest_segment)?;
             }
         }
     }
@@ -323,7 +328,7 @@ impl Dumper<'_> {
                     let dir = path.parent().unwrap_or(Path::new("."));
                     self.live = Some(Bitcask::open_read_only(dir)?);
                 }
-                self.segment_file(path, FileKind::Data, true)
+                self.segment_file(path, FileKind::Data, true, false)
             }
             FileKind::RaftLog => {
                 if self.opts.keys_only || self.opts.live_only {
@@ -332,13 +337,25 @@ impl Dumper<'_> {
                             .into(),
                     ));
                 }
-                self.segment_file(path, FileKind::RaftLog, true)
+                let prepared = is_newest_raft_segment(path);
+                self.segment_file(path, FileKind::RaftLog, true, prepared)
             }
         }
     }
 
     /// Streams the records of one segment file (data or Raft log).
-    fn segment_file(&mut self, path: &Path, expected: FileKind, newest: bool) -> Result<()> {
+    ///
+    /// `newest`: the newest file of its kind, where a torn header is a
+    /// crash's leftover. `prepared`: the newest Raft log segment, which the
+    /// log extends with zeros ahead of its appends; a zero tail there is
+    /// normal and an append interrupted inside it is not corruption.
+    fn segment_file(
+        &mut self,
+        path: &Path,
+        expected: FileKind,
+        newest: bool,
+        prepared: bool,
+    ) -> Result<()> {
         let name = file_name(path);
         let segment = match Segment::open(&OsVfs, path, false) {
             Ok(segment) => segment,
@@ -383,6 +400,11 @@ impl Dumper<'_> {
         }
         match end {
             Ok(ScanEnd::Clean { .. }) => {}
+            // Prepared space, not a torn append: nothing to say.
+            Ok(ScanEnd::Torn {
+                valid_len,
+                file_len,
+            }) if prepared && segment::is_zero_range(&segment, valid_len, file_len)? => {}
             Ok(ScanEnd::Torn {
                 valid_len,
                 file_len,
@@ -390,6 +412,17 @@ impl Dumper<'_> {
                 "note: {name}: {} bytes from offset {valid_len} are an incomplete tail (torn by a crash, or being written); not shown",
                 file_len - valid_len
             )),
+            // A power loss during an overwrite of prepared zeros may keep a
+            // later sector of the write but not an earlier one; a zeroed
+            // sector in the unreadable record is that mark (see `verify`).
+            Err(bitcask::Error::Corrupted { offset, .. })
+                if prepared && segment::unwritten_sector_in_record(&segment, offset)? =>
+            {
+                self.note(&format!(
+                    "note: {name}: {} bytes from offset {offset} are an append a crash interrupted inside prepared space, not corruption (they include records that were never made durable; cut on the next open); not shown",
+                    segment.len()?.saturating_sub(offset)
+                ))
+            }
             Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
                 self.corrupt(&name, offset, &reason)
             }

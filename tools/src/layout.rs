@@ -223,6 +223,44 @@ impl Layout {
     }
 }
 
+/// True if `path` is named as a Raft log segment and no segment with a
+/// higher id sits next to it: the segment the log appends to, which it
+/// extends with zeros ahead of its appends. For a file given alone on the
+/// command line, where the directory's layout is not at hand.
+///
+/// A directory that cannot be listed gives false: the file is then read as
+/// an older segment, the stricter reading.
+pub fn is_newest_raft_segment(path: &Path) -> bool {
+    let Some(id) = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_raft_segment_name)
+    else {
+        return false;
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        if entry
+            .file_name()
+            .to_str()
+            .and_then(parse_raft_segment_name)
+            .is_some_and(|other| other > id)
+        {
+            return false;
+        }
+    }
+    true
+}
+
 /// Reads and decodes the header of `path`. The outer error is an I/O
 /// failure; the inner one says why the bytes are not a valid header.
 pub fn read_header(path: &Path) -> Result<std::result::Result<FileHeader, FormatError>> {

@@ -7,7 +7,10 @@
 //! fragmentation (dead bytes as a percentage of the file), whether a hint
 //! file is present, and whether it is the active segment or a merge output.
 //! For a Raft log directory, per segment its size, entry count, index range
-//! and term range, and the hard state.
+//! and term range, and the hard state. The size is the file's, including the
+//! zeros the log prepares ahead of its newest segment's appends; an append a
+//! crash interrupted inside them is noted on stderr and its entries are not
+//! counted (the log's opener cuts them).
 
 use std::io::Write;
 use std::path::Path;
@@ -18,10 +21,10 @@ use bitcask::segment::{self, Segment};
 use bitcask::vfs::OsVfs;
 use serde::Serialize;
 
-use crate::Status;
 use crate::error::{Result, ToolError};
-use crate::layout::{DirKind, Layout};
+use crate::layout::{DirKind, Layout, file_name};
 use crate::progress::Progress;
+use crate::{Status, note};
 
 /// How to print statistics.
 #[derive(Debug, Clone, Default)]
@@ -226,6 +229,7 @@ fn raft(layout: &Layout, opts: &StatOptions, out: &mut dyn Write) -> Result<Stat
         "stat",
     );
     let mut segments = Vec::new();
+    let newest = layout.raft_segments.keys().next_back().copied();
     for (&id, path) in &layout.raft_segments {
         let segment = Segment::open(&OsVfs, path, false)?;
         let mut s = RaftSegment {
@@ -233,7 +237,7 @@ fn raft(layout: &Layout, opts: &StatOptions, out: &mut dyn Write) -> Result<Stat
             file_bytes: segment.len()?,
             ..RaftSegment::default()
         };
-        segment::scan(&segment, |_, record| {
+        let end = segment::scan(&segment, |_, record| {
             progress.inc(record.encoded_len() as u64);
             if record.kind == RecordKind::RaftEntry {
                 if s.entries == 0 {
@@ -245,7 +249,27 @@ fn raft(layout: &Layout, opts: &StatOptions, out: &mut dyn Write) -> Result<Stat
                 s.entries += 1;
             }
             Ok(())
-        })?;
+        });
+        match end {
+            // A torn or prepared (zero) tail holds no entry: nothing to count.
+            Ok(_) => {}
+            // An overwrite of the newest segment's prepared zeros that a
+            // power loss cut short (a zeroed sector in the unreadable
+            // record; see `verify`): the opener cuts it, so the entries
+            // counted before it are the log.
+            Err(bitcask::Error::Corrupted { offset, .. })
+                if Some(id) == newest && segment::unwritten_sector_in_record(&segment, offset)? =>
+            {
+                let name = file_name(path);
+                let n = s.file_bytes.saturating_sub(offset);
+                progress.suspend(|| {
+                    note(&format!(
+                        "note: {name}: {n} bytes from offset {offset} are an append a crash interrupted inside prepared space, not corruption (they include records that were never made durable; cut on the next open); not counted"
+                    ))
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         segments.push(s);
     }
     let (mut term, mut vote) = (0, None);

@@ -12,8 +12,10 @@
 //! the Raft log's indexes, a decreasing term, a hard state contradicting
 //! itself. **Warnings** are states that a crash or a live writer leaves and
 //! that the next read-write open repairs (a torn tail of the active
-//! segment, leftover `*.tmp` files, a sealed segment without its hint), and
-//! files the engine does not know (ignored by it).
+//! segment, an append interrupted inside the zeros the Raft log prepares
+//! ahead of its newest segment's appends, leftover `*.tmp` files, a sealed
+//! segment without its hint), and files the engine does not know (ignored
+//! by it). Those prepared zeros themselves are normal and not reported.
 //!
 //! Nothing is written and no lock is taken, so it runs next to a live
 //! server; records appended while it runs may show up as a torn tail.

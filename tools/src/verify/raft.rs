@@ -7,6 +7,17 @@
 //! records whose terms never decrease and whose vote never changes within a
 //! term, and the current term is at least the term of the last entry (the
 //! hard state is made durable before the entries that depend on it).
+//!
+//! The newest segment is read as the log's opener reads it. The log extends
+//! that segment with zeros ahead of its appends (prepared space), so a tail
+//! of zeros after its last entry is normal and not reported. A power loss
+//! during an overwrite of those zeros may keep any subset of the write's
+//! sectors, so an unreadable record with valid ones after it is an
+//! interrupted append, not corruption, when one of its sectors still reads
+//! as zeros (`bitcask::segment::unwritten_sector_in_record`): a warning, and
+//! the entries after it are neither checked nor counted (the opener cuts
+//! them). Older segments were cut to their last entry before the next one
+//! was created: any unreadable tail there is an error.
 
 use bitcask::format::{FileKind, RecordKind};
 use bitcask::segment::{self, ScanEnd, Segment};
@@ -139,9 +150,14 @@ fn check_segment(
         }
     };
     let progress = &r.progress;
+    // Set when the scan stops at a record this check refuses (not one the
+    // scan could not read): such a record decoded, so it is no unfinished
+    // write, whatever zeros its value holds.
+    let mut refused = false;
     let end = segment::scan(&segment, |offset, record| {
         progress.inc(record.encoded_len() as u64);
         if record.kind != RecordKind::RaftEntry {
+            refused = true;
             return Err(bitcask::Error::Corrupted {
                 path: path.to_path_buf(),
                 offset,
@@ -206,7 +222,12 @@ fn check_segment(
             file_len,
         }) => {
             let n = file_len - valid_len;
-            if newest {
+            if newest && segment::is_zero_range(&segment, valid_len, file_len)? {
+                // Space the Raft log prepared ahead of its appends (it
+                // extends its newest segment with zeros so that an
+                // fdatasync need not journal a size change): the normal
+                // state of a log, not a crash.
+            } else if newest {
                 r.warning(
                     &name,
                     Some(valid_len),
@@ -223,6 +244,25 @@ fn check_segment(
                     ),
                 )?;
             }
+        }
+        // An overwrite of prepared zeros that a power loss cut short may
+        // have kept a later sector but not an earlier one, so valid records
+        // can follow the unreadable one. A sector of zeros inside it is the
+        // mark of that (bit rot does not zero a sector); the opener cuts the
+        // newest segment there. The records after it were never
+        // acknowledged and the scan did not visit them, so `state` ends at
+        // the last entry the opener keeps.
+        Err(bitcask::Error::Corrupted { offset, .. })
+            if newest && !refused && segment::unwritten_sector_in_record(&segment, offset)? =>
+        {
+            let n = segment.len()?.saturating_sub(offset);
+            r.warning(
+                &name,
+                Some(offset),
+                &format!(
+                    "the newest segment ends in an append a crash interrupted inside prepared space ({n} bytes from offset {offset}, including records that were never made durable); cut on the next open"
+                ),
+            )?;
         }
         Err(bitcask::Error::Corrupted { offset, reason, .. }) => {
             r.error(&name, Some(offset), &reason)?;

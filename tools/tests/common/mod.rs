@@ -231,6 +231,26 @@ pub fn raft_dir(entries: u64) -> TempDir {
     dir
 }
 
+/// `SegmentLogStore::open` on `dir` with segments of at most
+/// `max_segment_bytes`, retried while the lock is briefly held elsewhere
+/// (the test-harness artefact explained at [`open_retrying`]).
+pub fn open_raft_retrying(dir: &Path, max_segment_bytes: u64) -> raftlog::SegmentLogStore<String> {
+    use raftlog::{SegmentLogOptions, SegmentLogStore, StorageError};
+    let mut tries = 0;
+    loop {
+        let vfs: std::sync::Arc<dyn bitcask::vfs::Vfs> = std::sync::Arc::new(bitcask::vfs::OsVfs);
+        match SegmentLogStore::open(vfs, dir, SegmentLogOptions { max_segment_bytes }) {
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::WouldBlock && tries < 100 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.expect("open raft log"),
+        }
+    }
+}
+
 /// Raft log segment files of `dir`, oldest first.
 pub fn raft_segments(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
