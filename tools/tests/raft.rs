@@ -315,6 +315,36 @@ fn unwrite_a_sector_of_entry_62(segment: &Path) -> u64 {
     offset
 }
 
+/// A log as a node writes it by default (the newest segment prepared with
+/// zeros past its last entry) verifies without a warning.
+#[test]
+fn a_log_written_with_prepared_space_verifies_clean() {
+    let dir = raft_dir_with(60, 256);
+    let segments = raft_segments(dir.path());
+    let newest = segments.last().unwrap();
+    let bytes = fs::read(newest).unwrap();
+    assert!(
+        bytes.ends_with(&[0u8; 16]),
+        "the newest segment is prepared"
+    );
+    let out = run(&["verify", s(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("entries 1..60 (60)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("0 errors, 0 warnings"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["dump", s(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(stdout(&out).lines().count(), 60 + 2, "{}", stdout(&out));
+}
+
 #[test]
 fn zero_tail_of_the_newest_raft_segment_is_prepared_space_not_damage() {
     let dir = raft_dir(60);

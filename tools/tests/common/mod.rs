@@ -190,8 +190,16 @@ pub fn dump_json(dir: &Path, args: &[&str]) -> Vec<serde_json::Value> {
 }
 
 /// A Raft log directory written by `raftlog::SegmentLogStore`, with small
-/// segments so that `entries` entries fill several, and a hard state.
+/// segments so that `entries` entries fill several, and a hard state. The
+/// newest segment is not prepared with zeros, so every file ends at its last
+/// record and tests can cut or flip exact bytes (see [`raft_dir_with`]).
 pub fn raft_dir(entries: u64) -> TempDir {
+    raft_dir_with(entries, 0)
+}
+
+/// [`raft_dir`] with the store preparing its newest segment with zeros
+/// `preallocate_bytes` at a time, as a node does by default.
+pub fn raft_dir_with(entries: u64, preallocate_bytes: u64) -> TempDir {
     use raftlog::{Entry, EntryPayload, HardState, LogStore, SegmentLogOptions, SegmentLogStore};
     let dir = tempfile::tempdir().expect("tempdir");
     let vfs: std::sync::Arc<dyn bitcask::vfs::Vfs> = std::sync::Arc::new(bitcask::vfs::OsVfs);
@@ -200,6 +208,7 @@ pub fn raft_dir(entries: u64) -> TempDir {
         dir.path(),
         SegmentLogOptions {
             max_segment_bytes: 512,
+            preallocate_bytes,
         },
     )
     .expect("open raft log");
@@ -239,7 +248,14 @@ pub fn open_raft_retrying(dir: &Path, max_segment_bytes: u64) -> raftlog::Segmen
     let mut tries = 0;
     loop {
         let vfs: std::sync::Arc<dyn bitcask::vfs::Vfs> = std::sync::Arc::new(bitcask::vfs::OsVfs);
-        match SegmentLogStore::open(vfs, dir, SegmentLogOptions { max_segment_bytes }) {
+        match SegmentLogStore::open(
+            vfs,
+            dir,
+            SegmentLogOptions {
+                max_segment_bytes,
+                ..SegmentLogOptions::default()
+            },
+        ) {
             Err(StorageError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::WouldBlock && tries < 100 =>
             {
