@@ -275,11 +275,6 @@
 //!
 //! ## Not done yet
 //!
-//! - A known liveness bug: a node promoted and then removed by entries it
-//!   holds uncommitted was a learner at its commit index, so it may not
-//!   campaign, while the only other voter needs its vote (simulator seed
-//!   58926, an ignored regression test in `tests/simulation.rs`). Safety is
-//!   not affected; the cluster has no leader until an operator intervenes.
 //! - Joint consensus (several membership changes at once); demoting a voter
 //!   to a learner in one step (remove it, then add it as a learner).
 //! - Lease-based reads (only ReadIndex).

@@ -49,6 +49,17 @@ impl ConfHistory {
         Some(&self.points[pos - 1].1)
     }
 
+    /// Whether `id` is a voter in the configuration at `index` or in any
+    /// configuration after it.
+    pub(crate) fn voter_since(&self, index: Index, id: NodeId) -> bool {
+        self.at(index).is_some_and(|c| c.is_voter(id))
+            || self
+                .points
+                .iter()
+                .filter(|(at, _)| *at > index)
+                .any(|(_, c)| c.is_voter(id))
+    }
+
     /// Index of the latest ConfChange entry (not the base), if any.
     pub(crate) fn last_change_index(&self) -> Option<Index> {
         (self.points.len() > 1).then(|| self.points[self.points.len() - 1].0)
@@ -293,17 +304,19 @@ impl<C: Clone + std::fmt::Debug> Raft<C> {
         self.confs.current().is_voter(self.id)
     }
 
-    /// Whether this node may start an election: it is a voter now, or it was
-    /// removed only by a change that is not committed (that change may still
-    /// be truncated away, and the node may be needed for a quorum meanwhile).
+    /// Whether this node may start an election: it is a voter in some
+    /// configuration from its commit index on — now, at the commit index, or
+    /// by a change it holds uncommitted. A change that is not committed may
+    /// still be truncated away, and the node may be needed for a quorum
+    /// meanwhile: a node promoted and then removed by entries only it holds
+    /// may be the one node whose log the remaining voters can elect (the
+    /// simulator found this, seed 58926). Votes are counted under the
+    /// candidate's latest configuration, so campaigning is safe for any
+    /// node (thesis §4.2.3); this only keeps the others from disrupting.
     /// Learners, joining nodes and nodes removed by a committed change never
     /// campaign.
     pub(crate) fn can_campaign(&self) -> bool {
-        self.is_voter()
-            || self
-                .confs
-                .at(self.log.commit)
-                .is_some_and(|c| c.is_voter(self.id))
+        self.is_voter() || self.confs.voter_since(self.log.commit, self.id)
     }
 
     /// Leader, after its commit index moved (and the new commit index was

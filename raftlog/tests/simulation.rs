@@ -657,15 +657,15 @@ fn regression_seeds_reads_pending_when_the_leader_becomes_the_only_voter() {
     }
 }
 
-/// Core liveness bug, not fixed here (membership, not asynchronous writes,
-/// which only widen the window): leader 1 sent entries promoting node 4 and
-/// then removing it before they were durable, crashed and lost them. Node 4
-/// holds them uncommitted; at its commit index it was a learner, so
-/// `can_campaign` (a voter now or at the commit index) never lets it
-/// campaign, while node 1, back with the shorter log, needs node 4's vote
-/// and cannot get it (node 4's log is more up-to-date): no leader, ever.
+/// Core liveness bug (membership, not asynchronous writes, which only widen
+/// the window): leader 1 sent entries promoting node 4 and then removing it
+/// before they were durable, crashed and lost them. Node 4 held them
+/// uncommitted; at its commit index it was a learner, so `can_campaign` (a
+/// voter now or at the commit index) never let it campaign, while node 1,
+/// back with the shorter log, needed node 4's vote and could not get it
+/// (node 4's log is more up-to-date): no leader, ever. A node now may
+/// campaign if it is a voter in any configuration from its commit index on.
 #[test]
-#[ignore = "core bug: a node promoted and removed by uncommitted entries may not campaign, though it alone can win"]
 fn regression_seed_58926_no_leader_after_an_uncommitted_promotion_and_removal() {
     regression(58926);
 }
