@@ -467,7 +467,10 @@ pub fn is_zero_range(segment: &Segment, from: u64, to: u64) -> Result<bool> {
 /// True if the unreadable record at `offset` shows the mark of an append
 /// that a crash interrupted inside zero-filled space: one of the
 /// [`SECTOR_LEN`]-aligned sectors it overlaps reads as zeros from `offset`
-/// (or the sector's start) to the sector's end.
+/// (or the sector's start) to the sector's end. When those zeros are only
+/// the first one to four bytes of the record (its checksum, which may start
+/// with zero bytes), they count only if the rest of the record matches the
+/// checksum's other bytes: then nothing but the unwritten bytes is wrong.
 ///
 /// An overwrite of prepared zeros has no file-size change to order it, so a
 /// power loss during the fsync may keep any subset of its sectors: a later
@@ -483,10 +486,8 @@ pub fn unwritten_sector_in_record(segment: &Segment, offset: u64) -> Result<bool
         return Ok(false);
     }
     let mut reader = ChunkReader::new(segment, file_len);
-    let extent = match RecordHeader::decode(reader.fill(offset, RECORD_HEADER_LEN)?) {
-        Ok(header) => header.record_len() as u64,
-        Err(_) => RECORD_HEADER_LEN as u64,
-    };
+    let header = RecordHeader::decode(reader.fill(offset, RECORD_HEADER_LEN)?).ok();
+    let extent = header.map_or(RECORD_HEADER_LEN as u64, |h| h.record_len() as u64);
     let end = offset.saturating_add(extent).min(file_len);
     let mut sector = offset - offset % SECTOR_LEN;
     while sector < end {
@@ -494,12 +495,33 @@ pub fn unwritten_sector_in_record(segment: &Segment, offset: u64) -> Result<bool
         let to = (sector + SECTOR_LEN).min(file_len);
         let bytes = reader.fill(from, (to - from) as usize)?;
         if !bytes.is_empty() && bytes.iter().all(|&b| b == 0) {
-            return Ok(true);
+            let zeros = bytes.len();
+            // A whole sector, or the record's first bytes through its kind
+            // byte (no kind is 0, so no record written whole has them zero).
+            if from == sector || zeros >= CHECKSUM_AND_KIND {
+                return Ok(true);
+            }
+            // Only checksum bytes read as zero, as a record's checksum may
+            // legitimately start: the mark only if they explain the damage,
+            // i.e. the rest of the record matches its checksum's other bytes.
+            if let Some(h) = header
+                && offset + h.record_len() as u64 <= file_len
+            {
+                let whole = reader.fill(offset, h.record_len())?;
+                let computed = crc32fast::hash(&whole[4..]).to_le_bytes();
+                if whole[zeros..4] == computed[zeros..4] {
+                    return Ok(true);
+                }
+            }
         }
         sector += SECTOR_LEN;
     }
     Ok(false)
 }
+
+/// A record's checksum (4 bytes) and kind byte: no record written whole
+/// has all of them zero, as no kind is 0.
+const CHECKSUM_AND_KIND: usize = 5;
 
 /// Reads as many bytes as available at `offset`, up to `buf.len()`.
 fn read_full(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
@@ -905,6 +927,68 @@ mod tests {
         assert!(!check(&partial, big));
         assert!(!check(&clean, first));
         assert!(after > 1536);
+    }
+
+    /// A record starting 1–4 bytes before a sector boundary: zeros there
+    /// may be its own checksum's first bytes, not an unwritten sector.
+    #[test]
+    fn zero_checksum_bytes_before_a_sector_boundary_are_the_mark_only_if_they_explain_the_damage() {
+        let (vfs, path) = setup();
+        drop(Segment::create(&vfs, &path, FileKind::Data, 1).unwrap());
+        let header = vfs.read_whole(&path).unwrap();
+        for zeros in 1..=4usize {
+            let start = SECTOR_LEN as usize - zeros;
+            // A filler record that ends where the record under test starts.
+            let filler_len = start - header.len();
+            let filler = put(1, b"f", &vec![3u8; filler_len - RECORD_HEADER_LEN - 1]);
+            let after = put(1 << 40, b"z", b"after");
+            let check = |bytes: &[u8]| {
+                vfs.write_whole(&path, bytes).unwrap();
+                let segment = Segment::open(&vfs, &path, false).unwrap();
+                unwritten_sector_in_record(&segment, start as u64).unwrap()
+            };
+            // A record whose checksum starts with `zeros` zero bytes (found
+            // by trying values — the header does not change the record's
+            // checksum, as the header's own checksum is part of the
+            // checksummed bytes; feasible for one or two bytes).
+            let value = |n: u64| [n.to_le_bytes().to_vec(), vec![5u8; 592]].concat();
+            if zeros <= 2 {
+                let record = (0u64..)
+                    .map(|n| put(2, b"k", &value(n)))
+                    .find(|r| r[..zeros].iter().all(|&b| b == 0))
+                    .unwrap();
+                let mut flipped = [header.clone(), filler.clone(), record, after.clone()].concat();
+                flipped[start + 300] ^= 0x01;
+                assert!(
+                    !check(&flipped),
+                    "{zeros} zero checksum bytes and a flipped bit"
+                );
+            }
+            let file = [header.clone(), filler, put(2, b"k", &[5u8; 600]), after].concat();
+            // The sector holding the record's start never written: its
+            // other bytes intact, its checksum's first bytes zero.
+            let record2 = (0u64..)
+                .map(|n| put(2, b"k", &value(n)))
+                .find(|r| r[..zeros].iter().any(|&b| b != 0))
+                .unwrap();
+            let mut unwritten =
+                [header.clone(), file[header.len()..start].to_vec(), record2].concat();
+            unwritten[start..start + zeros].fill(0);
+            assert!(check(&unwritten), "{zeros} unwritten checksum bytes");
+        }
+        // Zeros through the kind byte are the mark, whatever follows.
+        let start = SECTOR_LEN as usize - 40;
+        let filler = put(
+            1,
+            b"f",
+            &vec![3u8; start - header.len() - RECORD_HEADER_LEN - 1],
+        );
+        let mut file = [header.clone(), filler, put(2, b"k", &[5u8; 600])].concat();
+        file[start..SECTOR_LEN as usize].fill(0);
+        file[start + 300] ^= 0x01;
+        vfs.write_whole(&path, &file).unwrap();
+        let segment = Segment::open(&vfs, &path, false).unwrap();
+        assert!(unwritten_sector_in_record(&segment, start as u64).unwrap());
     }
 
     #[test]

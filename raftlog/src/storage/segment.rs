@@ -589,7 +589,26 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
                 Appender::new(Arc::new(seg), FILE_HEADER_LEN as u64),
             ));
         }
-        let seg = Segment::open(vfs, &path, true).map_err(from_bitcask)?;
+        let seg = match Segment::open(vfs, &path, true) {
+            Ok(seg) => seg,
+            // A crash while the first opener created the file: no hard
+            // state was ever saved in it (creation syncs the header before
+            // any record; later rewrites go through a temporary file).
+            Err(bitcask::error::Error::Corrupted {
+                offset: 0, reason, ..
+            }) if reason.starts_with("incomplete header") => {
+                warn!(file = %path.display(), "recreating a hard-state file torn during creation");
+                vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+                sync_parent(vfs, &path).map_err(from_bitcask)?;
+                let seg =
+                    Segment::create(vfs, &path, FileKind::RaftLog, 0).map_err(from_bitcask)?;
+                return Ok((
+                    HardState::default(),
+                    Appender::new(Arc::new(seg), FILE_HEADER_LEN as u64),
+                ));
+            }
+            Err(e) => return Err(from_bitcask(e)),
+        };
         let mut hs = HardState::default();
         let end = scan(&seg, |offset, rec| {
             if rec.kind != RecordKind::RaftHardState {
@@ -686,9 +705,11 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
     /// but a record, so this comes before the next segment is created.
     fn trim_prepared(&mut self) -> Result<(), StorageError> {
         let len = self.active.len();
-        if self.prepared > len {
-            let file = self.active.segment().file();
-            let path = self.active.segment().path();
+        // The file's length, not `prepared`: after a failed cut or append
+        // the two may disagree, and only the file is the truth.
+        let segment = self.active.segment();
+        if segment.len().map_err(from_bitcask)? > len || self.prepared > len {
+            let (file, path) = (segment.file(), segment.path());
             file.set_len(len).map_err(|e| io_err(path, e))?;
             file.sync_data().map_err(|e| io_err(path, e))?;
         }
@@ -728,6 +749,19 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
             at += n as u64;
         }
         self.prepared = target;
+    }
+
+    /// Drops the oldest segment (never the only one) and its entries from
+    /// memory, after its file was removed.
+    fn forget_oldest_segment(&mut self) {
+        self.segments.remove(0);
+        let new_first = self.segments[0].first_index;
+        let dropped = new_first.saturating_sub(self.first_index) as usize;
+        self.slots.drain(..dropped.min(self.slots.len()));
+        for s in &mut self.slots {
+            s.segment -= 1;
+        }
+        self.first_index = self.first_index.max(new_first);
     }
 
     /// Removes the newest segment file (never the only one).
@@ -832,7 +866,15 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
             self.active.sync().map_err(from_bitcask)
         })();
         if let Err(e) = result {
-            // Roll back what we can; the caller treats the error as fatal anyway.
+            // Roll back what we can (the caller should treat the error as
+            // fatal anyway): the segments this batch created, newest first,
+            // then the part of the batch in the segment it started in — so
+            // a retry does not write entries twice.
+            while self.segments.len() > start_segments {
+                if self.drop_last_segment().is_err() {
+                    break;
+                }
+            }
             if self.segments.len() == start_segments {
                 let _ = self.active.truncate(start_len);
             }
@@ -881,19 +923,14 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
         if removed == 0 {
             return Ok(());
         }
-        for info in self.segments.drain(..removed) {
-            let path = info.segment.path().to_path_buf();
+        // Oldest first, forgetting each segment once its file is gone, so
+        // that a failure part way leaves memory agreeing with the disk.
+        for _ in 0..removed {
+            let path = self.segments[0].segment.path().to_path_buf();
             self.vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
+            self.forget_oldest_segment();
         }
-        sync_parent(&*self.vfs, &self.dir.join(HARD_STATE_FILE)).map_err(from_bitcask)?;
-        let new_first = self.segments[0].first_index;
-        let dropped = (new_first - self.first_index) as usize;
-        self.slots.drain(..dropped);
-        for s in &mut self.slots {
-            s.segment -= removed;
-        }
-        self.first_index = new_first;
-        Ok(())
+        sync_parent(&*self.vfs, &self.dir.join(HARD_STATE_FILE)).map_err(from_bitcask)
     }
 
     fn first_index(&self) -> Index {
