@@ -177,6 +177,8 @@ fn run_with_fault(
     Ok(true)
 }
 
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn sweep(seed: u64, len: usize, mode: FaultMode, max_points: u64) -> Vec<String> {
     let (shape, ops) = record_workload(seed, len);
     let mut failures = Vec::new();
@@ -184,6 +186,7 @@ fn sweep(seed: u64, len: usize, mode: FaultMode, max_points: u64) -> Vec<String>
     let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(31));
     loop {
         let kind = CRASH_KINDS[(n as usize + seed as usize) % CRASH_KINDS.len()];
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = std::panic::catch_unwind(|| run_with_fault(seed, &shape, &ops, n, mode, kind));
         match r {
             Ok(Ok(true)) => {}
@@ -229,9 +232,11 @@ fn report(failures: Vec<String>) {
 #[test]
 fn hostile8_persistent_fault_sweep() {
     let mut failures = Vec::new();
-    for seed in seeds(0..40) {
+    let range = seeds(0..40);
+    for seed in range.clone() {
         failures.extend(sweep(seed, 40, FaultMode::Persistent, 600));
     }
+    eprintln!("persistent sweep: seeds {range:?}, {} fault runs", RUNS.load(std::sync::atomic::Ordering::Relaxed));
     report(failures);
 }
 
@@ -623,5 +628,60 @@ fn hostile8_full_disk_never_fails_an_append_that_fits() {
         }
     }
     eprintln!("{appends} appends with exactly their room");
+    report(failures);
+}
+
+/// After a crash at a random file operation, the node restarts on a disk
+/// that is still full (no byte free): the store opens and holds what it
+/// must (recovery only cuts, removes and fsyncs; it needs no new space
+/// unless it has to create a segment).
+#[test]
+#[ignore = "hostile8 observation O1: a crash in a snapshot install after every segment was removed leaves a log whose recovery must create a segment (24 bytes): on a disk with no byte free the open fails with ENOSPC; run with --ignored"]
+fn hostile8_reopen_on_a_full_disk() {
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for seed in seeds(0..80) {
+        let (shape, ops) = record_workload(seed, 30);
+        let mut rng = StdRng::seed_from_u64(seed + 31337);
+        for _ in 0..8 {
+            let n = rng.random_range(0..300);
+            let options = &shape.options;
+            let vfs = MemVfs::new();
+            let mut s = Some(open(&vfs, options).unwrap());
+            let mut m = Model::default();
+            vfs.fail_after_ops(n);
+            let mut inflight = None;
+            for op in &ops {
+                let r = if let Op::Reopen = op {
+                    drop(s.take());
+                    open(&vfs, options).map(|x| {
+                        s = Some(x);
+                    })
+                } else {
+                    run_op(s.as_mut().unwrap(), op)
+                };
+                match r {
+                    Ok(()) => m.apply(op, s.as_ref().unwrap().first_index()),
+                    Err(_) => {
+                        inflight = Some(op);
+                        break;
+                    }
+                }
+            }
+            vfs.clear_faults();
+            let kind = CRASH_KINDS[rng.random_range(0..3)];
+            let res = crash(&vfs, options, s, kind, &mut rng, &m, inflight).and_then(|(mid, infl)| {
+                vfs.set_space_limit(Some(vfs.used_bytes()));
+                let s = open(&vfs, options).map_err(|e| format!("reopen on a full disk after {kind:?} (in flight {:?}): {e}", infl.map(Op::short)))?;
+                check_recovered(&s, &mid, infl)?;
+                Ok(())
+            });
+            runs += 1;
+            if let Err(e) = res {
+                failures.push(format!("seed {seed} fault at op {n} {options:?}: {e}"));
+            }
+        }
+    }
+    eprintln!("{runs} reopens on a full disk");
     report(failures);
 }
