@@ -80,3 +80,49 @@ fn hostile8_verify_reports_a_flipped_bit_in_the_newest_segment() {
     let (status, text) = verify(tmp.path());
     assert_eq!(status, snowflk_tools::Status::Corrupt, "{text}");
 }
+
+/// Claim 6 through the offline tools: a 64 MiB newest segment that is all
+/// zeros after its entries (and one whose last append was torn inside the
+/// zeros) is read in about one pass by verify, stat and dump.
+#[test]
+fn hostile8_tools_read_a_64mib_zero_tail_in_one_pass() {
+    use std::time::Instant;
+    const SEG: u64 = 64 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs);
+    let options = SegmentLogOptions { max_segment_bytes: SEG, preallocate_bytes: SEG };
+    let path = {
+        let mut s: SegmentLogStore<C> = SegmentLogStore::open(vfs, tmp.path(), options).unwrap();
+        s.save_hard_state(HardState { term: 1, voted_for: None }).unwrap();
+        s.append(&[Entry { index: 1, term: 1, payload: EntryPayload::Command(vec![1; 100]) }]).unwrap();
+        s.append(&[Entry { index: 2, term: 1, payload: EntryPayload::Command(vec![2; 3000]) }]).unwrap();
+        s.active_segment_path().to_path_buf()
+    };
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), SEG);
+    for torn in [false, true] {
+        if torn {
+            // Entry 2 keeps its header; its body reads as zeros.
+            let mut bytes = std::fs::read(&path).unwrap();
+            let off2 = 24 + 33 + 1 + 1 + 100;
+            bytes[off2 + 40..off2 + 3000].fill(0);
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let t = Instant::now();
+        let (status, text) = verify(tmp.path());
+        let tv = t.elapsed();
+        assert_eq!(status, snowflk_tools::Status::Clean, "{text}");
+        let t = Instant::now();
+        let mut out = Vec::new();
+        snowflk_tools::stat::run(tmp.path(), &Default::default(), &mut out).unwrap();
+        let ts = t.elapsed();
+        let t = Instant::now();
+        let mut out = Vec::new();
+        let dump_opts = snowflk_tools::dump::DumpOptions { limit: 16, ..Default::default() };
+        snowflk_tools::dump::run(tmp.path(), &dump_opts, &mut out).unwrap();
+        let td = t.elapsed();
+        eprintln!("torn {torn}: verify {tv:?}, stat {ts:?}, dump {td:?}");
+        for (what, d) in [("verify", tv), ("stat", ts), ("dump", td)] {
+            assert!(d.as_secs_f64() < 8.0, "{what} of a 64 MiB zero tail (torn {torn}) took {d:?}");
+        }
+    }
+}
