@@ -262,6 +262,11 @@ pub enum StorageError {
     /// This store does not keep snapshot metadata.
     #[error("this log store does not support snapshots")]
     SnapshotsUnsupported,
+    /// An earlier write failed part way, so what this store holds in memory
+    /// may no longer match its files: every later call fails until the
+    /// store is reopened (opening repairs what the failure left).
+    #[error("the log store failed earlier and must be reopened: {0}")]
+    Poisoned(String),
     /// Another implementation-specific failure.
     #[error("{0}")]
     Other(String),

@@ -62,7 +62,11 @@ fn nonzero_payload(rng: &mut StdRng, len: usize) -> Vec<u8> {
     (0..len).map(|_| rng.random_range(1..=255u8)).collect()
 }
 
-fn build_log(seed: u64, options: &SegmentLogOptions, n: usize) -> (BTreeMap<PathBuf, Vec<u8>>, Vec<Entry<C>>) {
+fn build_log(
+    seed: u64,
+    options: &SegmentLogOptions,
+    n: usize,
+) -> (BTreeMap<PathBuf, Vec<u8>>, Vec<Entry<C>>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let vfs = MemVfs::new();
     let mut s = open(&vfs, options).unwrap();
@@ -72,8 +76,11 @@ fn build_log(seed: u64, options: &SegmentLogOptions, n: usize) -> (BTreeMap<Path
         let k = rng.random_range(1..4).min(n + 1 - i as usize);
         let batch: Vec<Entry<C>> = (i..i + k as Index)
             .map(|index| {
-                let len = [rng.random_range(0..30), rng.random_range(30..600), rng.random_range(600..3000)]
-                    [rng.random_range(0..3)];
+                let len = [
+                    rng.random_range(0..30),
+                    rng.random_range(30..600),
+                    rng.random_range(600..3000),
+                ][rng.random_range(0..3)];
                 Entry {
                     index,
                     term: 1 + index / 10,
@@ -106,12 +113,48 @@ fn hostile8_flipped_bit_in_any_durable_record_is_reported() {
     let mut failures = Vec::new();
     let mut tried = 0usize;
     for (seed, options) in [
-        (1u64, SegmentLogOptions { max_segment_bytes: 4096, preallocate_bytes: 0 }),
-        (2, SegmentLogOptions { max_segment_bytes: 4096, preallocate_bytes: 4096 }),
-        (3, SegmentLogOptions { max_segment_bytes: 9000, preallocate_bytes: 513 }),
-        (4, SegmentLogOptions { max_segment_bytes: 20000, preallocate_bytes: 511 }),
-        (5, SegmentLogOptions { max_segment_bytes: 1 << 20, preallocate_bytes: 1 << 20 }),
-        (6, SegmentLogOptions { max_segment_bytes: 3000, preallocate_bytes: 1 }),
+        (
+            1u64,
+            SegmentLogOptions {
+                max_segment_bytes: 4096,
+                preallocate_bytes: 0,
+            },
+        ),
+        (
+            2,
+            SegmentLogOptions {
+                max_segment_bytes: 4096,
+                preallocate_bytes: 4096,
+            },
+        ),
+        (
+            3,
+            SegmentLogOptions {
+                max_segment_bytes: 9000,
+                preallocate_bytes: 513,
+            },
+        ),
+        (
+            4,
+            SegmentLogOptions {
+                max_segment_bytes: 20000,
+                preallocate_bytes: 511,
+            },
+        ),
+        (
+            5,
+            SegmentLogOptions {
+                max_segment_bytes: 1 << 20,
+                preallocate_bytes: 1 << 20,
+            },
+        ),
+        (
+            6,
+            SegmentLogOptions {
+                max_segment_bytes: 3000,
+                preallocate_bytes: 1,
+            },
+        ),
     ] {
         let (base, model) = build_log(seed, &options, 40);
         let mut rng = StdRng::seed_from_u64(seed + 99);
@@ -156,7 +199,12 @@ fn hostile8_flipped_bit_in_any_durable_record_is_reported() {
         }
     }
     eprintln!("{tried} flipped bits tried");
-    assert!(failures.is_empty(), "{} of {tried} flips not reported:\n{}", failures.len(), failures[..failures.len().min(20)].join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {tried} flips not reported:\n{}",
+        failures.len(),
+        failures[..failures.len().min(20)].join("\n")
+    );
 }
 
 /// Claim 4 for the hard-state and snapshot files: a flipped bit in a record
@@ -165,15 +213,32 @@ fn hostile8_flipped_bit_in_any_durable_record_is_reported() {
 #[test]
 fn hostile8_flipped_bit_in_hard_state_or_snapshot_file_is_reported() {
     let vfs = MemVfs::new();
-    let options = SegmentLogOptions { max_segment_bytes: 4096, preallocate_bytes: 1000 };
+    let options = SegmentLogOptions {
+        max_segment_bytes: 4096,
+        preallocate_bytes: 1000,
+    };
     let mut s = open(&vfs, &options).unwrap();
     let batch: Vec<Entry<C>> = (1..=30)
-        .map(|i| Entry { index: i, term: 1, payload: EntryPayload::Command(vec![7; 50]) })
+        .map(|i| Entry {
+            index: i,
+            term: 1,
+            payload: EntryPayload::Command(vec![7; 50]),
+        })
         .collect();
     s.append(&batch).unwrap();
     for t in 1..=6 {
-        s.save_hard_state(HardState { term: t, voted_for: Some(t % 3) }).unwrap();
-        s.save_snapshot(&SnapshotMeta { index: t * 3, term: 1, voters: vec![1, 2, 3], learners: vec![] }).unwrap();
+        s.save_hard_state(HardState {
+            term: t,
+            voted_for: Some(t % 3),
+        })
+        .unwrap();
+        s.save_snapshot(&SnapshotMeta {
+            index: t * 3,
+            term: 1,
+            voters: vec![1, 2, 3],
+            learners: vec![],
+        })
+        .unwrap();
     }
     drop(s);
     let base = files(&vfs);
@@ -200,7 +265,12 @@ fn hostile8_flipped_bit_in_hard_state_or_snapshot_file_is_reported() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {tried}:\n{}", failures.len(), failures[..failures.len().min(20)].join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {tried}:\n{}",
+        failures.len(),
+        failures[..failures.len().min(20)].join("\n")
+    );
 }
 
 /// Claim 6: a 64 MiB newest segment that is all zeros after one record
@@ -212,17 +282,31 @@ fn hostile8_flipped_bit_in_hard_state_or_snapshot_file_is_reported() {
 fn hostile8_64mib_zero_tail_opens_in_one_pass() {
     const SEG: u64 = 64 << 20;
     let tmp = tempfile::tempdir().unwrap();
-    let options = SegmentLogOptions { max_segment_bytes: SEG, preallocate_bytes: SEG };
+    let options = SegmentLogOptions {
+        max_segment_bytes: SEG,
+        preallocate_bytes: SEG,
+    };
     let vfs: Arc<dyn Vfs> = Arc::new(OsVfs);
     let path = {
-        let mut s: SegmentLogStore<C> = SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
-        s.append(&[Entry { index: 1, term: 1, payload: EntryPayload::Command(vec![1; 100]) }]).unwrap();
+        let mut s: SegmentLogStore<C> =
+            SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
+        s.append(&[Entry {
+            index: 1,
+            term: 1,
+            payload: EntryPayload::Command(vec![1; 100]),
+        }])
+        .unwrap();
         s.active_segment_path().to_path_buf()
     };
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), SEG, "prepared to 64 MiB");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        SEG,
+        "prepared to 64 MiB"
+    );
     let time_open = |what: &str| {
         let t = Instant::now();
-        let s: SegmentLogStore<C> = SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
+        let s: SegmentLogStore<C> =
+            SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
         let e = t.elapsed();
         eprintln!("{what}: open took {e:?}, {} entries", s.last_index());
         (e, s.last_index())
@@ -231,8 +315,14 @@ fn hostile8_64mib_zero_tail_opens_in_one_pass() {
     assert_eq!(n1, 1);
     // Re-prepare: the open cut the zeros; append again so they come back.
     {
-        let mut s: SegmentLogStore<C> = SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
-        s.append(&[Entry { index: 2, term: 1, payload: EntryPayload::Command(vec![2; 3000]) }]).unwrap();
+        let mut s: SegmentLogStore<C> =
+            SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
+        s.append(&[Entry {
+            index: 2,
+            term: 1,
+            payload: EntryPayload::Command(vec![2; 3000]),
+        }])
+        .unwrap();
     }
     // Tear entry 2: keep its header, zero its body (a lost sector).
     let mut bytes = std::fs::read(&path).unwrap();
@@ -242,8 +332,14 @@ fn hostile8_64mib_zero_tail_opens_in_one_pass() {
     let (e2, n2) = time_open("torn header-valid record, then zeros");
     assert_eq!(n2, 1);
     {
-        let mut s: SegmentLogStore<C> = SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
-        s.append(&[Entry { index: 2, term: 1, payload: EntryPayload::Command(vec![2; 3000]) }]).unwrap();
+        let mut s: SegmentLogStore<C> =
+            SegmentLogStore::open(vfs.clone(), tmp.path(), options.clone()).unwrap();
+        s.append(&[Entry {
+            index: 2,
+            term: 1,
+            payload: EntryPayload::Command(vec![2; 3000]),
+        }])
+        .unwrap();
     }
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[off2 + 20..off2 + 3100].fill(0);
@@ -251,7 +347,14 @@ fn hostile8_64mib_zero_tail_opens_in_one_pass() {
     let (e3, n3) = time_open("half a header, then zeros");
     assert_eq!(n3, 1);
     // And the offline verifier on the same kind of file.
-    for (what, e) in [("zero tail", e1), ("torn valid header", e2), ("half header", e3)] {
-        assert!(e.as_secs_f64() < 8.0, "{what}: open of a 64 MiB zero tail took {e:?}");
+    for (what, e) in [
+        ("zero tail", e1),
+        ("torn valid header", e2),
+        ("half header", e3),
+    ] {
+        assert!(
+            e.as_secs_f64() < 8.0,
+            "{what}: open of a 64 MiB zero tail took {e:?}"
+        );
     }
 }

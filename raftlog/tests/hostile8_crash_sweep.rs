@@ -41,12 +41,14 @@ fn record_workload(seed: u64, len: usize) -> (Shape, Vec<Op>) {
             drop(s);
             s = open(&vfs, &shape.options).expect("reopen");
         } else {
-            run_op(&mut s, &op).unwrap_or_else(|e| panic!("seed {seed}: fault-free {}: {e}", op.short()));
+            run_op(&mut s, &op)
+                .unwrap_or_else(|e| panic!("seed {seed}: fault-free {}: {e}", op.short()));
         }
         m.apply(&op, s.first_index());
         ops.push(op);
     }
-    let got = check_recovered(&s, &m, None).unwrap_or_else(|e| panic!("seed {seed}: fault-free run: {e}"));
+    let got = check_recovered(&s, &m, None)
+        .unwrap_or_else(|e| panic!("seed {seed}: fault-free run: {e}"));
     assert_eq!(got.entries, m.entries, "seed {seed}");
     (shape, ops)
 }
@@ -62,7 +64,10 @@ fn continue_and_crash_again(
 ) -> Result<(), String> {
     for _ in 0..rng.random_range(1..4) {
         let lo = m.last() + 1;
-        let term = m.last_term().max(m.snap.as_ref().map_or(0, |x| x.term)).max(1);
+        let term = m
+            .last_term()
+            .max(m.snap.as_ref().map_or(0, |x| x.term))
+            .max(1);
         let batch: Vec<Entry<C>> = (lo..lo + rng.random_range(1..4))
             .map(|i| {
                 let len = rng.random_range(0..1500);
@@ -73,7 +78,8 @@ fn continue_and_crash_again(
                 }
             })
             .collect();
-        s.append(&batch).map_err(|e| format!("append after recovery: {e}"))?;
+        s.append(&batch)
+            .map_err(|e| format!("append after recovery: {e}"))?;
         m.apply(&Op::Append(batch), s.first_index());
     }
     check_sealed_segments(vfs).map_err(|e| format!("after appends following recovery: {e}"))?;
@@ -150,7 +156,8 @@ fn run_with_fault(
         }
         if mode == FaultMode::TransientRetry && hit {
             // The live store must agree with the model after a retried op.
-            let live = all(s.as_ref().unwrap()).map_err(|e| format!("live read after retried {}: {e}", op.short()))?;
+            let live = all(s.as_ref().unwrap())
+                .map_err(|e| format!("live read after retried {}: {e}", op.short()))?;
             if live != m.entries {
                 return Err(format!(
                     "live store differs from the model after retried {} ({} vs {} entries)",
@@ -169,9 +176,18 @@ fn run_with_fault(
         check_sealed_segments(&vfs).map_err(|e| format!("live view after the workload: {e}"))?;
     }
     let (mid, inflight2) = crash(&vfs, options, s, kind, &mut rng, &m, inflight)?;
-    let s = open(&vfs, options).map_err(|e| format!("reopen after {kind:?} (in flight: {:?}): {e}", inflight.map(Op::short)))?;
-    let rec = check_recovered(&s, &mid, inflight2)
-        .map_err(|e| format!("after {kind:?} (in flight: {:?}): {e}", inflight.map(Op::short)))?;
+    let s = open(&vfs, options).map_err(|e| {
+        format!(
+            "reopen after {kind:?} (in flight: {:?}): {e}",
+            inflight.map(Op::short)
+        )
+    })?;
+    let rec = check_recovered(&s, &mid, inflight2).map_err(|e| {
+        format!(
+            "after {kind:?} (in flight: {:?}): {e}",
+            inflight.map(Op::short)
+        )
+    })?;
     check_sealed_segments(&vfs).map_err(|e| format!("after {kind:?}: {e}"))?;
     continue_and_crash_again(&vfs, options, s, rec, &mut rng)?;
     Ok(true)
@@ -198,7 +214,9 @@ fn sweep(seed: u64, len: usize, mode: FaultMode, max_points: u64) -> Vec<String>
             Err(p) => failures.push(format!(
                 "seed {seed} mode {mode:?} fault at op {n} crash {kind:?} options {:?}: PANIC {:?}",
                 shape.options,
-                p.downcast_ref::<String>().cloned().or(p.downcast_ref::<&str>().map(|s| s.to_string()))
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or(p.downcast_ref::<&str>().map(|s| s.to_string()))
             )),
         }
         if n >= max_points {
@@ -213,14 +231,26 @@ fn sweep(seed: u64, len: usize, mode: FaultMode, max_points: u64) -> Vec<String>
 fn report(failures: Vec<String>) {
     if let Ok(path) = std::env::var("HOSTILE8_FAILURES_TO") {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
         for x in &failures {
             writeln!(f, "{x}").unwrap();
         }
     }
     if !failures.is_empty() {
         let shown: Vec<_> = failures.iter().take(15).collect();
-        panic!("{} failures, first ones:\n{}", failures.len(), shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+        panic!(
+            "{} failures, first ones:\n{}",
+            failures.len(),
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }
 
@@ -236,7 +266,10 @@ fn hostile8_persistent_fault_sweep() {
     for seed in range.clone() {
         failures.extend(sweep(seed, 40, FaultMode::Persistent, 600));
     }
-    eprintln!("persistent sweep: seeds {range:?}, {} fault runs", RUNS.load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!(
+        "persistent sweep: seeds {range:?}, {} fault runs",
+        RUNS.load(std::sync::atomic::Ordering::Relaxed)
+    );
     report(failures);
 }
 
@@ -244,7 +277,6 @@ fn hostile8_persistent_fault_sweep() {
 /// fails) and the caller retries the failed operation, as a caller of a
 /// `LogStore` may; then a crash of any kind.
 #[test]
-#[ignore = "hostile8 findings B1/B2/B3: a LogStore reused after an Err corrupts the log (outside the documented contract: StorageError is fatal); run with --ignored"]
 fn hostile8_transient_fault_retry_sweep() {
     let mut failures = Vec::new();
     for seed in seeds(0..40) {
@@ -330,7 +362,15 @@ fn hostile8_crash_during_recovery() {
                 }
                 Err(_) => {
                     let kind = CRASH_KINDS[rng.random_range(0..3)];
-                    if let Err(e) = crash(&vfs, options, None, kind, &mut rng, &last_model, last_inflight) {
+                    if let Err(e) = crash(
+                        &vfs,
+                        options,
+                        None,
+                        kind,
+                        &mut rng,
+                        &last_model,
+                        last_inflight,
+                    ) {
                         failures.push(format!("seed {seed}: {e}"));
                         break;
                     }
@@ -340,12 +380,16 @@ fn hostile8_crash_during_recovery() {
         match open(&vfs, options) {
             Ok(s) => {
                 if let Err(e) = check_recovered(&s, &last_model, last_inflight) {
-                    failures.push(format!("seed {seed} options {options:?}: after crashes during recovery: {e}"));
+                    failures.push(format!(
+                        "seed {seed} options {options:?}: after crashes during recovery: {e}"
+                    ));
                 } else if let Err(e) = check_sealed_segments(&vfs) {
                     failures.push(format!("seed {seed}: {e}"));
                 }
             }
-            Err(e) => failures.push(format!("seed {seed} options {options:?}: final open after crashes during recovery: {e}")),
+            Err(e) => failures.push(format!(
+                "seed {seed} options {options:?}: final open after crashes during recovery: {e}"
+            )),
         }
     }
     report(failures);
@@ -362,7 +406,6 @@ fn hostile8_disk_full_at_any_point() {
 /// The same, but the operator frees space after the ENOSPC and the caller
 /// retries the operation.
 #[test]
-#[ignore = "hostile8 finding B1: a retried append after ENOSPC during rotation duplicates entries; run with --ignored"]
 fn hostile8_disk_full_then_free_and_retry() {
     disk_full(true);
 }
@@ -420,7 +463,11 @@ fn disk_full(retry: bool) {
                 match s.as_ref().map(all) {
                     Some(Ok(live)) if live == m.entries => {}
                     other => {
-                        failures.push(format!("{ctx}: live store differs after a retried {}: {:?}", op.short(), other.map(|r| r.map(|v| v.len()))));
+                        failures.push(format!(
+                            "{ctx}: live store differs after a retried {}: {:?}",
+                            op.short(),
+                            other.map(|r| r.map(|v| v.len()))
+                        ));
                         continue;
                     }
                 }
@@ -431,7 +478,12 @@ fn disk_full(retry: bool) {
         let kind = CRASH_KINDS[rng.random_range(0..CRASH_KINDS.len())];
         let res = crash(&vfs, options, s, kind, &mut rng, &m, inflight).and_then(|(mid, infl)| {
             let s = open(&vfs, options).map_err(|e| format!("reopen after {kind:?}: {e}"))?;
-            let rec = check_recovered(&s, &mid, infl).map_err(|e| format!("after {kind:?} (in flight {:?}): {e}", inflight.map(Op::short)))?;
+            let rec = check_recovered(&s, &mid, infl).map_err(|e| {
+                format!(
+                    "after {kind:?} (in flight {:?}): {e}",
+                    inflight.map(Op::short)
+                )
+            })?;
             check_sealed_segments(&vfs)?;
             continue_and_crash_again(&vfs, options, s, rec, &mut rng)
         });
@@ -451,7 +503,6 @@ fn hostile8_random_crash_points_long_workloads() {
 
 /// The same with transient faults that the caller retries.
 #[test]
-#[ignore = "hostile8 findings B1/B2/B3 (retry after Err); run with --ignored"]
 fn hostile8_random_crash_points_long_workloads_transient() {
     random_points(FaultMode::TransientRetry);
 }
@@ -466,7 +517,10 @@ fn random_points(mode: FaultMode) {
             let kind = CRASH_KINDS[rng.random_range(0..CRASH_KINDS.len())];
             match std::panic::catch_unwind(|| run_with_fault(seed, &shape, &ops, n, mode, kind)) {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => failures.push(format!("seed {seed} n {n} {mode:?} {kind:?} options {:?}: {e}", shape.options)),
+                Ok(Err(e)) => failures.push(format!(
+                    "seed {seed} n {n} {mode:?} {kind:?} options {:?}: {e}",
+                    shape.options
+                )),
                 Err(_) => failures.push(format!("seed {seed} n {n} {mode:?} {kind:?}: PANIC")),
             }
         }
@@ -481,12 +535,18 @@ fn unused(_: Index) {}
 /// (kind-number indexes `CRASH_KINDS`). Does nothing without the variable.
 #[test]
 fn hostile8_single_case() {
-    let Ok(case) = std::env::var("HOSTILE8_CASE") else { return };
+    let Ok(case) = std::env::var("HOSTILE8_CASE") else {
+        return;
+    };
     let f: Vec<&str> = case.split(',').collect();
     let seed: u64 = f[0].parse().unwrap();
     let len: usize = f[1].parse().unwrap();
     let n: u64 = f[2].parse().unwrap();
-    let mode = if f[3] == "persistent" { FaultMode::Persistent } else { FaultMode::TransientRetry };
+    let mode = if f[3] == "persistent" {
+        FaultMode::Persistent
+    } else {
+        FaultMode::TransientRetry
+    };
     let kind = CRASH_KINDS[f[4].parse::<usize>().unwrap()];
     let (shape, ops) = record_workload(seed, len);
     eprintln!("options {:?}", shape.options);
@@ -504,17 +564,27 @@ fn hostile8_single_case() {
 fn hostile8_hard_state_and_snapshot_rewrite_sweep() {
     use raftlog::{HardState, SnapshotMeta};
     let shape = Shape {
-        options: SegmentLogOptions { max_segment_bytes: 4096, preallocate_bytes: 1000 },
+        options: SegmentLogOptions {
+            max_segment_bytes: 4096,
+            preallocate_bytes: 1000,
+        },
         weights: [1; 6],
         max_batch: 1,
     };
     let mut ops = vec![Op::Append(
         (1..=40)
-            .map(|i| Entry { index: i, term: 1, payload: EntryPayload::Command(vec![i as u8; 30]) })
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                payload: EntryPayload::Command(vec![i as u8; 30]),
+            })
             .collect(),
     )];
     for t in 1..=900u64 {
-        ops.push(Op::HardState(HardState { term: t / 2 + 1, voted_for: (t % 3 != 0).then_some(t % 5) }));
+        ops.push(Op::HardState(HardState {
+            term: t / 2 + 1,
+            voted_for: (t % 3 != 0).then_some(t % 5),
+        }));
         if t % 40 == 0 {
             ops.push(Op::Snapshot(SnapshotMeta {
                 index: t / 40,
@@ -540,7 +610,10 @@ fn hostile8_hard_state_and_snapshot_rewrite_sweep() {
             }
             prev_len = len;
         }
-        assert!(rewrites.len() >= 2, "hard-state rewrites at ops {rewrites:?}");
+        assert!(
+            rewrites.len() >= 2,
+            "hard-state rewrites at ops {rewrites:?}"
+        );
         eprintln!("hard-state rewrites at workload ops {rewrites:?}");
     }
     let mut failures = Vec::new();
@@ -587,7 +660,11 @@ fn hostile8_full_disk_never_fails_an_append_that_fits() {
             // The next entry, and the space it needs.
             let len = [0usize, 10, 300, 600, 2000, 5000][rng.random_range(0..6)];
             let term = m.last_term().max(m.snap.as_ref().map_or(0, |x| x.term));
-            let e = Entry { index: m.last() + 1, term, payload: EntryPayload::Command(payload(&mut rng, len)) };
+            let e = Entry {
+                index: m.last() + 1,
+                term,
+                payload: EntryPayload::Command(payload(&mut rng, len)),
+            };
             let rec = record_len(0, postcard::to_allocvec(&e.payload).unwrap().len()) as u64;
             let active = s.active_segment_path().to_path_buf();
             let file_len = vfs.read_whole(&active).unwrap().len() as u64;
@@ -602,7 +679,10 @@ fn hostile8_full_disk_never_fails_an_append_that_fits() {
             };
             // HOSTILE8_ROOM_SLACK=-1 checks that the room computed is exact
             // (then most of these appends must fail).
-            let slack: i64 = std::env::var("HOSTILE8_ROOM_SLACK").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let slack: i64 = std::env::var("HOSTILE8_ROOM_SLACK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             vfs.set_space_limit(Some((limit as i64 + slack) as u64));
             appends += 1;
             let r = s.append(std::slice::from_ref(&e));
@@ -624,7 +704,9 @@ fn hostile8_full_disk_never_fails_an_append_that_fits() {
             check_sealed_segments(&vfs)
         });
         if let Err(e) = res {
-            failures.push(format!("seed {seed} {options:?}: after the full-disk appends and {kind:?}: {e}"));
+            failures.push(format!(
+                "seed {seed} {options:?}: after the full-disk appends and {kind:?}: {e}"
+            ));
         }
     }
     eprintln!("{appends} appends with exactly their room");
@@ -670,12 +752,18 @@ fn hostile8_reopen_on_a_full_disk() {
             }
             vfs.clear_faults();
             let kind = CRASH_KINDS[rng.random_range(0..3)];
-            let res = crash(&vfs, options, s, kind, &mut rng, &m, inflight).and_then(|(mid, infl)| {
-                vfs.set_space_limit(Some(vfs.used_bytes()));
-                let s = open(&vfs, options).map_err(|e| format!("reopen on a full disk after {kind:?} (in flight {:?}): {e}", infl.map(Op::short)))?;
-                check_recovered(&s, &mid, infl)?;
-                Ok(())
-            });
+            let res =
+                crash(&vfs, options, s, kind, &mut rng, &m, inflight).and_then(|(mid, infl)| {
+                    vfs.set_space_limit(Some(vfs.used_bytes()));
+                    let s = open(&vfs, options).map_err(|e| {
+                        format!(
+                            "reopen on a full disk after {kind:?} (in flight {:?}): {e}",
+                            infl.map(Op::short)
+                        )
+                    })?;
+                    check_recovered(&s, &mid, infl)?;
+                    Ok(())
+                });
             runs += 1;
             if let Err(e) = res {
                 failures.push(format!("seed {seed} fault at op {n} {options:?}: {e}"));

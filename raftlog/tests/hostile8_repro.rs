@@ -9,6 +9,27 @@ use hostile8_common::*;
 use raftlog::storage::SegmentLogOptions;
 use raftlog::{Entry, EntryPayload, Index, LogStore};
 
+/// The store's contract after a failed write: it refuses every call
+/// (`StorageError::Poisoned`) until reopened; the caller reopens and retries.
+fn retry_after_reopen(
+    mut s: Store,
+    vfs: &MemVfs,
+    options: &SegmentLogOptions,
+    entries: &[Entry<C>],
+) -> Store {
+    match s.append(entries) {
+        Err(raftlog::StorageError::Poisoned(_)) => {}
+        other => panic!("a store that failed must refuse until reopened, got {other:?}"),
+    }
+    drop(s);
+    s = open(vfs, options).expect("reopen after the failure");
+    if s.last_index() + 1 == entries[0].index {
+        s.append(entries)
+            .expect("the append after reopening succeeds");
+    }
+    s
+}
+
 fn cmd(index: Index, len: usize) -> Entry<C> {
     Entry {
         index,
@@ -26,7 +47,6 @@ fn cmd(index: Index, len: usize) -> Entry<C> {
 /// Expected (claims 1, 2; LogStore rule 2 "changes nothing" / rule 4): the
 /// retried append is durable and the log reopens holding [1, 2].
 #[test]
-#[ignore = "hostile8 finding B1 (fails); run with --ignored"]
 fn hostile8_b1_retry_after_failed_write_into_rotated_segment_duplicates_entries() {
     let mut errors = Vec::new();
     for prealloc in [0u64, 4096] {
@@ -42,15 +62,22 @@ fn hostile8_b1_retry_after_failed_write_into_rotated_segment_duplicates_entries(
         // segment, best effort;] then the first write of the batch: fail it.
         let n = if prealloc == 0 { 4 } else { 7 };
         vfs.fail_once_after_ops(n);
-        let e = s.append(&[cmd(2, 100)]).expect_err("the fault hits the append");
+        let e = s
+            .append(&[cmd(2, 100)])
+            .expect_err("the fault hits the append");
         eprintln!("prealloc {prealloc}: first error {e}");
-        s.append(&[cmd(2, 100)]).expect("the retried append succeeds");
+        let s = retry_after_reopen(s, &vfs, &options, &[cmd(2, 100)]);
         assert_eq!(all(&s).unwrap().len(), 2, "the live store holds 2 entries");
         drop(s);
         match open(&vfs, &options) {
             Ok(s) if all(&s).unwrap() == vec![cmd(1, 100), cmd(2, 100)] => {}
-            Ok(s) => errors.push(format!("prealloc {prealloc}: reopened with {} entries", all(&s).unwrap().len())),
-            Err(e) => errors.push(format!("prealloc {prealloc}: reopen after a retried append fails: {e}")),
+            Ok(s) => errors.push(format!(
+                "prealloc {prealloc}: reopened with {} entries",
+                all(&s).unwrap().len()
+            )),
+            Err(e) => errors.push(format!(
+                "prealloc {prealloc}: reopen after a retried append fails: {e}"
+            )),
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
@@ -67,7 +94,6 @@ fn hostile8_b1_retry_after_failed_write_into_rotated_segment_duplicates_entries(
 /// Expected (claims 1, 2, 3): every sealed segment ends in its last record
 /// after any crash, and the store reopens with both entries.
 #[test]
-#[ignore = "hostile8 finding B2 (fails); run with --ignored"]
 fn hostile8_b2_retry_after_failed_trim_sync_leaves_zeros_in_sealed_segment() {
     let vfs = MemVfs::new();
     let options = SegmentLogOptions {
@@ -76,18 +102,28 @@ fn hostile8_b2_retry_after_failed_trim_sync_leaves_zeros_in_sealed_segment() {
     };
     let mut s = open(&vfs, &options).unwrap();
     s.append(&[cmd(1, 400)]).unwrap();
-    assert_eq!(vfs.read_whole(s.active_segment_path()).unwrap().len(), 1000, "prepared");
+    assert_eq!(
+        vfs.read_whole(s.active_segment_path()).unwrap().len(),
+        1000,
+        "prepared"
+    );
     // Rotation: trim = set_len (op 0), sync (op 1, fails).
     vfs.fail_once_after_ops(1);
-    assert!(s.append(&[cmd(2, 700)]).is_err(), "the fault hits the trim's fsync");
-    s.append(&[cmd(2, 700)]).expect("the retried append succeeds");
+    assert!(
+        s.append(&[cmd(2, 700)]).is_err(),
+        "the fault hits the trim's fsync"
+    );
+    let s = retry_after_reopen(s, &vfs, &options, &[cmd(2, 700)]);
     assert_eq!(s.segment_count(), 2);
     drop(s);
     vfs.power_loss(|_, _| 0);
     let sealed = check_sealed_segments(&vfs);
     let reopened = open(&vfs, &options).map(|s| all(&s).unwrap());
     assert!(
-        sealed.is_ok() && reopened.as_ref().is_ok_and(|v| v == &vec![cmd(1, 400), cmd(2, 700)]),
+        sealed.is_ok()
+            && reopened
+                .as_ref()
+                .is_ok_and(|v| v == &vec![cmd(1, 400), cmd(2, 700)]),
         "sealed-segment check: {sealed:?}; reopen: {:?}",
         reopened.map(|v| v.len())
     );
@@ -102,7 +138,6 @@ fn hostile8_b2_retry_after_failed_trim_sync_leaves_zeros_in_sealed_segment() {
 /// Expected (claims 1, 2, 5): the retried append is durable and the log
 /// reopens holding [1, 2].
 #[test]
-#[ignore = "hostile8 finding B1, ENOSPC variant (fails); run with --ignored"]
 fn hostile8_b1_disk_full_on_rotation_then_retry_duplicates_entries() {
     let mut errors = Vec::new();
     for prealloc in [0u64, 1000] {
@@ -117,12 +152,17 @@ fn hostile8_b1_disk_full_on_rotation_then_retry_duplicates_entries() {
         vfs.set_space_limit(Some(vfs.used_bytes() + 30));
         let err = s.append(&[cmd(2, 100)]).expect_err("disk full");
         vfs.set_space_limit(None);
-        s.append(&[cmd(2, 100)]).expect("the retried append succeeds once space is freed");
+        let s = retry_after_reopen(s, &vfs, &options, &[cmd(2, 100)]);
         drop(s);
         match open(&vfs, &options) {
             Ok(s) if all(&s).unwrap() == vec![cmd(1, 100), cmd(2, 100)] => {}
-            Ok(s) => errors.push(format!("prealloc {prealloc}: reopened with {} entries", all(&s).unwrap().len())),
-            Err(e) => errors.push(format!("prealloc {prealloc} (first error: {err}): reopen fails: {e}")),
+            Ok(s) => errors.push(format!(
+                "prealloc {prealloc}: reopened with {} entries",
+                all(&s).unwrap().len()
+            )),
+            Err(e) => errors.push(format!(
+                "prealloc {prealloc} (first error: {err}): reopen fails: {e}"
+            )),
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
@@ -139,7 +179,6 @@ fn hostile8_b1_disk_full_on_rotation_then_retry_duplicates_entries() {
 /// (the API promises `entries(lo, hi)` returns entries `lo..hi`); never
 /// another entry, never a panic.
 #[test]
-#[ignore = "hostile8 finding B3 (fails); run with --ignored"]
 fn hostile8_b3_failed_purge_makes_reads_return_wrong_entries() {
     let vfs = MemVfs::new();
     // Two 133-byte records per segment.
@@ -187,7 +226,6 @@ fn hostile8_b3_failed_purge_makes_reads_return_wrong_entries() {
 /// documented exception covers only records whose payload holds a whole
 /// aligned sector of zeros.
 #[test]
-#[ignore = "hostile8 finding B4 (fails); run with --ignored"]
 fn hostile8_b4_flipped_bit_in_record_at_offset_511_with_zero_crc_byte_is_silently_cut() {
     use bitcask::segment::{Segment, scan};
     let options = SegmentLogOptions {
@@ -195,13 +233,21 @@ fn hostile8_b4_flipped_bit_in_record_at_offset_511_with_zero_crc_byte_is_silentl
         preallocate_bytes: 4096,
     };
     // Entry 1's record: 24 + 33 + (1 + 2 + 451) = 511, so entry 2 starts at 511.
-    let e1 = Entry { index: 1, term: 1, payload: EntryPayload::Command(vec![0x11u8; 451]) };
+    let e1 = Entry {
+        index: 1,
+        term: 1,
+        payload: EntryPayload::Command(vec![0x11u8; 451]),
+    };
     // Entry 2: nonzero bytes, varied until its record CRC's low byte is 0.
     let mut found = None;
     for salt in 0u32..100_000 {
         let mut p = vec![0x5Au8; 200];
         p[..4].copy_from_slice(&(salt | 0x0101_0101).to_le_bytes());
-        let e2 = Entry { index: 2, term: 1, payload: EntryPayload::Command(p) };
+        let e2 = Entry {
+            index: 2,
+            term: 1,
+            payload: EntryPayload::Command(p),
+        };
         let vfs = MemVfs::new();
         let mut s = open(&vfs, &options).unwrap();
         s.append(&[e1.clone(), e2.clone()]).unwrap();
@@ -214,11 +260,15 @@ fn hostile8_b4_flipped_bit_in_record_at_offset_511_with_zero_crc_byte_is_silentl
         }
     }
     let (e2, salt) = found.expect("a CRC with a zero low byte");
-    let e3 = Entry { index: 3, term: 1, payload: EntryPayload::Command(vec![0x33u8; 100]) };
+    let e3 = Entry {
+        index: 3,
+        term: 1,
+        payload: EntryPayload::Command(vec![0x33u8; 100]),
+    };
     let vfs = MemVfs::new();
     let mut s = open(&vfs, &options).unwrap();
     s.append(&[e1.clone(), e2.clone()]).unwrap();
-    s.append(&[e3.clone()]).unwrap();
+    s.append(std::slice::from_ref(&e3)).unwrap();
     let path = s.active_segment_path().to_path_buf();
     drop(s);
     let seg = Segment::open(&vfs, &path, false).unwrap();
@@ -228,7 +278,11 @@ fn hostile8_b4_flipped_bit_in_record_at_offset_511_with_zero_crc_byte_is_silentl
         Ok(())
     })
     .unwrap();
-    assert_eq!(offsets, vec![24, 511, 511 + 33 + 1 + 2 + 200], "layout (salt {salt})");
+    assert_eq!(
+        offsets,
+        vec![24, 511, 511 + 33 + 1 + 2 + 200],
+        "layout (salt {salt})"
+    );
     let clean = vfs.read_whole(&path).unwrap();
     assert_eq!(clean[511], 0, "entry 2's CRC starts with a zero byte");
     let mut failures = Vec::new();
@@ -260,7 +314,6 @@ fn hostile8_b4_flipped_bit_in_record_at_offset_511_with_zero_crc_byte_is_silentl
 /// Expected (claim 2): after any crash the store opens; a `hardstate` torn
 /// while being created never held a record (the empty hard state).
 #[test]
-#[ignore = "hostile8 finding B5 (fails); run with --ignored"]
 fn hostile8_b5_crash_while_creating_hardstate_on_first_open_bricks_the_log() {
     let options = SegmentLogOptions::default();
     let mut failures = Vec::new();
@@ -289,5 +342,9 @@ fn hostile8_b5_crash_while_creating_hardstate_on_first_open_bricks_the_log() {
             }
         }
     }
-    assert!(failures.is_empty(), "{opened_clean} reopened; failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{opened_clean} reopened; failures:\n{}",
+        failures.join("\n")
+    );
 }

@@ -38,7 +38,9 @@ const SEGMENT: u64 = 65536;
 /// The value written under `key`: `len` bytes derived from the key.
 fn value(key: &str, len: usize) -> Vec<u8> {
     let k = key.as_bytes();
-    (0..len).map(|i| k[i % k.len()] ^ (i / k.len()) as u8).collect()
+    (0..len)
+        .map(|i| k[i % k.len()] ^ (i / k.len()) as u8)
+        .collect()
 }
 
 /// One acknowledged write.
@@ -105,7 +107,11 @@ impl Load {
                                 count.fetch_add(1, Ordering::Relaxed);
                             }
                             Ok(_) => {}
-                            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                            Err(e)
+                                if e.is_io_error()
+                                    || e.is_connection_dropped()
+                                    || e.is_timeout() =>
+                            {
                                 conn = None;
                             }
                             Err(_) => {} // TRYAGAIN, not leader, ...: no effect
@@ -114,7 +120,12 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, acked, count, threads }
+        Load {
+            stop,
+            acked,
+            count,
+            threads,
+        }
     }
 
     fn wait_for(&self, n: u64, ctx: &str) {
@@ -139,8 +150,16 @@ fn verify_raft(dir: &Path, ctx: &str) -> Vec<String> {
     let status = snowflk_tools::verify::run(dir, &Default::default(), &mut out)
         .unwrap_or_else(|e| panic!("{ctx}: verify {} failed to run: {e}", dir.display()));
     let text = String::from_utf8_lossy(&out).into_owned();
-    assert_eq!(status, snowflk_tools::Status::Clean, "{ctx}: verify {}:\n{text}", dir.display());
-    text.lines().filter(|l| l.starts_with("warning")).map(str::to_string).collect()
+    assert_eq!(
+        status,
+        snowflk_tools::Status::Clean,
+        "{ctx}: verify {}:\n{text}",
+        dir.display()
+    );
+    text.lines()
+        .filter(|l| l.starts_with("warning"))
+        .map(str::to_string)
+        .collect()
 }
 
 fn check_acked(conn: &mut redis::Connection, acked: &[Acked], ctx: &str) {
@@ -178,7 +197,10 @@ fn raft_flags(step: u64) -> Vec<String> {
 #[test]
 fn hostile8_single_node_sigkill_rounds() {
     let seed = seed();
-    let rounds: usize = std::env::var("HOSTILE8_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(14);
+    let rounds: usize = std::env::var("HOSTILE8_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(14);
     let mut rng = StdRng::seed_from_u64(seed);
     let work = tempfile::tempdir().unwrap();
     let data_dir = work.path().join("n1");
@@ -225,9 +247,15 @@ fn hostile8_single_node_sigkill_rounds() {
         node = Some(start(STEPS[(round + 1) % STEPS.len()]));
         let mut c = connect(node.as_ref().unwrap(), Duration::from_secs(10)).unwrap();
         check_acked(&mut c, &all_acked, &format!("{ctx}, after restart"));
-        eprintln!("{ctx}: killed after {kill_after}+ acks; {} acknowledged writes so far, all present", all_acked.len());
+        eprintln!(
+            "{ctx}: killed after {kill_after}+ acks; {} acknowledged writes so far, all present",
+            all_acked.len()
+        );
     }
-    eprintln!("seed {seed}: {rounds} kill rounds, {} acknowledged writes, {warnings} verify warnings", all_acked.len());
+    eprintln!(
+        "seed {seed}: {rounds} kill rounds, {} acknowledged writes, {warnings} verify warnings",
+        all_acked.len()
+    );
     drop(node);
 }
 
@@ -309,7 +337,9 @@ impl Three {
     }
 
     fn info_u64(&self, id: u64, key: &str) -> u64 {
-        poll("INFO replication", || replication_info(self.node(id))?.get(key)?.parse().ok())
+        poll("INFO replication", || {
+            replication_info(self.node(id))?.get(key)?.parse().ok()
+        })
     }
 }
 
@@ -321,7 +351,10 @@ impl Three {
 #[test]
 fn hostile8_three_node_sigkill_rounds() {
     let seed = seed() ^ 0x3;
-    let rounds: usize = std::env::var("HOSTILE8_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let rounds: usize = std::env::var("HOSTILE8_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let mut rng = StdRng::seed_from_u64(seed);
     let work = tempfile::tempdir().unwrap();
     let mut cluster = Three::start(work.path(), &raft_flags(4097));
@@ -337,7 +370,9 @@ fn hostile8_three_node_sigkill_rounds() {
             1 | 3 => vec![followers[rng.random_range(0..2)]],
             _ => vec![1, 2, 3],
         };
-        let ctx = format!("seed {seed} round {round} (leader {leader}, kind {kind}, killing {victims:?})");
+        let ctx = format!(
+            "seed {seed} round {round} (leader {leader}, kind {kind}, killing {victims:?})"
+        );
         let addrs = (1..=3u64).map(|id| cluster.node(id).addr).collect();
         let load = Load::start(round, seed, addrs);
         let kill_after = rng.random_range(1..150);
@@ -350,12 +385,19 @@ fn hostile8_three_node_sigkill_rounds() {
             // for the leader to snapshot and purge past it; it restarts,
             // catches up by snapshot, and is killed again during that.
             let f = victims[0];
-            let w = verify_raft(&work.path().join(format!("n{f}")).join("raft"), &format!("{ctx}, node {f} (first kill)"));
+            let w = verify_raft(
+                &work.path().join(format!("n{f}")).join("raft"),
+                &format!("{ctx}, node {f} (first kill)"),
+            );
             warnings += w.len();
             let leader_snaps = cluster.info_u64(leader, "raft_snapshots_taken");
-            poll(&format!("{ctx}: the leader to snapshot twice while node {f} is down"), || {
-                (cluster.info_u64(leader, "raft_snapshots_taken") >= leader_snaps + 2).then_some(())
-            });
+            poll(
+                &format!("{ctx}: the leader to snapshot twice while node {f} is down"),
+                || {
+                    (cluster.info_u64(leader, "raft_snapshots_taken") >= leader_snaps + 2)
+                        .then_some(())
+                },
+            );
             cluster.start_node(f, &raft_flags(STEPS[(round + 3) % STEPS.len()]));
             if rng.random_bool(0.5) {
                 // Killed only once it installed the snapshot (then appends).
@@ -372,7 +414,10 @@ fn hostile8_three_node_sigkill_rounds() {
         }
         let acked = load.stop();
         for &v in &victims {
-            let w = verify_raft(&work.path().join(format!("n{v}")).join("raft"), &format!("{ctx}, node {v}"));
+            let w = verify_raft(
+                &work.path().join(format!("n{v}")).join("raft"),
+                &format!("{ctx}, node {v}"),
+            );
             warnings += w.len();
             for l in &w {
                 eprintln!("{ctx}: node {v}: {l}");
@@ -386,7 +431,10 @@ fn hostile8_three_node_sigkill_rounds() {
         let leader = cluster.wait_leader();
         let mut c = connect(cluster.node(leader), Duration::from_secs(10)).unwrap();
         check_acked(&mut c, &all_acked, &format!("{ctx}, after restart"));
-        eprintln!("{ctx}: killed after {kill_after}+ acks; {} acknowledged writes so far, all present", all_acked.len());
+        eprintln!(
+            "{ctx}: killed after {kill_after}+ acks; {} acknowledged writes so far, all present",
+            all_acked.len()
+        );
     }
     // Every node catches up; then each is killed and its log verified.
     let leader = cluster.wait_leader();
@@ -396,9 +444,15 @@ fn hostile8_three_node_sigkill_rounds() {
             (cluster.info_u64(id, "raft_applied_index") >= commit).then_some(())
         });
     }
-    eprintln!("seed {seed}: {rounds} kill rounds, {} acknowledged writes, {warnings} verify warnings, {installs} snapshot installs awaited", all_acked.len());
+    eprintln!(
+        "seed {seed}: {rounds} kill rounds, {} acknowledged writes, {warnings} verify warnings, {installs} snapshot installs awaited",
+        all_acked.len()
+    );
     for id in 1..=3 {
         cluster.kill(id);
-        verify_raft(&work.path().join(format!("n{id}")).join("raft"), &format!("seed {seed} final, node {id}"));
+        verify_raft(
+            &work.path().join(format!("n{id}")).join("raft"),
+            &format!("seed {seed} final, node {id}"),
+        );
     }
 }

@@ -20,25 +20,43 @@ fn verify(dir: &Path) -> (snowflk_tools::Status, String) {
 
 fn write_log(dir: &Path, entries: &[Entry<C>]) -> std::path::PathBuf {
     let vfs: Arc<dyn Vfs> = Arc::new(OsVfs);
-    let options = SegmentLogOptions { max_segment_bytes: 1 << 20, preallocate_bytes: 4096 };
+    let options = SegmentLogOptions {
+        max_segment_bytes: 1 << 20,
+        preallocate_bytes: 4096,
+    };
     let mut s: SegmentLogStore<C> = SegmentLogStore::open(vfs, dir, options).unwrap();
-    s.save_hard_state(HardState { term: 1, voted_for: Some(1) }).unwrap();
+    s.save_hard_state(HardState {
+        term: 1,
+        voted_for: Some(1),
+    })
+    .unwrap();
     s.append(&entries[..2]).unwrap();
     s.append(&entries[2..]).unwrap();
     s.active_segment_path().to_path_buf()
 }
 
 #[test]
-#[ignore = "hostile8 finding B4 (fails: verify prints a warning, status Clean); run with --ignored"]
 fn hostile8_b4_verify_reports_a_flipped_bit_in_a_record_at_511_with_a_zero_crc_byte() {
-    let e1 = Entry { index: 1, term: 1, payload: EntryPayload::Command(vec![0x11u8; 451]) };
-    let e3 = Entry { index: 3, term: 1, payload: EntryPayload::Command(vec![0x33u8; 100]) };
+    let e1 = Entry {
+        index: 1,
+        term: 1,
+        payload: EntryPayload::Command(vec![0x11u8; 451]),
+    };
+    let e3 = Entry {
+        index: 3,
+        term: 1,
+        payload: EntryPayload::Command(vec![0x33u8; 100]),
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut chosen = None;
     for salt in 0u32..100_000 {
         let mut p = vec![0x5Au8; 200];
         p[..4].copy_from_slice(&(salt | 0x0101_0101).to_le_bytes());
-        let e2 = Entry { index: 2, term: 1, payload: EntryPayload::Command(p) };
+        let e2 = Entry {
+            index: 2,
+            term: 1,
+            payload: EntryPayload::Command(p),
+        };
         let dir = tmp.path().join(format!("try{salt}"));
         let path = write_log(&dir, &[e1.clone(), e2, e3.clone()]);
         let bytes = std::fs::read(&path).unwrap();
@@ -50,7 +68,11 @@ fn hostile8_b4_verify_reports_a_flipped_bit_in_a_record_at_511_with_a_zero_crc_b
     }
     let (dir, path) = chosen.expect("a record CRC with a zero first byte");
     let (status, text) = verify(&dir);
-    assert_eq!(status, snowflk_tools::Status::Clean, "the intact log verifies: {text}");
+    assert_eq!(
+        status,
+        snowflk_tools::Status::Clean,
+        "the intact log verifies: {text}"
+    );
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[511 + 33 + 100] ^= 0x10; // entry 2's payload; no zero byte anywhere in it
     std::fs::write(&path, &bytes).unwrap();
@@ -68,11 +90,19 @@ fn hostile8_b4_verify_reports_a_flipped_bit_in_a_record_at_511_with_a_zero_crc_b
 fn hostile8_verify_reports_a_flipped_bit_in_the_newest_segment() {
     let tmp = tempfile::tempdir().unwrap();
     let entries: Vec<Entry<C>> = (1..=3)
-        .map(|i| Entry { index: i, term: 1, payload: EntryPayload::Command(vec![0x40 + i as u8; 300]) })
+        .map(|i| Entry {
+            index: i,
+            term: 1,
+            payload: EntryPayload::Command(vec![0x40 + i as u8; 300]),
+        })
         .collect();
     let path = write_log(tmp.path(), &entries);
     let (status, text) = verify(tmp.path());
-    assert_eq!(status, snowflk_tools::Status::Clean, "the intact log verifies: {text}");
+    assert_eq!(
+        status,
+        snowflk_tools::Status::Clean,
+        "the intact log verifies: {text}"
+    );
     let mut bytes = std::fs::read(&path).unwrap();
     let second = 24 + 33 + 3 + 300;
     bytes[second + 100] ^= 0x10;
@@ -90,12 +120,29 @@ fn hostile8_tools_read_a_64mib_zero_tail_in_one_pass() {
     const SEG: u64 = 64 << 20;
     let tmp = tempfile::tempdir().unwrap();
     let vfs: Arc<dyn Vfs> = Arc::new(OsVfs);
-    let options = SegmentLogOptions { max_segment_bytes: SEG, preallocate_bytes: SEG };
+    let options = SegmentLogOptions {
+        max_segment_bytes: SEG,
+        preallocate_bytes: SEG,
+    };
     let path = {
         let mut s: SegmentLogStore<C> = SegmentLogStore::open(vfs, tmp.path(), options).unwrap();
-        s.save_hard_state(HardState { term: 1, voted_for: None }).unwrap();
-        s.append(&[Entry { index: 1, term: 1, payload: EntryPayload::Command(vec![1; 100]) }]).unwrap();
-        s.append(&[Entry { index: 2, term: 1, payload: EntryPayload::Command(vec![2; 3000]) }]).unwrap();
+        s.save_hard_state(HardState {
+            term: 1,
+            voted_for: None,
+        })
+        .unwrap();
+        s.append(&[Entry {
+            index: 1,
+            term: 1,
+            payload: EntryPayload::Command(vec![1; 100]),
+        }])
+        .unwrap();
+        s.append(&[Entry {
+            index: 2,
+            term: 1,
+            payload: EntryPayload::Command(vec![2; 3000]),
+        }])
+        .unwrap();
         s.active_segment_path().to_path_buf()
     };
     assert_eq!(std::fs::metadata(&path).unwrap().len(), SEG);
@@ -117,12 +164,18 @@ fn hostile8_tools_read_a_64mib_zero_tail_in_one_pass() {
         let ts = t.elapsed();
         let t = Instant::now();
         let mut out = Vec::new();
-        let dump_opts = snowflk_tools::dump::DumpOptions { limit: 16, ..Default::default() };
+        let dump_opts = snowflk_tools::dump::DumpOptions {
+            limit: 16,
+            ..Default::default()
+        };
         snowflk_tools::dump::run(tmp.path(), &dump_opts, &mut out).unwrap();
         let td = t.elapsed();
         eprintln!("torn {torn}: verify {tv:?}, stat {ts:?}, dump {td:?}");
         for (what, d) in [("verify", tv), ("stat", ts), ("dump", td)] {
-            assert!(d.as_secs_f64() < 8.0, "{what} of a 64 MiB zero tail (torn {torn}) took {d:?}");
+            assert!(
+                d.as_secs_f64() < 8.0,
+                "{what} of a 64 MiB zero tail (torn {torn}) took {d:?}"
+            );
         }
     }
 }

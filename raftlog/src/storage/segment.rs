@@ -37,6 +37,13 @@
 //! - `save_snapshot` syncs the snapshot record first; if the log does not
 //!   hold the snapshot's last entry it then removes every segment, newest
 //!   first, and starts a new one (a crash in between is repaired on open).
+//! - A write that fails part way (an I/O error, a full disk) may leave the
+//!   files and this store's memory apart: the store then answers every
+//!   later call with [`StorageError::Poisoned`] until it is reopened, and
+//!   opening repairs what the failure left. The rollback of a failed append
+//!   removes the segments it created and cuts its bytes off again.
+//! - A `hardstate` file torn while the first opener created it (shorter
+//!   than its header) never held a record; open recreates it.
 //! - On open, a torn tail of the newest segment (a crash mid-append, or the
 //!   prepared zeros) is cut off; bad bytes followed by valid records
 //!   anywhere, a torn tail in an older segment, or indexes that are not
@@ -142,6 +149,9 @@ pub struct SegmentLogStore<C> {
     /// the first save).
     snapshot: Option<SnapshotMeta>,
     snap_appender: Option<Appender>,
+    /// Why a write failed part way, if one did: the store then refuses
+    /// every call until reopened (see [`StorageError::Poisoned`]).
+    failed: Option<String>,
     _marker: PhantomData<fn() -> C>,
 }
 
@@ -407,6 +417,7 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
             hs_appender,
             snapshot,
             snap_appender,
+            failed: None,
             _marker: PhantomData,
         })
     }
@@ -705,14 +716,15 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
     /// but a record, so this comes before the next segment is created.
     fn trim_prepared(&mut self) -> Result<(), StorageError> {
         let len = self.active.len();
-        // The file's length, not `prepared`: after a failed cut or append
-        // the two may disagree, and only the file is the truth.
+        // The file's length, not `prepared`, decides the cut; and the sync
+        // is unconditional (once per segment): after an earlier cut whose
+        // sync failed, the file is short in the page cache only.
         let segment = self.active.segment();
-        if segment.len().map_err(from_bitcask)? > len || self.prepared > len {
-            let (file, path) = (segment.file(), segment.path());
+        let (file, path) = (segment.file(), segment.path());
+        if segment.len().map_err(from_bitcask)? > len {
             file.set_len(len).map_err(|e| io_err(path, e))?;
-            file.sync_data().map_err(|e| io_err(path, e))?;
         }
+        file.sync_data().map_err(|e| io_err(path, e))?;
         self.prepared = len;
         Ok(())
     }
@@ -766,27 +778,49 @@ impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
 
     /// Removes the newest segment file (never the only one).
     fn drop_last_segment(&mut self) -> Result<(), StorageError> {
-        let info = self
-            .segments
-            .pop()
-            .ok_or_else(|| StorageError::Other("no segment".into()))?;
-        let path = info.segment.path().to_path_buf();
+        if self.segments.len() < 2 {
+            return Err(StorageError::Other("no segment to drop".into()));
+        }
+        // The file goes first: memory forgets it only once it is gone.
+        let path = self.segments[self.segments.len() - 1]
+            .segment
+            .path()
+            .to_path_buf();
         self.vfs.remove_file(&path).map_err(|e| io_err(&path, e))?;
-        sync_parent(&*self.vfs, &path).map_err(from_bitcask)?;
+        self.segments.pop();
         let last = &self.segments[self.segments.len() - 1].segment;
         let len = last.len().map_err(from_bitcask)?;
         self.active = Appender::new(Arc::clone(last), len);
         self.prepared = len;
-        Ok(())
+        sync_parent(&*self.vfs, &path).map_err(from_bitcask)
     }
 }
 
-impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
-    fn hard_state(&self) -> Result<HardState, StorageError> {
-        Ok(self.hard_state)
+/// The write paths of [`LogStore`], wrapped by its implementation below.
+impl<C: Serialize + DeserializeOwned> SegmentLogStore<C> {
+    /// Fails if an earlier write failed part way (see [`StorageError::Poisoned`]).
+    fn guard(&self) -> Result<(), StorageError> {
+        match &self.failed {
+            Some(reason) => Err(StorageError::Poisoned(reason.clone())),
+            None => Ok(()),
+        }
     }
 
-    fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
+    /// Remembers a failure that may have left memory and files apart: one
+    /// of the disk or the codec, not a refused request that changed nothing.
+    fn note_failure(&mut self, result: &Result<(), StorageError>) {
+        if let Err(
+            e @ (StorageError::Io { .. }
+            | StorageError::Corrupted { .. }
+            | StorageError::Codec(_)
+            | StorageError::Other(_)),
+        ) = result
+        {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    fn save_hard_state_inner(&mut self, hs: HardState) -> Result<(), StorageError> {
         let vote = encode_vote(&hs);
         let rec = Record {
             kind: RecordKind::RaftHardState,
@@ -817,7 +851,7 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
         Ok(())
     }
 
-    fn append(&mut self, entries: &[Entry<C>]) -> Result<(), StorageError> {
+    fn append_inner(&mut self, entries: &[Entry<C>]) -> Result<(), StorageError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -885,7 +919,7 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
         Ok(())
     }
 
-    fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
+    fn truncate_after_inner(&mut self, index: Index) -> Result<(), StorageError> {
         if index >= self.last() {
             return Ok(());
         }
@@ -912,7 +946,7 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
         Ok(())
     }
 
-    fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
+    fn purge_up_to_inner(&mut self, index: Index) -> Result<(), StorageError> {
         // Whole segments only, and never the active one.
         let mut removed = 0;
         while self.segments.len() > removed + 1
@@ -931,6 +965,62 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
             self.forget_oldest_segment();
         }
         sync_parent(&*self.vfs, &self.dir.join(HARD_STATE_FILE)).map_err(from_bitcask)
+    }
+
+    fn save_snapshot_inner(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        if let Some(cur) = &self.snapshot
+            && meta.index < cur.index
+        {
+            return Err(StorageError::SnapshotRegression {
+                index: meta.index,
+                current: cur.index,
+            });
+        }
+        let matches = self.term(meta.index).ok().flatten() == Some(meta.term);
+        // 1. The record, durably: from now on a reopen reconciles the log
+        //    with it, whatever step 2 got done.
+        self.write_snapshot_record(meta)?;
+        self.snapshot = Some(meta.clone());
+        // 2. A log that does not contain the snapshot's last entry is replaced.
+        if !matches {
+            self.drop_all_segments(meta.index + 1)?;
+        }
+        debug!(dir = %self.dir.display(), index = meta.index, term = meta.term, kept = matches, "snapshot saved");
+        Ok(())
+    }
+}
+
+impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
+    fn hard_state(&self) -> Result<HardState, StorageError> {
+        Ok(self.hard_state)
+    }
+
+    fn save_hard_state(&mut self, hs: HardState) -> Result<(), StorageError> {
+        self.guard()?;
+        let result = self.save_hard_state_inner(hs);
+        self.note_failure(&result);
+        result
+    }
+
+    fn append(&mut self, entries: &[Entry<C>]) -> Result<(), StorageError> {
+        self.guard()?;
+        let result = self.append_inner(entries);
+        self.note_failure(&result);
+        result
+    }
+
+    fn truncate_after(&mut self, index: Index) -> Result<(), StorageError> {
+        self.guard()?;
+        let result = self.truncate_after_inner(index);
+        self.note_failure(&result);
+        result
+    }
+
+    fn purge_up_to(&mut self, index: Index) -> Result<(), StorageError> {
+        self.guard()?;
+        let result = self.purge_up_to_inner(index);
+        self.note_failure(&result);
+        result
     }
 
     fn first_index(&self) -> Index {
@@ -962,6 +1052,7 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
         hi: Index,
         max_bytes: Option<u64>,
     ) -> Result<Vec<Entry<C>>, StorageError> {
+        self.guard()?;
         if lo < self.first_index {
             return Err(StorageError::Compacted(lo));
         }
@@ -982,25 +1073,10 @@ impl<C: Serialize + DeserializeOwned> LogStore<C> for SegmentLogStore<C> {
     }
 
     fn save_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
-        if let Some(cur) = &self.snapshot
-            && meta.index < cur.index
-        {
-            return Err(StorageError::SnapshotRegression {
-                index: meta.index,
-                current: cur.index,
-            });
-        }
-        let matches = self.term(meta.index).ok().flatten() == Some(meta.term);
-        // 1. The record, durably: from now on a reopen reconciles the log
-        //    with it, whatever step 2 got done.
-        self.write_snapshot_record(meta)?;
-        self.snapshot = Some(meta.clone());
-        // 2. A log that does not contain the snapshot's last entry is replaced.
-        if !matches {
-            self.drop_all_segments(meta.index + 1)?;
-        }
-        debug!(dir = %self.dir.display(), index = meta.index, term = meta.term, kept = matches, "snapshot saved");
-        Ok(())
+        self.guard()?;
+        let result = self.save_snapshot_inner(meta);
+        self.note_failure(&result);
+        result
     }
 
     fn snapshot(&self) -> Result<Option<SnapshotMeta>, StorageError> {

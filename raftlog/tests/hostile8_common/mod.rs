@@ -172,7 +172,8 @@ pub struct Shape {
 }
 
 pub fn random_shape(rng: &mut StdRng) -> Shape {
-    let max_segment_bytes = [200u64, 400, 700, 1024, 1500, 4096, 9000, 65536][rng.random_range(0..8)];
+    let max_segment_bytes =
+        [200u64, 400, 700, 1024, 1500, 4096, 9000, 65536][rng.random_range(0..8)];
     let preallocate_bytes =
         [0u64, 1, 7, 511, 512, 513, 1000, 4097, 8192, 1 << 20][rng.random_range(0..10)];
     Shape {
@@ -215,7 +216,9 @@ pub fn next_op(rng: &mut StdRng, shape: &Shape, m: &Model) -> Op {
                         let len = match rng.random_range(0..10) {
                             0..=3 => rng.random_range(0..40),
                             4..=6 => rng.random_range(40..700),
-                            7 => rng.random_range(step.max(1)..=step.max(1) + 1100).min(1 << 21),
+                            7 => rng
+                                .random_range(step.max(1)..=step.max(1) + 1100)
+                                .min(1 << 21),
                             8 => rng.random_range(seg / 2..seg + seg / 2 + 2),
                             _ => rng.random_range(500..2100),
                         };
@@ -363,11 +366,17 @@ pub fn check_recovered(s: &Store, before: &Model, inflight: Option<&Op>) -> Resu
     let got_first = s.first_index();
     let got_last = s.last_index();
     if got.len() as Index != got_last + 1 - got_first {
-        return Err(format!("entries() returned {} for {got_first}..={got_last}", got.len()));
+        return Err(format!(
+            "entries() returned {} for {got_first}..={got_last}",
+            got.len()
+        ));
     }
     for (k, e) in got.iter().enumerate() {
         if e.index != got_first + k as Index {
-            return Err(format!("non-contiguous: position {k} holds index {}", e.index));
+            return Err(format!(
+                "non-contiguous: position {k} holds index {}",
+                e.index
+            ));
         }
     }
     // First index.
@@ -509,7 +518,8 @@ pub fn crash<'a>(
         }
         CrashKind::ProcessThenReopenThenPower | CrashKind::ProcessThenReopenThenSectors => {
             let s = open(vfs, options).map_err(|e| format!("intermediate reopen: {e}"))?;
-            let mid = check_recovered(&s, before, inflight).map_err(|e| format!("intermediate reopen: {e}"))?;
+            let mid = check_recovered(&s, before, inflight)
+                .map_err(|e| format!("intermediate reopen: {e}"))?;
             check_sealed_segments(vfs).map_err(|e| format!("intermediate reopen: {e}"))?;
             vfs.process_crash();
             drop(s);
