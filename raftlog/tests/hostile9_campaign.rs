@@ -328,7 +328,20 @@ fn hostile9_committed_removal_of_promoted_learner_restart_disrupts_without_check
     let (mut c, _r) = promoted_then_removed_then_restarted(false);
     let term = c.node(1).status().term;
     let since = c.sent.len();
-    c.tick(300);
+    let mut seen = Vec::new();
+    for _ in 0..300 {
+        c.tick(1);
+        let now: Vec<(u64, Role, u64)> = c
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.raft.status().role == Role::Leader)
+            .map(|(&id, n)| (id, n.raft.status().role, n.raft.status().term))
+            .collect();
+        if seen.last() != Some(&now) {
+            eprintln!("leaders now: {now:?}");
+            seen.push(now);
+        }
+    }
     let started = c.elections_started_by(4, since);
     eprintln!(
         "check_quorum=false: 4 sent {} PreVote/Vote; term {} -> {}; leader {:?}",
