@@ -275,6 +275,12 @@
 //!
 //! ## Not done yet
 //!
+//! - The commit index is not persisted. A node whose removal committed and
+//!   that restarts with [`Config::applied`] below that removal (no applied
+//!   index kept, or a power loss took the engine's last applies) sees the
+//!   change as uncommitted and may send pre-votes; with check-quorum (the
+//!   default) they move no term, without it one election can happen.
+//!   Safety is not affected (`tests/hostile9_campaign.rs`, ignored tests).
 //! - Joint consensus (several membership changes at once); demoting a voter
 //!   to a learner in one step (remove it, then add it as a learner).
 //! - Lease-based reads (only ReadIndex).
