@@ -36,7 +36,6 @@ struct Cluster {
     sent: Vec<(u64, u64, u64, &'static str)>,
     /// Returns true to drop the message.
     filter: Option<Filter>,
-    check_quorum: bool,
 }
 
 fn kind(b: &MessageBody<String>) -> &'static str {
@@ -78,10 +77,7 @@ fn cs(voters: &[u64], learners: &[u64]) -> ConfState {
 
 impl Cluster {
     fn new(voters: &[u64], check_quorum: bool) -> Self {
-        let mut c = Cluster {
-            check_quorum,
-            ..Default::default()
-        };
+        let mut c = Cluster::default();
         for &id in voters {
             c.add(config(id, voters, &[], check_quorum));
         }
