@@ -394,16 +394,25 @@ impl MemVfs {
     /// released, as they would be when the process dies. Open handles from
     /// before the crash keep working on the old contents and must not be used.
     pub fn crash(&self, mut extra: impl FnMut(&Path, u64) -> u64) {
-        let mut state = self.state.lock();
-        let mut survivors = BTreeMap::new();
-        for (path, file) in &state.durable_names {
-            let contents = file.contents.lock().clone();
+        self.revert_to_durable(|path, contents| {
             let mut data = contents.synced.clone();
             if contents.data.len() > data.len() && contents.data.starts_with(&data) {
                 let unsynced = (contents.data.len() - data.len()) as u64;
                 let keep = extra(path, unsynced).min(unsynced) as usize;
                 data.extend_from_slice(&contents.data[contents.synced.len()..][..keep]);
             }
+            data
+        });
+    }
+
+    /// A power loss: the namespace reverts to its durable names, each file
+    /// to the bytes `survive(path, contents)` picks; locks and faults go and
+    /// handles from before stop working.
+    fn revert_to_durable(&self, mut survive: impl FnMut(&Path, &MemContents) -> Vec<u8>) {
+        let mut state = self.state.lock();
+        let mut survivors = BTreeMap::new();
+        for (path, file) in &state.durable_names {
+            let data = survive(path, &file.contents.lock());
             let fresh = Arc::new(MemFile {
                 contents: Mutex::new(MemContents {
                     synced: data.clone(),
@@ -435,10 +444,7 @@ impl MemVfs {
     /// past the synced length is lost. Otherwise as [`MemVfs::crash`].
     pub fn power_loss_sectors(&self, mut keep: impl FnMut(&Path, u64) -> bool) {
         const SECTOR: usize = 512;
-        let mut state = self.state.lock();
-        let mut survivors = BTreeMap::new();
-        for (path, file) in &state.durable_names {
-            let contents = file.contents.lock().clone();
+        self.revert_to_durable(|path, contents| {
             let mut data = contents.synced.clone();
             let shared = data.len().min(contents.data.len());
             for start in (0..shared).step_by(SECTOR) {
@@ -447,19 +453,8 @@ impl MemVfs {
                     data[start..end].copy_from_slice(&contents.data[start..end]);
                 }
             }
-            let fresh = Arc::new(MemFile {
-                contents: Mutex::new(MemContents {
-                    synced: data.clone(),
-                    data,
-                }),
-            });
-            survivors.insert(path.clone(), fresh);
-        }
-        state.names = survivors.clone();
-        state.durable_names = survivors;
-        state.locks.clear();
-        state.faults = Faults::default();
-        state.generation += 1;
+            data
+        });
     }
 
     /// Simulates the death of the process (SIGKILL, OOM, panic) while the

@@ -113,17 +113,7 @@ fn torn_tail_at_every_offset_recovers_the_prefix() {
     drop(s);
     let full = vfs.read_whole(&path).expect("read");
     // Record boundaries, from the store itself: the length of each prefix.
-    let mut boundaries = vec![];
-    {
-        let v2 = MemVfs::new();
-        let mut t = open(&v2, &options).expect("open");
-        let p2 = t.active_segment_path().to_path_buf();
-        boundaries.push(v2.read_whole(&p2).expect("read").len());
-        for e in &model {
-            t.append(std::slice::from_ref(e)).expect("append");
-            boundaries.push(v2.read_whole(&p2).expect("read").len());
-        }
-    }
+    let boundaries = boundaries(&model);
     for cut in boundaries[0]..=full.len() {
         vfs.write_whole(&path, &full[..cut]).expect("write");
         let s = open(&vfs, &options).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
