@@ -480,19 +480,11 @@ fn a_merge_during_linking_removes_nothing_the_checkpoint_needs() {
         before.iter().all(|id| !after.contains(id)),
         "the merge replaced every old segment: {before:?} -> {after:?}"
     );
-    // The checkpoint linked the pre-merge segments; they are gone from the
-    // source now that it let go of them.
-    let source_names = mem.list_dir(Path::new("/db")).unwrap();
     for file in &info.files[..info.files.len() - 1] {
         if let Some(id) = bitcask::parse_data_name(&file.name) {
             assert!(
                 before.contains(&id),
                 "{} was not a pre-merge segment",
-                file.name
-            );
-            assert!(
-                !source_names.contains(&file.name),
-                "{} not removed",
                 file.name
             );
         }
@@ -501,6 +493,22 @@ fn a_merge_during_linking_removes_nothing_the_checkpoint_needs() {
     let cp = Bitcask::open("/cp", options).unwrap();
     assert_eq!(contents(&cp), expected, "seed {seed}");
     assert_eq!(contents(&store), expected, "seed {seed}");
+    // The checkpoint linked the pre-merge segments; the source removes them
+    // once nothing uses them. A background thread of the store (a hint
+    // writer) may still hold one for a moment, so look once the store and
+    // its threads are gone (the hook holds a handle too).
+    *vfs.hook.lock() = None;
+    drop(store);
+    let source_names = mem.list_dir(Path::new("/db")).unwrap();
+    for file in &info.files[..info.files.len() - 1] {
+        if bitcask::parse_data_name(&file.name).is_some() {
+            assert!(
+                !source_names.contains(&file.name),
+                "{} not removed",
+                file.name
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
