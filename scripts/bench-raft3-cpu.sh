@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 3-node SET (-P 1) on the leader with the CPU time and context switches of
+# 3-node SET (T=get: GET; P=16: pipelined) on the leader with the CPU time and context switches of
 # each node per request, and the log batch metrics; REDIS=1 (default) runs
 # the durable redis-server reference first. BIN=path compares two builds:
 #   BIN=old/snowflk-server scripts/bench-raft3-cpu.sh; scripts/bench-raft3-cpu.sh
@@ -15,7 +15,7 @@ PIDS=()
 if [ "${REDIS:-1}" = 1 ]; then
 redis-server --port 7400 --dir $W --appendonly yes --appendfsync always --save '' >$W/redis.log 2>&1 & RP=$!
 sleep 0.5
-redis-benchmark -p 7400 -c 50 -n $N -d 100 -r 100000 -t set -P 1 --csv | tail -1
+redis-benchmark -p 7400 -c 50 -n $N -d 100 -r 100000 -t ${T:-set} -P 1 --csv | tail -1
 kill $RP; wait $RP || true
 fi
 PEERS=1=127.0.0.1:8431,2=127.0.0.1:8432,3=127.0.0.1:8433
@@ -24,10 +24,10 @@ for id in 1 2 3; do
 done
 for i in $(seq 100); do l=$(redis-cli -p 7431 SNOWFLK LEADER 2>/dev/null|head -1||true); [[ "$l" =~ ^[0-9]+$ ]] && break; sleep 0.1; done
 [[ "$l" =~ ^[0-9]+$ ]] || { echo no leader; exit 1; }; echo leader $l
-redis-benchmark -p 743$l -c 50 -n 20000 -d 100 -r 100000 -t set -q >/dev/null
+redis-benchmark -p 743$l -c 50 -n 100000 -d 100 -r 100000 -t set -q >/dev/null
 declare -A c0 x0; for i in 0 1 2; do c0[$i]=$(cpu ${PIDS[$i]}); x0[$i]=$(ctx ${PIDS[$i]}); done
 t0=$(date +%s.%N)
-redis-benchmark -p 743$l -c 50 -n $N -d 100 -r 100000 -t set -P ${P:-1} --csv | tail -1
+redis-benchmark -p 743$l -c 50 -n $N -d 100 -r 100000 -t ${T:-set} -P ${P:-1} --csv | tail -1
 t1=$(date +%s.%N)
 for i in 0 1 2; do c1=$(cpu ${PIDS[$i]}); x1=$(ctx ${PIDS[$i]}); echo "node $((i+1)) ctxsw_per_req $(echo "($x1-${x0[$i]})/$N" | bc -l | cut -c1-5) cpu_us_per_req $(echo "($c1-${c0[$i]})*10000/$N" | bc -l | cut -c1-6)"; done
 for id in 1 2 3; do echo "n$id $(curl -s 127.0.0.1:953$id/metrics | grep -E "raft_log_(batch_entries|fsync_seconds)_(sum|count)" | tr "\n" " ")"; done

@@ -669,7 +669,12 @@ impl<'a> Txn<'a> {
                 if let Some(r) = check_sizes(key, value.len()) {
                     return Ok(r);
                 }
-                let old = self.get(key)?;
+                // A plain SET does not depend on the old value: reading it
+                // would cost an engine read on every node for every write.
+                let needs_old = *get
+                    || !matches!(condition, SetCondition::Always)
+                    || matches!(expiry, SetExpiry::Keep);
+                let old = if needs_old { self.get(key)? } else { None };
                 let proceed = match condition {
                     SetCondition::Always => true,
                     SetCondition::IfAbsent => old.is_none(),

@@ -35,7 +35,9 @@ use crate::ops::{
 };
 use crate::state_machine::KvStateMachine;
 
-use super::driver::{DriverConfig, DriverError, DriverHandle, FatalError, MessageSink};
+use super::driver::{
+    DriverConfig, DriverError, DriverHandle, DriverStatus, FatalError, MessageSink,
+};
 use super::forward::{Forwarded, Forwarder, Rpc, RpcLink};
 use super::machine::{Command, KvMachine};
 use super::transport::{Outbound, Sinks, Transport, TransportConfig};
@@ -450,22 +452,39 @@ impl RaftBackend {
     /// Where to send a request now: `Ok(None)` = here (leader), `Ok(Some(l))`
     /// = forward to `l`. Waits up to `leader_wait` for an election.
     async fn route(&self) -> Result<Option<NodeId>, BackendError> {
+        // Only the three fields that decide the route are copied: this runs
+        // for every request, and the whole status holds several vectors.
+        let decided = |s: &DriverStatus| {
+            (s.stopped || s.raft.leader.is_some()).then_some((
+                s.stopped,
+                s.raft.leader,
+                s.raft.role,
+            ))
+        };
         let mut rx = self.driver.watch_status();
-        let wait = rx.wait_for(|s| s.stopped || s.raft.leader.is_some());
-        let st = match tokio::time::timeout(self.settings.leader_wait, wait).await {
-            Ok(Ok(s)) => s.clone(),
-            Ok(Err(_)) => return Err(BackendError::Unavailable("the node is stopping".into())),
-            Err(_) => {
-                return Err(BackendError::TryAgain(
-                    "no leader elected yet; retry".into(),
-                ));
+        let known = decided(&rx.borrow());
+        let (stopped, leader, role) = match known {
+            Some(d) => d,
+            None => {
+                let wait = rx.wait_for(|s| decided(s).is_some());
+                match tokio::time::timeout(self.settings.leader_wait, wait).await {
+                    Ok(Ok(s)) => decided(&s).unwrap_or((true, None, Role::Follower)),
+                    Ok(Err(_)) => {
+                        return Err(BackendError::Unavailable("the node is stopping".into()));
+                    }
+                    Err(_) => {
+                        return Err(BackendError::TryAgain(
+                            "no leader elected yet; retry".into(),
+                        ));
+                    }
+                }
             }
         };
-        if st.stopped {
+        if stopped {
             return Err(BackendError::Unavailable("the node is stopping".into()));
         }
-        match st.raft.leader {
-            Some(l) if l == self.id && st.raft.role == Role::Leader => Ok(None),
+        match leader {
+            Some(l) if l == self.id && role == Role::Leader => Ok(None),
             Some(l) if l == self.id => Err(BackendError::TryAgain("no leader elected yet".into())),
             Some(l) => Ok(Some(l)),
             None => Err(BackendError::TryAgain("no leader elected yet".into())),
