@@ -18,7 +18,9 @@
 //! 4. hand the committed entries to the apply thread once they are durable
 //!    in this node's log too (the engine, which is not fsynced, must never
 //!    hold an entry the log could lose), release confirmed reads, fail
-//!    dropped reads.
+//!    dropped reads. A node that does not lead hands them over in bigger
+//!    batches (every `FOLLOWER_APPLY_CHUNK` entries, or at the next tick):
+//!    nobody waits for its applies.
 //!
 //! A batch of a snapshot transfer (chunks received, or an image to
 //! install) is handled the plain way instead: after every queued write,
@@ -546,6 +548,15 @@ struct QueuedWrite<C> {
 /// oldest beyond this (the disk is the bottleneck then, not the loop).
 const MAX_QUEUED_WRITES: usize = 256;
 
+/// A node that does not lead hands committed entries to the apply thread
+/// once this many are durable, or at the next tick, rather than after every
+/// log write. Nobody waits for its applies (clients' requests go to the
+/// leader; a node that becomes leader applies everything at once), and a
+/// follower's apply thread woken for every few entries cost a quarter of its
+/// CPU (docs/benchmarks.md). Membership entries are applied at once: they
+/// carry peer addresses.
+const FOLLOWER_APPLY_CHUNK: usize = 256;
+
 /// Most requests (or message batches) drained per iteration, so ticks and
 /// peers are never starved by a flood of one kind.
 const MAX_DRAIN: usize = 8192;
@@ -565,6 +576,9 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                     }
                 }
                 _ = ticker.tick() => {
+                    if let Err(e) = self.release_durable_now() {
+                        break Err(e);
+                    }
                     self.raft.tick();
                     ticks += 1;
                     if ticks.is_multiple_of(64) {
@@ -891,11 +905,31 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
     }
 
     /// Hands the apply thread the committed entries that are durable in
-    /// this node's log.
+    /// this node's log; a node that does not lead may hold them back for a
+    /// bigger batch (see [`FOLLOWER_APPLY_CHUNK`]).
     fn release_durable(&mut self) -> Result<(), FatalError> {
-        let stable = self.raft.status().stable;
-        let durable = self.unapplied.partition_point(|e| e.index <= stable);
+        self.release(false)
+    }
+
+    /// Hands the apply thread every committed entry that is durable here,
+    /// whatever the role.
+    fn release_durable_now(&mut self) -> Result<(), FatalError> {
+        self.release(true)
+    }
+
+    fn release(&mut self, now: bool) -> Result<(), FatalError> {
+        let st = self.raft.status();
+        let durable = self.unapplied.partition_point(|e| e.index <= st.stable);
         if durable == 0 {
+            return Ok(());
+        }
+        let hold = !now
+            && st.role != Role::Leader
+            && durable < FOLLOWER_APPLY_CHUNK
+            && !self.unapplied[..durable]
+                .iter()
+                .any(|e| matches!(e.payload, raftlog::EntryPayload::ConfChange(_)));
+        if hold {
             return Ok(());
         }
         let rest = self.unapplied.split_off(durable);
@@ -952,7 +986,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         // not match the log (a new leader had truncated after them) are
         // durable now and go first, in order; then a received snapshot
         // replaces the state; then the entries after it.
-        self.release_durable()?;
+        self.release_durable_now()?;
         if let (Some(meta), Some(dir)) = (ready.snapshot.take(), installed) {
             info!(
                 node = self.raft.id(),
@@ -969,7 +1003,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             }
         }
         self.unapplied.append(&mut ready.committed_entries);
-        self.release_durable()?;
+        self.release_durable_now()?;
         self.finish_ready(&mut ready);
         Ok(())
     }
@@ -1172,7 +1206,10 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         if let Some(p) = self.persist.take() {
             p.finish().await;
         }
-        if let Err(e) = self.drain_written() {
+        if let Err(e) = self
+            .drain_written()
+            .and_then(|()| self.release_durable_now())
+        {
             warn!(node = self.raft.id(), error = %e, "applying the last durable entries at shutdown failed");
         }
         if let Some(a) = self.apply.take() {
