@@ -300,3 +300,46 @@ fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
     let commit = cluster.commit_index(new);
     cluster.wait_applied(leader, commit);
 }
+
+/// Followers hand committed entries to their apply thread in batches (up to
+/// 256, or at the next tick). A follower made leader right after the writes
+/// must still read every one of them: it applies what it holds before it
+/// answers a read. Fewer writes than one batch, so they are still held when
+/// the transfer starts.
+#[test]
+fn a_follower_made_leader_reads_every_write_acknowledged_before() {
+    let work = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(work.path(), 3, &[]);
+    let mut leader = cluster.wait_leader();
+    for round in 0..2 {
+        let mut c = connect(cluster.node(leader), short()).unwrap();
+        for i in 0..100 {
+            retry("SET", || {
+                c.set::<_, _, ()>(format!("r{round}-{i}"), format!("v{i}"))
+            });
+        }
+        let next = (1..=3u64).find(|&id| id != leader).unwrap();
+        common::poll(&format!("node {next} to take over"), || {
+            let mut c = connect(cluster.node(next), short()).ok()?;
+            let _: Result<String, _> = redis::cmd("SNOWFLK")
+                .arg("TRANSFER-LEADER")
+                .arg(next)
+                .query(&mut c);
+            let info = replication_info(cluster.node(next))?;
+            (info.get("raft_role")?.as_str() == "leader").then_some(())
+        });
+        let mut c = connect(cluster.node(next), short()).unwrap();
+        for r in 0..=round {
+            for i in 0..100 {
+                let got: Option<String> = retry("GET", || c.get(format!("r{r}-{i}")));
+                assert_eq!(
+                    got.as_deref(),
+                    Some(format!("v{i}").as_str()),
+                    "r{r}-{i} on the new leader {next}\n{}",
+                    cluster.logs()
+                );
+            }
+        }
+        leader = next;
+    }
+}
