@@ -319,15 +319,7 @@ fn a_follower_made_leader_reads_every_write_acknowledged_before() {
             });
         }
         let next = (1..=3u64).find(|&id| id != leader).unwrap();
-        common::poll(&format!("node {next} to take over"), || {
-            let mut c = connect(cluster.node(next), short()).ok()?;
-            let _: Result<String, _> = redis::cmd("SNOWFLK")
-                .arg("TRANSFER-LEADER")
-                .arg(next)
-                .query(&mut c);
-            let info = replication_info(cluster.node(next))?;
-            (info.get("raft_role")?.as_str() == "leader").then_some(())
-        });
+        cluster.make_leader(next);
         let mut c = connect(cluster.node(next), short()).unwrap();
         for r in 0..=round {
             for i in 0..100 {

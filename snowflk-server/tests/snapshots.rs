@@ -40,24 +40,10 @@ fn write_keys(cluster: &Cluster, leader: u64, range: std::ops::Range<u32>) {
     }
 }
 
-/// Hands leadership to `id` and waits until it leads (its reads are then
-/// local: they show what it installed and applied).
-fn make_leader(cluster: &Cluster, id: u64) {
-    poll(&format!("node {id} to take over leadership"), || {
-        let mut c = connect(cluster.node(id), short()).ok()?;
-        let _: Result<String, _> = redis::cmd("SNOWFLK")
-            .arg("TRANSFER-LEADER")
-            .arg(id)
-            .query(&mut c);
-        let info = replication_info(cluster.node(id))?;
-        (info.get("raft_role")?.as_str() == "leader").then_some(())
-    });
-}
-
 /// Makes `id` the leader and checks it holds exactly keys `0..n` (its reads
 /// are then local: they show what it installed and applied).
 fn assert_holds_keys(cluster: &Cluster, id: u64, n: u32) {
-    make_leader(cluster, id);
+    cluster.make_leader(id);
     let mut c = connect(cluster.node(id), short()).unwrap();
     let size: u64 = retry("DBSIZE", || redis::cmd("DBSIZE").query(&mut c));
     assert_eq!(
@@ -179,7 +165,7 @@ fn a_follower_killed_while_receiving_a_snapshot_installs_it_after_restart() {
 }
 
 fn assert_holds_big(cluster: &Cluster, id: u64, n: u32, value: &str) {
-    make_leader(cluster, id);
+    cluster.make_leader(id);
     let mut c = connect(cluster.node(id), short()).unwrap();
     for i in 0..n {
         let v: Option<String> = retry("GET", || c.get(format!("big{i}")));

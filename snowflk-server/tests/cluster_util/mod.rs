@@ -160,6 +160,21 @@ impl Cluster {
         });
     }
 
+    /// Hands leadership to `id` (through `SNOWFLK TRANSFER-LEADER`, sent
+    /// again until it takes) and waits until it leads: its reads are then
+    /// local and show what it applied.
+    pub fn make_leader(&self, id: u64) {
+        poll(&format!("node {id} to take over leadership"), || {
+            let mut c = connect(self.node(id), Duration::from_secs(10)).ok()?;
+            let _: Result<String, _> = redis::cmd("SNOWFLK")
+                .arg("TRANSFER-LEADER")
+                .arg(id)
+                .query(&mut c);
+            let info = replication_info(self.node(id))?;
+            (info.get("raft_role")?.as_str() == "leader").then_some(())
+        });
+    }
+
     /// The commit index node `id` reports.
     pub fn commit_index(&self, id: u64) -> u64 {
         poll("INFO replication", || {
