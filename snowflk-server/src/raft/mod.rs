@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`wire`] | the peer protocol's bytes: handshake and length-prefixed frames (`docs/format.md`) |
 //! | [`transport`] | TCP links: one outgoing task + bounded queue per peer, the listener, reconnect with backoff |
-//! | [`driver`] | the one task that owns the Raft node; asynchronous log writes; group commit; ReadIndex batching |
+//! | [`driver`] | the handle to the one task that owns the Raft node, and its types; the task's loop is in `driver_loop.rs` (asynchronous log writes, group commit, ReadIndex batching) |
 //! | `persist` | the persistence thread: log writes (queued writes merged into one fsync), snapshot staging and records |
 //! | `apply` | the apply thread: committed entries into the engine, proposal replies, taking and installing snapshots |
 //! | [`machine`] | the key-value state machine behind the driver's trait (log commands are encoded `WriteOp`s) |
