@@ -33,6 +33,26 @@ fn contents(store: &Bitcask) -> Vec<(Vec<u8>, Vec<u8>)> {
     all
 }
 
+/// Returns once every sealed segment of `store` has its hint file. The hint
+/// writer is a background thread with nothing to join, so this polls its
+/// published result, with a deadline so a broken writer fails the test
+/// rather than hanging it.
+fn wait_for_hint_files(store: &Bitcask) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stats = store.stats();
+        let sealed = &stats.segments[..stats.segments.len().saturating_sub(1)];
+        if sealed.iter().all(|s| s.has_hint) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hint files not written within 30 s: {sealed:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
 fn power_loss(vfs: &MemVfs) {
     vfs.power_loss(|_, _| 0);
 }
@@ -147,6 +167,10 @@ fn a_full_segment_sealed_at_open_is_made_durable_first() {
     let first = open(&vfs, SyncPolicy::Always);
     first.put(b"small", b"1").expect("put");
     first.rotate().expect("rotate");
+    // The sealed segment's hint file is written by a background thread whose
+    // file operations would count against the fault armed below: wait for
+    // it, so the fault lands on the big record's fsync and not its write.
+    wait_for_hint_files(&first);
     // The write of the big record succeeds; its fsync and the rollback fail.
     vfs.fail_after_ops(1);
     let big = vec![7u8; 8000];
