@@ -211,6 +211,10 @@ pub struct Images {
     root: PathBuf,
     /// Indexes of images a transfer to a follower is reading: never pruned.
     pinned: std::sync::Arc<parking_lot::Mutex<std::collections::BTreeSet<Index>>>,
+    /// Held while images are removed: a prune after a transfer ends (a
+    /// blocking task) and one after a snapshot is recorded (the persistence
+    /// thread) may run at once and would otherwise race on the same files.
+    removing: std::sync::Arc<parking_lot::Mutex<()>>,
 }
 
 impl Images {
@@ -221,6 +225,7 @@ impl Images {
         Ok(Images {
             root,
             pinned: Default::default(),
+            removing: Default::default(),
         })
     }
 
@@ -284,6 +289,7 @@ impl Images {
     }
 
     fn remove_except(&self, keep: Option<&SnapshotMeta>, all: bool) -> Result<(), SnapshotError> {
+        let _removing = self.removing.lock();
         let keep_index = keep.map(|m| m.index);
         let keep = keep.map(|m| self.image(m.index, m.term));
         let entries = std::fs::read_dir(&self.root).map_err(io("list", &self.root))?;
@@ -311,7 +317,11 @@ impl Images {
             } else {
                 std::fs::remove_file(&path)
             };
-            removed.map_err(io("remove", &path))?;
+            match removed {
+                // Gone already: what this call was for.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.map_err(io("remove", &path))?,
+            }
         }
         Ok(())
     }
@@ -663,6 +673,52 @@ mod tests {
             term: 2,
             voters: vec![1, 2, 3],
             learners: vec![],
+        }
+    }
+
+    /// Outside test (hostile11): a leader that had sent a follower an old
+    /// image pruned it from a blocking task once the transfer ended, while
+    /// its persistence thread pruned after recording a newer snapshot. Both
+    /// listed the same image; the loser's `remove` found it gone and the
+    /// node stopped (exit 70). Two prunes at once must both succeed.
+    #[test]
+    fn concurrent_prunes_of_the_same_images_both_succeed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let images = Images::open(tmp.path().join("snapshots")).unwrap();
+        for round in 0..50u64 {
+            let base = round * 100;
+            for i in 1..=8 {
+                let dir = images.image(base + i, 2);
+                std::fs::create_dir_all(&dir).unwrap();
+                for f in 0..20 {
+                    std::fs::write(dir.join(format!("{f:010}.data")), b"x").unwrap();
+                }
+            }
+            let keep = meta(base + 9);
+            std::fs::create_dir_all(images.image(keep.index, keep.term)).unwrap();
+            let barrier = std::sync::Barrier::new(2);
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let (images, keep, barrier) = (images.clone(), &keep, &barrier);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            images.prune(Some(keep))
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            for r in results {
+                assert!(r.is_ok(), "round {round}: {r:?}");
+            }
+            for i in 1..=8 {
+                assert!(
+                    !images.image(base + i, 2).exists(),
+                    "round {round}: image {i} left"
+                );
+            }
+            assert!(images.image(keep.index, keep.term).exists());
         }
     }
 
