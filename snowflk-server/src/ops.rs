@@ -204,6 +204,16 @@ pub enum WriteCmd {
         /// Most keys to delete.
         limit: u32,
     },
+    /// `SETNX key value`: sets the key (clearing no expiry: it had none,
+    /// being absent) only if it is absent; `1` if it was set, `0` if not.
+    SetNx {
+        /// The key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// The new value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
 }
 
 impl WriteCmd {
@@ -211,9 +221,9 @@ impl WriteCmd {
     /// capacity hint for its encoding, not a bound.
     fn payload_hint(&self) -> usize {
         match self {
-            WriteCmd::Set { key, value, .. } | WriteCmd::Append { key, value } => {
-                key.len() + value.len()
-            }
+            WriteCmd::Set { key, value, .. }
+            | WriteCmd::SetNx { key, value }
+            | WriteCmd::Append { key, value } => key.len() + value.len(),
             WriteCmd::Cas {
                 key, expected, new, ..
             } => key.len() + expected.len() + new.len(),
@@ -723,6 +733,20 @@ mod tests {
         assert!(WriteOp::decode(&[]).is_err());
         assert!(WriteOp::decode(&[2, 0]).is_err());
         assert!(WriteOp::decode(&[1, 0, 200]).is_err());
+    }
+
+    #[test]
+    fn setnx_is_variant_13() {
+        let op = WriteOp::new(
+            WriteCmd::SetNx {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+            },
+            5,
+        );
+        let bytes = op.encode();
+        assert_eq!(bytes, [1, 5, 13, 1, b'k', 1, b'v']);
+        assert_eq!(WriteOp::decode(&bytes).unwrap(), op);
     }
 
     #[test]

@@ -734,6 +734,20 @@ impl<'a> Txn<'a> {
                     (false, false) => Reply::Nil,
                 }
             }
+            WriteCmd::SetNx { key, value } => {
+                let set = WriteCmd::Set {
+                    key: key.clone(),
+                    value: value.clone(),
+                    condition: SetCondition::IfAbsent,
+                    expiry: SetExpiry::Clear,
+                    get: false,
+                };
+                match self.run(&set, top)? {
+                    Reply::Nil => Reply::Int(0),
+                    Reply::Simple(_) => Reply::Int(1),
+                    other => other, // a size limit's error
+                }
+            }
             WriteCmd::Del { keys } => {
                 let mut n = 0;
                 for key in keys {
@@ -1209,6 +1223,22 @@ mod install_tests {
             1,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn setnx_inside_multi_sees_the_transaction_s_earlier_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sm = KvStateMachine::open(tmp.path().join("engine"), Options::default()).unwrap();
+        let setnx = |v: &str| WriteCmd::SetNx {
+            key: b"k".to_vec(),
+            value: v.as_bytes().to_vec(),
+        };
+        let multi = WriteOp::new(WriteCmd::Multi(vec![setnx("a"), setnx("b")]), 1);
+        assert_eq!(
+            sm.apply(1, &multi).unwrap(),
+            Reply::Array(vec![Reply::Int(1), Reply::Int(0)])
+        );
+        assert_eq!(get(&sm, "k"), Reply::Bulk(b"a".to_vec()));
     }
 
     /// A leader-side image of `n` keys at index `n`.

@@ -184,6 +184,36 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
             .unwrap_or_else(|| panic!("no raft_peer{id} in {info:?}"));
         assert!(!line.contains("match_index=-1"), "{line}");
     }
+
+    // SETNX (its own log entry kind) and SETEX, sent through a follower,
+    // apply alike on every node: each node in turn leads, so its reads
+    // show its own state machine.
+    let mut f = connect(cluster.node(follower), short()).unwrap();
+    let first: i64 = redis::cmd("SETNX")
+        .arg("nx")
+        .arg("a")
+        .query(&mut f)
+        .unwrap();
+    let second: i64 = redis::cmd("SETNX")
+        .arg("nx")
+        .arg("b")
+        .query(&mut f)
+        .unwrap();
+    assert_eq!((first, second), (1, 0));
+    let _: () = redis::cmd("SETEX")
+        .arg("ex")
+        .arg(100)
+        .arg("v")
+        .query(&mut f)
+        .unwrap();
+    for id in (1..=3u64).filter(|&id| id != leader).chain([leader]) {
+        cluster.make_leader(id);
+        let mut c = connect(cluster.node(id), short()).unwrap();
+        let nx: String = c.get("nx").unwrap();
+        assert_eq!(nx, "a", "node {id}");
+        let ttl: i64 = redis::cmd("TTL").arg("ex").query(&mut c).unwrap();
+        assert!(ttl > 90 && ttl <= 100, "node {id}: TTL {ttl}");
+    }
 }
 
 #[test]

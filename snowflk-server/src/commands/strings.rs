@@ -1,5 +1,5 @@
-//! String commands: GET, SET, MGET, MSET, INCR, INCRBY, DECR, DECRBY, GETDEL, APPEND,
-//! STRLEN, CAS.
+//! String commands: GET, SET, SETNX, SETEX, PSETEX, GETSET, MGET, MSET, INCR, INCRBY,
+//! DECR, DECRBY, GETDEL, APPEND, STRLEN, CAS.
 
 use super::{Args, Command, Parsed, syntax};
 use crate::ops::{ReadOp, Reply, SetCondition, SetExpiry, WriteCmd};
@@ -9,6 +9,20 @@ pub fn parse(name: &str, a: &Args<'_>) -> Parsed {
     Ok(match name {
         "GET" => Command::Read(ReadOp::Get { key: a.key(1)? }),
         "SET" => return set(a),
+        "SETNX" => Command::Write(WriteCmd::SetNx {
+            key: a.key(1)?,
+            value: a.value(2)?,
+        }),
+        "SETEX" => return set_with_expiry(a, "setex", 1000),
+        "PSETEX" => return set_with_expiry(a, "psetex", 1),
+        // Redis deprecates it for `SET key value GET`, which it is.
+        "GETSET" => Command::Write(WriteCmd::Set {
+            key: a.key(1)?,
+            value: a.value(2)?,
+            condition: SetCondition::Always,
+            expiry: SetExpiry::Clear,
+            get: true,
+        }),
         "MGET" => Command::Read(ReadOp::MGet {
             keys: a.keys_from(1)?,
         }),
@@ -51,6 +65,29 @@ fn incr(a: &Args<'_>, delta: i64) -> Parsed {
     Ok(Command::Write(WriteCmd::IncrBy {
         key: a.key(1)?,
         delta,
+    }))
+}
+
+/// `SETEX key seconds value` (`unit_ms` 1000) and `PSETEX key ms value`
+/// (1): `SET key value EX|PX n`, with Redis's error for a bad time.
+fn set_with_expiry(a: &Args<'_>, name: &str, unit_ms: u64) -> Parsed {
+    let key = a.key(1)?;
+    let n = a.int(2)?;
+    let value = a.value(3)?;
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{name}' command"));
+    if n <= 0 {
+        return Err(invalid());
+    }
+    let ms = (n as u64).checked_mul(unit_ms).ok_or_else(invalid)?;
+    if !crate::ops::relative_expiry_fits(ms) {
+        return Err(invalid());
+    }
+    Ok(Command::Write(WriteCmd::Set {
+        key,
+        value,
+        condition: SetCondition::Always,
+        expiry: SetExpiry::In(ms),
+        get: false,
     }))
 }
 
@@ -193,6 +230,47 @@ mod tests {
         let past = ((h.now - 1000) / 1000).to_string();
         assert_eq!(h.run(&["SET", "q", "v", "EXAT", &past]), Reply::ok());
         assert_eq!(h.run(&["GET", "q"]), Reply::Nil);
+    }
+
+    #[test]
+    fn setnx_setex_psetex_getset() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SETNX", "k", "a"]), Reply::Int(1));
+        assert_eq!(h.run(&["SETNX", "k", "b"]), Reply::Int(0));
+        assert_eq!(h.run(&["GET", "k"]), bulk("a"));
+        assert_eq!(h.run(&["SETEX", "e", "10", "v"]), Reply::ok());
+        assert_eq!(h.run(&["PTTL", "e"]), Reply::Int(10_000));
+        assert_eq!(h.run(&["GET", "e"]), bulk("v"));
+        assert_eq!(h.run(&["PSETEX", "p", "1500", "w"]), Reply::ok());
+        assert_eq!(h.run(&["PTTL", "p"]), Reply::Int(1500));
+        h.now += 1500;
+        assert_eq!(h.run(&["GET", "p"]), Reply::Nil);
+        // An expired key is absent for SETNX.
+        assert_eq!(h.run(&["SETNX", "p", "again"]), Reply::Int(1));
+        assert_eq!(h.run(&["TTL", "p"]), Reply::Int(-1));
+        for (cmd, name) in [("SETEX", "setex"), ("PSETEX", "psetex")] {
+            for bad in ["0", "-5"] {
+                let r = h.run(&[cmd, "x", bad, "v"]);
+                assert!(
+                    is_err(&r, &format!("ERR invalid expire time in '{name}' command")),
+                    "{cmd} {bad}: {r:?}"
+                );
+            }
+            assert!(is_err(&h.run(&[cmd, "x", "ten", "v"]), "ERR value is not"));
+            assert!(is_err(&h.run(&[cmd, "x", "10"]), "ERR wrong number"));
+        }
+        assert!(is_err(
+            &h.run(&["SETEX", "x", "9223372036854775", "v"]),
+            "ERR invalid expire time in 'setex'"
+        ));
+        assert_eq!(h.run(&["GET", "x"]), Reply::Nil);
+        // GETSET: the old value (nil if none), and the TTL is cleared.
+        assert_eq!(h.run(&["GETSET", "g", "1"]), Reply::Nil);
+        h.run(&["SET", "g", "2", "EX", "100"]);
+        assert_eq!(h.run(&["GETSET", "g", "3"]), bulk("2"));
+        assert_eq!(h.run(&["GET", "g"]), bulk("3"));
+        assert_eq!(h.run(&["TTL", "g"]), Reply::Int(-1));
+        assert!(is_err(&h.run(&["SETNX", "k"]), "ERR wrong number"));
     }
 
     #[test]
