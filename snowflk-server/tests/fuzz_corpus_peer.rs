@@ -23,6 +23,7 @@ fn peer_frame_seeds_decode() {
         "seed_append_command",
         "seed_rpc_read",
         "seed_rpc_reply",
+        "seed_rpc_write_setnx",
     ] {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         let got =
