@@ -37,8 +37,46 @@ const READ_CHUNK: usize = 16 * 1024;
 #[derive(Debug, Default)]
 struct Multi {
     cmds: Vec<WriteCmd>,
+    /// Commands queued with invalid arguments ([`Command::Invalid`]): their
+    /// place among the queued commands and their error, which `EXEC`
+    /// answers in that place while the others run.
+    invalid: Vec<(usize, Reply)>,
     /// A command failed to queue: `EXEC` aborts.
     failed: bool,
+}
+
+impl Multi {
+    fn queued(&self) -> usize {
+        self.cmds.len() + self.invalid.len()
+    }
+
+    /// `EXEC`'s reply: the transaction's replies with each invalid
+    /// command's error put back in its place. Anything but an array (an
+    /// error about the whole transaction) is returned as it is.
+    fn merge(invalid: Vec<(usize, Reply)>, reply: Reply) -> Reply {
+        if invalid.is_empty() {
+            return reply;
+        }
+        let Reply::Array(ran) = reply else {
+            return reply;
+        };
+        let mut ran = ran.into_iter();
+        let mut invalid = invalid.into_iter().peekable();
+        let mut all = Vec::with_capacity(ran.len() + invalid.len());
+        loop {
+            match invalid.peek() {
+                Some((at, _)) if *at == all.len() => {
+                    all.extend(invalid.next().map(|(_, e)| e));
+                }
+                _ => match ran.next() {
+                    Some(r) => all.push(r),
+                    None => break,
+                },
+            }
+        }
+        all.extend(invalid.map(|(_, e)| e));
+        Reply::Array(all)
+    }
 }
 
 /// One client connection.
@@ -281,7 +319,7 @@ impl Connection {
             return Next::Continue;
         }
         let reply = match cmd {
-            Command::Reply(r) => r,
+            Command::Reply(r) | Command::Invalid(r) => r,
             Command::Write(w) => self.write(w).await,
             Command::Read(op) => match self.shared.backend.read(op).await {
                 Ok(r) => r,
@@ -323,6 +361,11 @@ impl Connection {
             }
             Command::Read(op) if op.allowed_in_multi() => {
                 multi.cmds.push(WriteCmd::Read(op));
+                Some(Reply::Simple("QUEUED".into()))
+            }
+            Command::Invalid(error) => {
+                let at = multi.queued();
+                multi.invalid.push((at, error));
                 Some(Reply::Simple("QUEUED".into()))
             }
             Command::Reply(Reply::Error(e)) => {
@@ -469,8 +512,11 @@ impl Connection {
                 Some(m) if m.failed => {
                     Reply::error("EXECABORT Transaction discarded because of previous errors.")
                 }
-                Some(m) if m.cmds.is_empty() => Reply::Array(vec![]),
-                Some(m) => self.write(WriteCmd::Multi(m.cmds)).await,
+                Some(m) if m.cmds.is_empty() => Multi::merge(m.invalid, Reply::Array(vec![])),
+                Some(m) => {
+                    let reply = self.write(WriteCmd::Multi(m.cmds)).await;
+                    Multi::merge(m.invalid, reply)
+                }
             },
         };
         (reply, Next::Continue)
@@ -508,7 +554,7 @@ impl Connection {
             self.peer,
             self.shared.local_addr,
             name,
-            self.multi.as_ref().map_or(-1, |m| m.cmds.len() as i64),
+            self.multi.as_ref().map_or(-1, |m| m.queued() as i64),
             proto
         )
     }

@@ -221,6 +221,63 @@ fn every_command() {
     assert_eq!(cmd::<String>(&mut c, &["QUIT"]).unwrap(), "OK");
 }
 
+/// As in Redis: a command with bad arguments (not a bad name or arity) is
+/// queued, its error is its place in `EXEC`'s reply, and the others run
+/// (outside test hostile12: snowflk aborted the whole transaction).
+#[test]
+fn invalid_arguments_inside_multi_fail_only_their_command() {
+    let work = tempfile::tempdir().unwrap();
+    let node = Node::start_none(work.path(), "n", &[]);
+    let mut raw = node.raw();
+    let words: &[&[&str]] = &[
+        &["MULTI"],
+        &["SET", "m1", "before"],
+        &["SETEX", "m1", "abc", "v"],
+        &["PSETEX", "m1", "0", "v"],
+        &["SET", "m2", "x", "NX", "XX"],
+        &["EXPIRE", "m1", "soon"],
+        &["INCR", "c"],
+        &["EXEC"],
+        &["GET", "m1"],
+    ];
+    let mut pipe = redis::pipe();
+    for w in words {
+        let mut c = redis::cmd(w[0]);
+        for a in &w[1..] {
+            c.arg(*a);
+        }
+        pipe.add_command(c);
+    }
+    raw.write_all(&pipe.get_packed_pipeline()).unwrap();
+    let mut reader = std::io::BufReader::new(raw);
+    let mut parser = redis::Parser::new();
+    let replies: Vec<Value> = (0..words.len())
+        .map(|_| parser.parse_value(&mut reader).unwrap())
+        .collect();
+    assert_eq!(replies[0], Value::Okay);
+    for (i, r) in replies[1..7].iter().enumerate() {
+        assert_eq!(*r, Value::SimpleString("QUEUED".into()), "queued {i}");
+    }
+    let Value::Array(exec) = &replies[7] else {
+        panic!("EXEC: {:?}", replies[7]);
+    };
+    let error = |v: &Value| match v {
+        Value::ServerError(e) => format!("{} {}", e.code(), e.details().unwrap_or("")),
+        other => panic!("not an error: {other:?}"),
+    };
+    assert_eq!(exec.len(), 6, "{exec:?}");
+    assert_eq!(exec[0], Value::Okay);
+    assert!(error(&exec[1]).contains("not an integer"), "{exec:?}");
+    assert!(
+        error(&exec[2]).contains("invalid expire time in 'psetex'"),
+        "{exec:?}"
+    );
+    assert!(error(&exec[3]).contains("syntax"), "{exec:?}");
+    assert!(error(&exec[4]).contains("not an integer"), "{exec:?}");
+    assert_eq!(exec[5], Value::Int(1));
+    assert_eq!(replies[8], Value::BulkString(b"before".to_vec()));
+}
+
 #[test]
 fn pipelining_is_answered_in_order() {
     let work = tempfile::tempdir().unwrap();

@@ -29,6 +29,15 @@ pub enum Command {
     Read(ReadOp),
     /// Answered at once (PING, ECHO, COMMAND, CONFIG GET, errors...).
     Reply(Reply),
+    /// A data command (a string or key command) whose name and arity are
+    /// right but whose arguments are not: a syntax error, a number or time
+    /// that does not parse or fit, a key or value over the limits. Redis
+    /// reports these when the command runs, so inside `MULTI` the command
+    /// is queued and this error is its slot in `EXEC`'s reply (the other
+    /// commands still run); outside `MULTI` it is the reply. An unknown
+    /// command or a wrong arity is a [`Command::Reply`]: inside `MULTI` it
+    /// makes `EXEC` abort, as in Redis.
+    Invalid(Reply),
     /// A connection-level command.
     Conn(ConnCmd),
     /// `INFO [section ...]` (lower-case sections; empty for the default set).
@@ -115,13 +124,12 @@ pub fn parse(args: &[Vec<u8>], ctx: &Ctx) -> Command {
         return Command::Reply(wrong_args(spec.name));
     }
     let a = Args { args, ctx };
-    let result = match spec.family {
-        table::Family::Strings => strings::parse(&name, &a),
-        table::Family::Keys => keys::parse(&name, &a),
-        table::Family::Server => server::parse(&name, &a),
-        table::Family::Admin => admin::parse(&name, &a),
-    };
-    result.unwrap_or_else(Command::Reply)
+    match spec.family {
+        table::Family::Strings => strings::parse(&name, &a).unwrap_or_else(Command::Invalid),
+        table::Family::Keys => keys::parse(&name, &a).unwrap_or_else(Command::Invalid),
+        table::Family::Server => server::parse(&name, &a).unwrap_or_else(Command::Reply),
+        table::Family::Admin => admin::parse(&name, &a).unwrap_or_else(Command::Reply),
+    }
 }
 
 /// The arguments of one request, with checked accessors. Accessor errors
@@ -274,7 +282,7 @@ pub(crate) mod test_util {
                         .unwrap()
                 }
                 Command::Read(op) => self.sm.read(&op, self.now).unwrap(),
-                Command::Reply(r) => r,
+                Command::Reply(r) | Command::Invalid(r) => r,
                 other => panic!("not a data command: {other:?}"),
             }
         }
