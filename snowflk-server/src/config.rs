@@ -163,6 +163,8 @@ pub struct Flags {
     #[arg(long, value_name = "BYTES")]
     pub max_key_size: Option<usize>,
     /// Longest value (one bulk argument) in bytes. Default 536870903 (512 MiB less the value header).
+    /// With `--replication raft` a whole write must also fit one replicated log entry
+    /// (64 MiB less 64 KiB); a larger one gets an error and is not applied.
     #[arg(long, value_name = "BYTES")]
     pub max_value_size: Option<usize>,
     /// Log filter (`RUST_LOG` syntax), e.g. `info` or `snowflk_server=debug`. Default `info`.
