@@ -5,6 +5,7 @@ import signal
 import subprocess
 import time
 
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from resp import one, Err, ConnLost
 
 # Release binaries (SNOWFLK_BIN / SNOWFLK_TOOLS) and where runs keep their

@@ -7,6 +7,7 @@ End: converge, SIGTERM, dump compare, and every acked key present on every node 
 usage: python3 dur2.py --run run-dur1 --rounds 12 --seed 1 -- --snapshot-entries 100 --snapshot-trailing-entries 5
 """
 import argparse, os, random, threading, time, signal
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from cluster import Cluster, RUN_ROOT
 from resp import Conn, ConnLost, Err, one
 ap = argparse.ArgumentParser()

@@ -2,6 +2,7 @@
 SETNX (:1), GETSET (nil, then value with no TTL), and SETNX :0 must not touch an existing TTL. Each through every node;
 compared with redis-server (port 17500). Ports 17201-3."""
 import os, time
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from cluster import Cluster, RUN_ROOT
 from resp import Conn
 cl = Cluster(os.path.join(RUN_ROOT, "run-expired"), extra=["--expire-sweep-ms", "0"], base_client=17200, base_peer=18200)

@@ -7,6 +7,7 @@ GETSET 'a' or nil -> b present, no TTL); dumps identical (values and expiries) o
 usage: python3 exprace2.py --run run-exr1 --rounds 60 --seed 1 -- --tick-ms 400
 """
 import argparse, os, random, time
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from cluster import Cluster, RUN_ROOT
 from resp import Conn, Err, one
 ap = argparse.ArgumentParser()

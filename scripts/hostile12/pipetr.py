@@ -7,6 +7,7 @@ consistent and dumps identical; every SETNX n: key answered :1 must be present, 
 usage: python3 pipetr.py --run run-ptr1 --dur 60 --seed 1
 """
 import argparse, os, random, threading, time
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from cluster import Cluster, RUN_ROOT
 from resp import Conn, ConnLost, Err, one, enc
 ap = argparse.ArgumentParser()

@@ -14,6 +14,7 @@ End: heal, converge, SIGTERM all, compare engine dumps, run all checks.
 usage: python3 race.py --run run-race1 --seed 1 --dur 240 -- --snapshot-entries 30 --snapshot-trailing-entries 2
 """
 import argparse, os, random, threading, time, json, signal
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from cluster import Cluster, RUN_ROOT
 from resp import Conn, ConnLost, Err, one
 

@@ -6,6 +6,7 @@ Errors compared by full message. TTL allowed +-1, PTTL +-150 ms.
 usage: python3 semdiff2.py --seed S --n 300 --ports 17001,17002,17003
 """
 import argparse, random, time, sys
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from resp import Conn, Err
 ap = argparse.ArgumentParser()
 ap.add_argument("--seed", type=int, default=1)

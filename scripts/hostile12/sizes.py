@@ -1,6 +1,7 @@
 """Odd sizes through a follower: empty key/value, binary, key at 65534 and 65535 bytes, values of 16 MiB and 100 MiB,
 via SETNX/SETEX/PSETEX/GETSET; compare to redis-server where redis has no limit difference."""
 import sys
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from resp import Conn, Err
 R = Conn(17500, timeout=60); S = Conn(int(sys.argv[1]) if len(sys.argv) > 1 else 17002, timeout=60)
 def both(*c):

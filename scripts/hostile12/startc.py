@@ -1,4 +1,5 @@
 import sys, time
+import os as _os, sys as _sys; _sys.path.append(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "hostile11"))  # resp.py and checker.py are shared with hostile11
 from cluster import Cluster
 cl = Cluster(sys.argv[1], extra=sys.argv[2:])
 cl.start_all()
