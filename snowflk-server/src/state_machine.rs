@@ -693,6 +693,44 @@ impl<'a> Txn<'a> {
         self.overlay.insert(key.to_vec(), None);
     }
 
+    /// `SET` with its options (and `SETNX`, which is `SET NX` with another reply).
+    fn set(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        condition: SetCondition,
+        expiry: SetExpiry,
+        get: bool,
+    ) -> Result<Reply, Error> {
+        if let Some(r) = check_sizes(key, value.len()) {
+            return Ok(r);
+        }
+        // A plain SET does not depend on the old value: reading it
+        // would cost an engine read on every node for every write.
+        let needs_old =
+            get || !matches!(condition, SetCondition::Always) || matches!(expiry, SetExpiry::Keep);
+        let old = if needs_old { self.get(key)? } else { None };
+        let proceed = match condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => old.is_none(),
+            SetCondition::IfPresent => old.is_some(),
+        };
+        if proceed {
+            let exp = match expiry {
+                SetExpiry::Clear => 0,
+                SetExpiry::Keep => old.as_ref().map_or(0, |v| v.expiry),
+                SetExpiry::At(t) => t,
+                SetExpiry::In(d) => self.now.saturating_add(d).min(crate::ops::MAX_EXPIRY_MS),
+            };
+            self.put(key, value.to_vec(), exp);
+        }
+        Ok(match (get, proceed) {
+            (true, _) => old.map_or(Reply::Nil, |v| Reply::Bulk(v.data)),
+            (false, true) => Reply::ok(),
+            (false, false) => Reply::Nil,
+        })
+    }
+
     /// Runs one write command; `top` is false inside a MULTI.
     fn run(&mut self, cmd: &WriteCmd, top: bool) -> Result<Reply, Error> {
         Ok(match cmd {
@@ -702,47 +740,9 @@ impl<'a> Txn<'a> {
                 condition,
                 expiry,
                 get,
-            } => {
-                if let Some(r) = check_sizes(key, value.len()) {
-                    return Ok(r);
-                }
-                // A plain SET does not depend on the old value: reading it
-                // would cost an engine read on every node for every write.
-                let needs_old = *get
-                    || !matches!(condition, SetCondition::Always)
-                    || matches!(expiry, SetExpiry::Keep);
-                let old = if needs_old { self.get(key)? } else { None };
-                let proceed = match condition {
-                    SetCondition::Always => true,
-                    SetCondition::IfAbsent => old.is_none(),
-                    SetCondition::IfPresent => old.is_some(),
-                };
-                if proceed {
-                    let exp = match expiry {
-                        SetExpiry::Clear => 0,
-                        SetExpiry::Keep => old.as_ref().map_or(0, |v| v.expiry),
-                        SetExpiry::At(t) => *t,
-                        SetExpiry::In(d) => {
-                            self.now.saturating_add(*d).min(crate::ops::MAX_EXPIRY_MS)
-                        }
-                    };
-                    self.put(key, value.clone(), exp);
-                }
-                match (get, proceed) {
-                    (true, _) => old.map_or(Reply::Nil, |v| Reply::Bulk(v.data)),
-                    (false, true) => Reply::ok(),
-                    (false, false) => Reply::Nil,
-                }
-            }
+            } => self.set(key, value, *condition, *expiry, *get)?,
             WriteCmd::SetNx { key, value } => {
-                let set = WriteCmd::Set {
-                    key: key.clone(),
-                    value: value.clone(),
-                    condition: SetCondition::IfAbsent,
-                    expiry: SetExpiry::Clear,
-                    get: false,
-                };
-                match self.run(&set, top)? {
+                match self.set(key, value, SetCondition::IfAbsent, SetExpiry::Clear, false)? {
                     Reply::Nil => Reply::Int(0),
                     Reply::Simple(_) => Reply::Int(1),
                     other => other, // a size limit's error
