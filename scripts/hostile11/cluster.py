@@ -200,8 +200,16 @@ class Cluster:
             o = json.loads(l)
             if o.get("kind") != "put":
                 continue
-            recs[o["key"]] = (o["value"], o.get("expiry"))
+            key, rec = self.record(o)
+            recs[key] = rec
         return r.returncode, recs, r.stderr
+
+    # The dump's name for the engine's applied-index meta key.
+    APPLIED_KEY = "\\x01applied_index"
+
+    def record(self, o):
+        """One `dump --json` put record as (key, (value, expiry))."""
+        return o["key"], (o["value"], o.get("expiry"))
 
     def compare_dumps(self, tag=""):
         dumps = {}
@@ -212,9 +220,9 @@ class Cluster:
             dumps[i] = recs
         # the applied_index meta key legitimately differs when a leader hands over on SIGTERM
         # (new leader's no-op is applied after the old one exited): report it, don't count it
-        ai = {i: dumps[i].get("\\x01applied_index") for i in self.ids}
+        ai = {i: dumps[i].get(self.APPLIED_KEY) for i in self.ids}
         self.ev("applied_index meta per node: %s" % {i: (v[0] if v else None) for i, v in ai.items()})
-        dumps = {i: {k: v for k, v in d.items() if k != "\\x01applied_index"} for i, d in dumps.items()}
+        dumps = {i: {k: v for k, v in d.items() if k != self.APPLIED_KEY} for i, d in dumps.items()}
         base = dumps[self.ids[0]]
         ok = True
         for i in self.ids[1:]:
