@@ -373,6 +373,12 @@ impl Bitcask {
 
     /// Applies all operations atomically: after a crash, either all of them
     /// or none are visible. Later operations on the same key win.
+    ///
+    /// The atomicity is about crashes. The key index takes the operations
+    /// one at a time, so a concurrent reader of several keys may see some of
+    /// them before the others; a caller whose readers need the batch whole
+    /// must keep them out while it runs (snowflk-server's state machine
+    /// does, with a read-write lock).
     pub fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
         if ops.is_empty() {
             return Ok(());

@@ -312,6 +312,22 @@ impl ReadOp {
         )
     }
 
+    /// True if the reply depends on more than one key, so it must not see
+    /// an applied batch half-way (`MGET` after half an `MSET`). `SCAN` is
+    /// left out: its guarantee spans calls anyway, and one call's pass over
+    /// the key index would hold applies back.
+    pub fn reads_several_keys(&self) -> bool {
+        match self {
+            Self::MGet { keys } | Self::Exists { keys } => keys.len() > 1,
+            Self::DbSize | Self::Keys { .. } | Self::Keyspace => true,
+            Self::Get { .. }
+            | Self::StrLen { .. }
+            | Self::Ttl { .. }
+            | Self::Scan { .. }
+            | Self::ExpiredCount => false,
+        }
+    }
+
     /// True if the op may be queued inside `MULTI` (runs in the transaction).
     pub fn allowed_in_multi(&self) -> bool {
         matches!(

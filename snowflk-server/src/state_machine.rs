@@ -191,6 +191,13 @@ pub struct KvStateMachine {
     /// The member address book as applied ([`MEMBER_PREFIX`]).
     members: tokio::sync::watch::Sender<BTreeMap<u64, String>>,
     apply_lock: Mutex<()>,
+    /// Makes each engine batch visible at once to readers of several keys:
+    /// [`Self::commit`] holds it exclusively while the engine's key index
+    /// takes the batch (key by key), and a read that looks at more than one
+    /// key (`MGET`, `EXISTS`, `DBSIZE`, `KEYS`) holds it shared. Without it
+    /// an `MGET` could see half of an `MSET` or of a `MULTI`, which Redis
+    /// never shows.
+    visibility: RwLock<()>,
 }
 
 /// What [`KvStateMachine::load`] reads from an engine.
@@ -231,6 +238,7 @@ impl KvStateMachine {
             volatile: RwLock::new(loaded.volatile),
             members: tokio::sync::watch::Sender::new(loaded.members),
             apply_lock: Mutex::new(()),
+            visibility: RwLock::new(()),
         })
     }
 
@@ -525,8 +533,15 @@ impl KvStateMachine {
 
     /// Answers a read as of now (`now_ms` is the reader's clock: it only
     /// decides what is visible, it changes nothing).
+    /// A read of several keys sees every applied batch whole or not at all.
     pub fn read(&self, op: &ReadOp, now_ms: u64) -> Result<Reply, Error> {
-        Txn::new(self, now_ms)?.read(op)
+        let txn = Txn::new(self, now_ms)?;
+        if op.reads_several_keys() {
+            let _whole_batches = self.visibility.read();
+            txn.read(op)
+        } else {
+            txn.read(op)
+        }
     }
 
     /// Fsyncs the engine; returns the applied index now durable in it (the
@@ -584,8 +599,11 @@ impl KvStateMachine {
             }
         }
         batch.push(BatchOp::put(APPLIED_KEY, index.to_le_bytes()));
-        engine.write_batch(&batch)?;
-        self.applied.store(index, Ordering::Release);
+        {
+            let _readers_wait = self.visibility.write();
+            engine.write_batch(&batch)?;
+            self.applied.store(index, Ordering::Release);
+        }
         let mut volatile = self.volatile.write();
         if flushed {
             volatile.clear();
@@ -1011,5 +1029,59 @@ mod purge_tests {
             assert_eq!(batched, one_by_one, "batches of {batch}");
         }
         assert_eq!(one_by_one.1, 0, "every expiring key purged");
+    }
+}
+
+#[cfg(test)]
+mod visibility_tests {
+    use super::*;
+    use crate::ops::{ReadOp, WriteCmd, WriteOp};
+
+    /// MSET is atomic in Redis: no reader sees some of its keys updated and
+    /// others not. An `MGET` racing the apply of `MSET`s must see all of the
+    /// keys from one MSET. (Before the visibility gate, the engine's keydir
+    /// was updated key by key and an MGET could land in between.)
+    #[test]
+    fn mget_never_sees_half_of_an_mset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sm =
+            Arc::new(KvStateMachine::open(tmp.path().join("engine"), Options::default()).unwrap());
+        const KEYS: usize = 8;
+        const ROUNDS: u64 = 3_000;
+        let mset = |round: u64| {
+            let pairs = (0..KEYS)
+                .map(|k| (format!("k{k}").into_bytes(), round.to_string().into_bytes()))
+                .collect();
+            WriteOp::new(WriteCmd::MSet { pairs }, 1)
+        };
+        sm.apply(1, &mset(0)).unwrap();
+        let writer = {
+            let sm = Arc::clone(&sm);
+            std::thread::spawn(move || {
+                for round in 1..=ROUNDS {
+                    sm.apply(round + 1, &mset(round)).unwrap();
+                }
+            })
+        };
+        let mget = ReadOp::MGet {
+            keys: (0..KEYS).map(|k| format!("k{k}").into_bytes()).collect(),
+        };
+        let mut torn = Vec::new();
+        let mut reads = 0u64;
+        loop {
+            let done = writer.is_finished();
+            let Reply::Array(values) = sm.read(&mget, 1).unwrap() else {
+                panic!("MGET reply is not an array");
+            };
+            reads += 1;
+            if values.iter().any(|v| v != &values[0]) && torn.len() < 5 {
+                torn.push(values);
+            }
+            if done {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert!(torn.is_empty(), "{} MGETs; torn views: {torn:?}", reads);
     }
 }
