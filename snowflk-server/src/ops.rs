@@ -214,6 +214,36 @@ pub enum WriteCmd {
         #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
+    /// `RENAME src dst` and `RENAMENX src dst`: moves `src`'s value and
+    /// expiry to `dst` (replacing it) and deletes `src`. `ERR no such key` if
+    /// `src` is missing. `RENAME` replies `OK`; `RENAMENX` (`only_if_absent`)
+    /// does nothing and replies `0` if `dst` exists, else `1`.
+    Rename {
+        /// The key to move.
+        #[serde(with = "serde_bytes")]
+        src: Vec<u8>,
+        /// Its new name.
+        #[serde(with = "serde_bytes")]
+        dst: Vec<u8>,
+        /// `RENAMENX`.
+        only_if_absent: bool,
+    },
+    /// `MSETNX key value ...`: `1` and every pair set (expiries cleared) if
+    /// none of the keys exists; `0` and nothing changed if any does.
+    MSetNx {
+        /// Pairs in command order (a later pair for the same key wins).
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value (nil if missing) and
+    /// its new expiry (`SetExpiry::Clear` for `PERSIST`; never `Keep`).
+    /// `GETEX key` with no option is a plain read ([`ReadOp::Get`]).
+    GetEx {
+        /// The key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// The new expiry.
+        expiry: SetExpiry,
+    },
 }
 
 impl WriteCmd {
@@ -227,7 +257,10 @@ impl WriteCmd {
             WriteCmd::Cas {
                 key, expected, new, ..
             } => key.len() + expected.len() + new.len(),
-            WriteCmd::MSet { pairs } => pairs.iter().map(|(k, v)| k.len() + v.len() + 4).sum(),
+            WriteCmd::MSet { pairs } | WriteCmd::MSetNx { pairs } => {
+                pairs.iter().map(|(k, v)| k.len() + v.len() + 4).sum()
+            }
+            WriteCmd::Rename { src, dst, .. } => src.len() + dst.len() + 1,
             WriteCmd::Multi(cmds) => cmds.iter().map(|c| c.payload_hint() + 8).sum(),
             _ => 64,
         }
@@ -299,6 +332,12 @@ pub enum ReadOp {
     /// Number of keys whose expiry has passed but are not purged yet (the
     /// sweeper asks before proposing a purge).
     ExpiredCount,
+    /// `TYPE key`: `string`, or `none` if the key is missing.
+    Type {
+        /// The key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
 }
 
 impl ReadOp {
@@ -308,7 +347,11 @@ impl ReadOp {
     pub fn batchable(&self) -> bool {
         matches!(
             self,
-            ReadOp::Get { .. } | ReadOp::StrLen { .. } | ReadOp::Ttl { .. } | ReadOp::Exists { .. }
+            ReadOp::Get { .. }
+                | ReadOp::StrLen { .. }
+                | ReadOp::Ttl { .. }
+                | ReadOp::Exists { .. }
+                | ReadOp::Type { .. }
         )
     }
 
@@ -324,7 +367,8 @@ impl ReadOp {
             | Self::StrLen { .. }
             | Self::Ttl { .. }
             | Self::Scan { .. }
-            | Self::ExpiredCount => false,
+            | Self::ExpiredCount
+            | Self::Type { .. } => false,
         }
     }
 
@@ -337,6 +381,7 @@ impl ReadOp {
                 | Self::Exists { .. }
                 | Self::StrLen { .. }
                 | Self::Ttl { .. }
+                | Self::Type { .. }
         )
     }
 }
@@ -393,6 +438,8 @@ impl Reply {
 pub mod errors {
     /// INCR family on a value that is not a 64-bit integer.
     pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    /// `RENAME` of a missing key.
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
     /// INCR family that would overflow.
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
     /// A write that would make a value longer than the server's limit.
@@ -749,6 +796,45 @@ mod tests {
         assert!(WriteOp::decode(&[]).is_err());
         assert!(WriteOp::decode(&[2, 0]).is_err());
         assert!(WriteOp::decode(&[1, 0, 200]).is_err());
+    }
+
+    /// The bytes docs/format.md gives for the kinds added after SETNX.
+    #[test]
+    fn rename_msetnx_getex_are_variants_14_to_16_and_type_is_read_10() {
+        let cases: [(WriteCmd, &[u8]); 4] = [
+            (
+                WriteCmd::Rename {
+                    src: b"a".to_vec(),
+                    dst: b"b".to_vec(),
+                    only_if_absent: true,
+                },
+                &[14, 1, b'a', 1, b'b', 1],
+            ),
+            (
+                WriteCmd::MSetNx {
+                    pairs: vec![(b"k".to_vec(), b"v".to_vec())],
+                },
+                &[15, 1, 1, b'k', 1, b'v'],
+            ),
+            (
+                WriteCmd::GetEx {
+                    key: b"k".to_vec(),
+                    expiry: SetExpiry::In(300),
+                },
+                &[16, 1, b'k', 3, 0xac, 0x02],
+            ),
+            (
+                WriteCmd::Read(ReadOp::Type { key: b"k".to_vec() }),
+                &[11, 10, 1, b'k'],
+            ),
+        ];
+        for (cmd, body) in cases {
+            let op = WriteOp::new(cmd, 5);
+            let bytes = op.encode();
+            assert_eq!(&bytes[..2], [1, 5]);
+            assert_eq!(&bytes[2..], body, "{op:?}");
+            assert_eq!(WriteOp::decode(&bytes).unwrap(), op);
+        }
     }
 
     #[test]

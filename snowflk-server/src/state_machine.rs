@@ -846,6 +846,59 @@ mod install_tests {
         assert_eq!(get(&sm, "k"), Reply::Bulk(b"a".to_vec()));
     }
 
+    /// Inside MULTI the new kinds see the transaction's earlier writes, and
+    /// a failed RENAME (a data-decided error) fails alone.
+    #[test]
+    fn rename_msetnx_getex_type_inside_multi() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sm = KvStateMachine::open(tmp.path().join("engine"), Options::default()).unwrap();
+        let key = |k: &str| k.as_bytes().to_vec();
+        let multi = WriteOp::new(
+            WriteCmd::Multi(vec![
+                WriteCmd::MSetNx {
+                    pairs: vec![(key("a"), key("1"))],
+                },
+                WriteCmd::Rename {
+                    src: key("missing"),
+                    dst: key("b"),
+                    only_if_absent: false,
+                },
+                WriteCmd::Rename {
+                    src: key("a"),
+                    dst: key("b"),
+                    only_if_absent: true,
+                },
+                WriteCmd::MSetNx {
+                    pairs: vec![(key("b"), key("2")), (key("c"), key("3"))],
+                },
+                WriteCmd::GetEx {
+                    key: key("b"),
+                    expiry: SetExpiry::In(1000),
+                },
+                WriteCmd::Read(ReadOp::Type { key: key("a") }),
+                WriteCmd::Read(ReadOp::Ttl {
+                    key: key("b"),
+                    unit: crate::ops::TtlUnit::Millis,
+                }),
+            ]),
+            1,
+        );
+        assert_eq!(
+            sm.apply(1, &multi).unwrap(),
+            Reply::Array(vec![
+                Reply::Int(1),
+                Reply::error("ERR no such key"),
+                Reply::Int(1),
+                Reply::Int(0),
+                Reply::bulk("1"),
+                Reply::Simple("none".into()),
+                Reply::Int(1000),
+            ])
+        );
+        assert_eq!(get(&sm, "b"), Reply::Bulk(b"1".to_vec()));
+        assert_eq!(get(&sm, "c"), Reply::Nil);
+    }
+
     /// A leader-side image of `n` keys at index `n`.
     fn image(root: &Path, n: u64) -> PathBuf {
         let source = KvStateMachine::open(root.join("leader"), Options::default()).unwrap();

@@ -149,6 +149,67 @@ impl<'a> Txn<'a> {
                     other => other, // a size limit's error
                 }
             }
+            WriteCmd::Rename {
+                src,
+                dst,
+                only_if_absent,
+            } => {
+                let Some(v) = self.get(src)? else {
+                    return Ok(Reply::error(errors::NO_SUCH_KEY));
+                };
+                if src == dst {
+                    return Ok(if *only_if_absent {
+                        Reply::Int(0)
+                    } else {
+                        Reply::ok()
+                    });
+                }
+                if *only_if_absent && self.get(dst)?.is_some() {
+                    return Ok(Reply::Int(0));
+                }
+                self.delete(src);
+                self.put(dst, v.data, v.expiry);
+                if *only_if_absent {
+                    Reply::Int(1)
+                } else {
+                    Reply::ok()
+                }
+            }
+            WriteCmd::MSetNx { pairs } => {
+                for (key, value) in pairs {
+                    if let Some(r) = check_sizes(key, value.len()) {
+                        return Ok(r);
+                    }
+                }
+                for (key, _) in pairs {
+                    if self.get(key)?.is_some() {
+                        return Ok(Reply::Int(0));
+                    }
+                }
+                for (key, value) in pairs {
+                    self.put(key, value.clone(), 0);
+                }
+                Reply::Int(1)
+            }
+            WriteCmd::GetEx { key, expiry } => match self.get(key)? {
+                None => Reply::Nil,
+                Some(v) => {
+                    let new_expiry = match *expiry {
+                        // PERSIST; `Keep` is never proposed (no option is a read).
+                        SetExpiry::Clear | SetExpiry::Keep => 0,
+                        SetExpiry::At(t) => t,
+                        SetExpiry::In(d) => {
+                            self.now.saturating_add(d).min(crate::ops::MAX_EXPIRY_MS)
+                        }
+                    };
+                    // A time not after now deletes the key (put does that);
+                    // PERSIST of a key without an expiry writes nothing.
+                    if new_expiry != v.expiry {
+                        self.put(key, v.data.clone(), new_expiry);
+                    }
+                    Reply::Bulk(v.data)
+                }
+            },
             WriteCmd::Del { keys } => {
                 let mut n = 0;
                 for key in keys {
@@ -321,6 +382,14 @@ impl<'a> Txn<'a> {
             },
             ReadOp::DbSize => Reply::Int(self.user_len() as i64),
             ReadOp::ExpiredCount => Reply::Int(self.sm.expired_count(self.now) as i64),
+            ReadOp::Type { key } => Reply::Simple(
+                if self.get(key)?.is_some() {
+                    "string"
+                } else {
+                    "none"
+                }
+                .to_string(),
+            ),
             ReadOp::Keyspace => {
                 let expires = self.sm.volatile_len() - self.sm.expired_count(self.now);
                 Reply::Array(vec![

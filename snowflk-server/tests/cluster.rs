@@ -206,6 +206,41 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
         .arg("v")
         .query(&mut f)
         .unwrap();
+    // RENAME, RENAMENX, MSETNX and GETEX are log entry kinds too.
+    let _: () = c.set("old-name", "r").unwrap();
+    let _: () = redis::cmd("RENAME")
+        .arg("old-name")
+        .arg("new-name")
+        .query(&mut f)
+        .unwrap();
+    let renamed: i64 = redis::cmd("RENAMENX")
+        .arg("new-name")
+        .arg("nx")
+        .query(&mut f)
+        .unwrap();
+    assert_eq!(renamed, 0, "RENAMENX onto an existing key");
+    let all: i64 = redis::cmd("MSETNX")
+        .arg("m1")
+        .arg("1")
+        .arg("m2")
+        .arg("2")
+        .query(&mut f)
+        .unwrap();
+    let none: i64 = redis::cmd("MSETNX")
+        .arg("m2")
+        .arg("x")
+        .arg("m3")
+        .arg("3")
+        .query(&mut f)
+        .unwrap();
+    assert_eq!((all, none), (1, 0));
+    let got: String = redis::cmd("GETEX")
+        .arg("m1")
+        .arg("EX")
+        .arg(200)
+        .query(&mut f)
+        .unwrap();
+    assert_eq!(got, "1");
     for id in (1..=3u64).filter(|&id| id != leader).chain([leader]) {
         cluster.make_leader(id);
         let mut c = connect(cluster.node(id), short()).unwrap();
@@ -213,6 +248,16 @@ fn three_nodes_elect_replicate_and_agree_on_ttl() {
         assert_eq!(nx, "a", "node {id}");
         let ttl: i64 = redis::cmd("TTL").arg("ex").query(&mut c).unwrap();
         assert!(ttl > 90 && ttl <= 100, "node {id}: TTL {ttl}");
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&["old-name", "new-name", "m1", "m2", "m3"])
+            .query(&mut c)
+            .unwrap();
+        let want = [None, Some("r"), Some("1"), Some("2"), None];
+        assert_eq!(values, want.map(|v| v.map(String::from)), "node {id}");
+        let ttl: i64 = redis::cmd("TTL").arg("m1").query(&mut c).unwrap();
+        assert!(ttl > 190 && ttl <= 200, "node {id}: TTL of m1 {ttl}");
+        let kind: String = redis::cmd("TYPE").arg("new-name").query(&mut c).unwrap();
+        assert_eq!(kind, "string", "node {id}");
     }
 }
 

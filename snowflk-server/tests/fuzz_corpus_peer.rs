@@ -24,6 +24,9 @@ fn peer_frame_seeds_decode() {
         "seed_rpc_read",
         "seed_rpc_reply",
         "seed_rpc_write_setnx",
+        "seed_rpc_write_rename",
+        "seed_rpc_write_getex",
+        "seed_rpc_read_type",
     ] {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         let got =

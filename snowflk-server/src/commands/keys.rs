@@ -1,5 +1,5 @@
-//! Key-space and expiry commands: DEL, EXISTS, EXPIRE family, TTL, PTTL,
-//! PERSIST, DBSIZE, SCAN, KEYS, FLUSHDB.
+//! Key-space and expiry commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME,
+//! RENAMENX, EXPIRE family, TTL, PTTL, PERSIST, DBSIZE, SCAN, KEYS, FLUSHDB.
 
 use super::{Args, Command, Parsed, syntax};
 use crate::ops::{Deadline, ExpireCondition, ReadOp, Reply, TtlUnit, WriteCmd};
@@ -7,11 +7,21 @@ use crate::ops::{Deadline, ExpireCondition, ReadOp, Reply, TtlUnit, WriteCmd};
 /// Parses a key-space command (arity already checked).
 pub fn parse(name: &str, a: &Args<'_>) -> Parsed {
     Ok(match name {
-        "DEL" => Command::Write(WriteCmd::Del {
+        // UNLINK frees memory in the background in Redis; here both are
+        // one log entry.
+        "DEL" | "UNLINK" => Command::Write(WriteCmd::Del {
             keys: a.keys_from(1)?,
         }),
-        "EXISTS" => Command::Read(ReadOp::Exists {
+        // TOUCH only updates access times in Redis, which snowflk does not
+        // keep: it counts the existing keys, as EXISTS does.
+        "EXISTS" | "TOUCH" => Command::Read(ReadOp::Exists {
             keys: a.keys_from(1)?,
+        }),
+        "TYPE" => Command::Read(ReadOp::Type { key: a.key(1)? }),
+        "RENAME" | "RENAMENX" => Command::Write(WriteCmd::Rename {
+            src: a.key(1)?,
+            dst: a.key(2)?,
+            only_if_absent: name == "RENAMENX",
         }),
         "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => return expire(name, a),
         "TTL" => Command::Read(ReadOp::Ttl {
@@ -155,6 +165,60 @@ mod tests {
         assert_eq!(h.run(&["DBSIZE"]), Reply::Int(0));
         assert_eq!(h.run(&["GET", "b"]), Reply::Nil);
         assert!(is_err(&h.run(&["FLUSHDB", "NOW"]), "ERR syntax"));
+    }
+
+    #[test]
+    fn unlink_touch_type_rename_renamenx() {
+        let mut h = Harness::new();
+        h.run(&["SET", "a", "1", "EX", "100"]);
+        h.run(&["SET", "b", "2"]);
+        assert_eq!(h.run(&["TYPE", "a"]), Reply::Simple("string".into()));
+        assert_eq!(h.run(&["TYPE", "nope"]), Reply::Simple("none".into()));
+        assert_eq!(h.run(&["TOUCH", "a", "b", "nope", "a"]), Reply::Int(3));
+        assert_eq!(h.run(&["UNLINK", "b", "nope"]), Reply::Int(1));
+        assert_eq!(h.run(&["GET", "b"]), Reply::Nil);
+        // A missing source is an error, for both.
+        for cmd in ["RENAME", "RENAMENX"] {
+            assert_eq!(
+                h.run(&[cmd, "nope", "x"]),
+                Reply::error("ERR no such key"),
+                "{cmd}"
+            );
+        }
+        // The value and its expiry move.
+        assert_eq!(h.run(&["RENAME", "a", "c"]), Reply::ok());
+        assert_eq!(h.run(&["GET", "a"]), Reply::Nil);
+        assert_eq!(h.run(&["GET", "c"]), Reply::bulk("1"));
+        assert_eq!(h.run(&["PTTL", "c"]), Reply::Int(100_000));
+        // RENAME replaces the destination, its expiry included.
+        h.run(&["SET", "d", "4", "EX", "5"]);
+        h.run(&["PERSIST", "c"]);
+        assert_eq!(h.run(&["RENAME", "c", "d"]), Reply::ok());
+        assert_eq!(h.run(&["GET", "d"]), Reply::bulk("1"));
+        assert_eq!(h.run(&["TTL", "d"]), Reply::Int(-1));
+        // Onto itself: RENAME is OK, RENAMENX 0; nothing changes.
+        assert_eq!(h.run(&["RENAME", "d", "d"]), Reply::ok());
+        assert_eq!(h.run(&["RENAMENX", "d", "d"]), Reply::Int(0));
+        assert_eq!(h.run(&["GET", "d"]), Reply::bulk("1"));
+        h.run(&["SET", "e", "5"]);
+        assert_eq!(h.run(&["RENAMENX", "d", "e"]), Reply::Int(0));
+        assert_eq!(h.run(&["GET", "d"]), Reply::bulk("1"));
+        assert_eq!(h.run(&["GET", "e"]), Reply::bulk("5"));
+        assert_eq!(h.run(&["RENAMENX", "d", "f"]), Reply::Int(1));
+        assert_eq!(h.run(&["GET", "f"]), Reply::bulk("1"));
+        assert_eq!(h.run(&["EXISTS", "d"]), Reply::Int(0));
+        // An expired source is missing; an expired destination is free.
+        h.run(&["SET", "g", "v", "PX", "10"]);
+        h.run(&["SET", "h", "w", "PX", "10"]);
+        h.now += 10;
+        assert_eq!(
+            h.run(&["RENAME", "g", "x"]),
+            Reply::error("ERR no such key")
+        );
+        assert_eq!(h.run(&["RENAMENX", "f", "h"]), Reply::Int(1));
+        assert_eq!(h.run(&["GET", "h"]), Reply::bulk("1"));
+        assert!(h.run(&["RENAME", "f"]).is_error());
+        assert!(h.run(&["TYPE", "a", "b"]).is_error());
     }
 
     #[test]

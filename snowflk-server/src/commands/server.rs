@@ -14,6 +14,16 @@ pub fn parse(name: &str, a: &Args<'_>) -> Parsed {
             _ => return Err(wrong_args("ping")),
         },
         "ECHO" => Command::Reply(Reply::Bulk(a.raw(1).to_vec())),
+        // The clock of the node that answers (not replicated, as in Redis).
+        "TIME" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Command::Reply(Reply::Array(vec![
+                Reply::bulk(now.as_secs().to_string()),
+                Reply::bulk(now.subsec_micros().to_string()),
+            ]))
+        }
         "INFO" => Command::Info(
             (1..a.len())
                 .map(|i| String::from_utf8_lossy(a.raw(i)).to_ascii_lowercase())
@@ -235,6 +245,18 @@ mod tests {
         assert_eq!(h.run(&["PING"]), Reply::Simple("PONG".into()));
         assert_eq!(h.run(&["ping", "hi"]), bulk("hi"));
         assert_eq!(h.run(&["ECHO", "x"]), bulk("x"));
+        let Reply::Array(time) = h.run(&["TIME"]) else {
+            panic!("TIME is not an array");
+        };
+        let [Reply::Bulk(secs), Reply::Bulk(micros)] = time.as_slice() else {
+            panic!("TIME: {time:?}");
+        };
+        let secs: u64 = std::str::from_utf8(secs).unwrap().parse().unwrap();
+        let micros: u32 = std::str::from_utf8(micros).unwrap().parse().unwrap();
+        assert!(
+            secs > 1_700_000_000 && micros < 1_000_000,
+            "{secs} {micros}"
+        );
         assert_eq!(h.run(&["SELECT", "0"]), Reply::ok());
         assert!(is_err(&h.run(&["SELECT", "1"]), "ERR DB index"));
         assert_eq!(

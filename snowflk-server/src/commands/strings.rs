@@ -1,5 +1,5 @@
-//! String commands: GET, SET, SETNX, SETEX, PSETEX, GETSET, MGET, MSET, INCR, INCRBY,
-//! DECR, DECRBY, GETDEL, APPEND, STRLEN, CAS.
+//! String commands: GET, GETEX, SET, SETNX, SETEX, PSETEX, GETSET, MGET, MSET,
+//! MSETNX, INCR, INCRBY, DECR, DECRBY, GETDEL, APPEND, STRLEN, CAS.
 
 use super::{Args, Command, Parsed, syntax};
 use crate::ops::{ReadOp, Reply, SetCondition, SetExpiry, WriteCmd};
@@ -26,16 +26,21 @@ pub fn parse(name: &str, a: &Args<'_>) -> Parsed {
         "MGET" => Command::Read(ReadOp::MGet {
             keys: a.keys_from(1)?,
         }),
-        "MSET" => {
+        "MSET" | "MSETNX" => {
             if a.len().is_multiple_of(2) {
-                return Err(super::wrong_args("mset"));
+                return Err(super::wrong_args(&name.to_ascii_lowercase()));
             }
             let mut pairs = Vec::with_capacity(a.len() / 2);
             for i in (1..a.len()).step_by(2) {
                 pairs.push((a.key(i)?, a.value(i + 1)?));
             }
-            Command::Write(WriteCmd::MSet { pairs })
+            if name == "MSET" {
+                Command::Write(WriteCmd::MSet { pairs })
+            } else {
+                Command::Write(WriteCmd::MSetNx { pairs })
+            }
         }
+        "GETEX" => return getex(a),
         "INCR" => incr(a, 1)?,
         "DECR" => incr(a, -1)?,
         "INCRBY" => incr(a, a.int(2)?)?,
@@ -91,68 +96,127 @@ fn set_with_expiry(a: &Args<'_>, name: &str, unit_ms: u64) -> Parsed {
     }))
 }
 
+/// The expiry of option `opt` (`EX`, `PX`, `EXAT` or `PXAT`) whose number
+/// is argument `i`, with Redis's error for a bad time in command `name`.
+fn expiry_option(a: &Args<'_>, opt: &str, i: usize, name: &str) -> Result<SetExpiry, Reply> {
+    let n = a.int(i)?;
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{name}' command"));
+    if n <= 0 {
+        return Err(invalid());
+    }
+    let n = n as u64;
+    let ms = |v: u64| v.checked_mul(1000).ok_or_else(invalid);
+    let expiry = match opt {
+        "EX" => SetExpiry::In(ms(n)?),
+        "PX" => SetExpiry::In(n),
+        "EXAT" => SetExpiry::At(ms(n)?),
+        _ => SetExpiry::At(n),
+    };
+    let fits = match expiry {
+        SetExpiry::In(d) => crate::ops::relative_expiry_fits(d),
+        SetExpiry::At(t) => t <= crate::ops::MAX_EXPIRY_MS,
+        _ => true,
+    };
+    if fits { Ok(expiry) } else { Err(invalid()) }
+}
+
+/// The expiry options of `SET` and `GETEX` as Redis reads them: an option
+/// may repeat (the last one wins, and only its number is checked, after
+/// every option is read); two different ones are a syntax error.
+#[derive(Default)]
+struct ExpiryOption {
+    /// The option's name and the position of its number (none for
+    /// `KEEPTTL` and `PERSIST`).
+    last: Option<(String, Option<usize>)>,
+}
+
+impl ExpiryOption {
+    /// Takes option `opt` at argument `i` if it is one of `allowed`;
+    /// returns how many arguments it used (0: not an expiry option).
+    fn take(
+        &mut self,
+        a: &Args<'_>,
+        opt: &str,
+        i: usize,
+        allowed: &[&str],
+    ) -> Result<usize, Reply> {
+        if !allowed.contains(&opt) {
+            return Ok(0);
+        }
+        if self.last.as_ref().is_some_and(|(seen, _)| seen != opt) {
+            return Err(syntax());
+        }
+        let takes_number = matches!(opt, "EX" | "PX" | "EXAT" | "PXAT");
+        if takes_number && i + 1 >= a.len() {
+            return Err(syntax());
+        }
+        self.last = Some((opt.to_string(), takes_number.then_some(i + 1)));
+        Ok(1 + usize::from(takes_number))
+    }
+
+    /// The expiry given (`None` if no option was), with Redis's error for
+    /// a bad time in command `name`.
+    fn resolve(self, a: &Args<'_>, name: &str) -> Result<Option<SetExpiry>, Reply> {
+        Ok(match self.last {
+            None => None,
+            Some((opt, None)) if opt == "KEEPTTL" => Some(SetExpiry::Keep),
+            Some((_, None)) => Some(SetExpiry::Clear),
+            Some((opt, Some(i))) => Some(expiry_option(a, &opt, i, name)?),
+        })
+    }
+}
+
+/// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`: with no option, a read.
+fn getex(a: &Args<'_>) -> Parsed {
+    let key = a.key(1)?;
+    let mut option = ExpiryOption::default();
+    let mut i = 2;
+    while i < a.len() {
+        let used = option.take(a, &a.upper(i), i, &["EX", "PX", "EXAT", "PXAT", "PERSIST"])?;
+        if used == 0 {
+            return Err(syntax());
+        }
+        i += used;
+    }
+    Ok(match option.resolve(a, "getex")? {
+        None => Command::Read(ReadOp::Get { key }),
+        Some(expiry) => Command::Write(WriteCmd::GetEx { key, expiry }),
+    })
+}
+
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
 fn set(a: &Args<'_>) -> Parsed {
     let key = a.key(1)?;
     let value = a.value(2)?;
     let mut condition = SetCondition::Always;
-    let mut expiry = SetExpiry::Clear;
-    let mut expiry_given = false;
+    let mut option = ExpiryOption::default();
     let mut get = false;
     let mut i = 3;
     while i < a.len() {
         let opt = a.upper(i);
+        let used = option.take(a, &opt, i, &["EX", "PX", "EXAT", "PXAT", "KEEPTTL"])?;
+        if used > 0 {
+            i += used;
+            continue;
+        }
         match opt.as_str() {
             "NX" | "XX" => {
-                if condition != SetCondition::Always {
-                    return Err(syntax());
-                }
-                condition = if opt == "NX" {
+                let wanted = if opt == "NX" {
                     SetCondition::IfAbsent
                 } else {
                     SetCondition::IfPresent
                 };
+                if condition != SetCondition::Always && condition != wanted {
+                    return Err(syntax());
+                }
+                condition = wanted;
             }
             "GET" => get = true,
-            "KEEPTTL" => {
-                if expiry_given {
-                    return Err(syntax());
-                }
-                expiry_given = true;
-                expiry = SetExpiry::Keep;
-            }
-            "EX" | "PX" | "EXAT" | "PXAT" => {
-                if expiry_given || i + 1 >= a.len() {
-                    return Err(syntax());
-                }
-                expiry_given = true;
-                i += 1;
-                let n = a.int(i)?;
-                let invalid = || Reply::error("ERR invalid expire time in 'set' command");
-                if n <= 0 {
-                    return Err(invalid());
-                }
-                let n = n as u64;
-                let ms = |v: u64| v.checked_mul(1000).ok_or_else(invalid);
-                expiry = match opt.as_str() {
-                    "EX" => SetExpiry::In(ms(n)?),
-                    "PX" => SetExpiry::In(n),
-                    "EXAT" => SetExpiry::At(ms(n)?),
-                    _ => SetExpiry::At(n),
-                };
-                let fits = match expiry {
-                    SetExpiry::In(d) => crate::ops::relative_expiry_fits(d),
-                    SetExpiry::At(t) => t <= crate::ops::MAX_EXPIRY_MS,
-                    _ => true,
-                };
-                if !fits {
-                    return Err(invalid());
-                }
-            }
             _ => return Err(syntax()),
         }
         i += 1;
     }
+    let expiry = option.resolve(a, "set")?.unwrap_or(SetExpiry::Clear);
     Ok(Command::Write(WriteCmd::Set {
         key,
         value,
@@ -185,6 +249,34 @@ mod tests {
             "ERR syntax"
         ));
         assert!(is_err(&h.run(&["SET", "k", "v", "EX"]), "ERR syntax"));
+        // As in Redis 7, an option may repeat and the last one wins (only
+        // its number is checked); NX with XX, or two expiry kinds, is a
+        // syntax error.
+        assert_eq!(
+            h.run(&["SET", "r", "v", "EX", "0", "EX", "20"]),
+            Reply::ok()
+        );
+        assert_eq!(h.run(&["TTL", "r"]), Reply::Int(20));
+        assert_eq!(
+            h.run(&["SET", "r", "v", "EX", "abc", "XX", "EX", "30"]),
+            Reply::ok()
+        );
+        assert_eq!(h.run(&["TTL", "r"]), Reply::Int(30));
+        assert_eq!(
+            h.run(&["SET", "r", "w", "XX", "XX", "GET", "GET"]),
+            bulk("v")
+        );
+        assert_eq!(h.run(&["SET", "r", "x", "NX", "NX"]), Reply::Nil);
+        assert_eq!(h.run(&["SET", "r", "y", "KEEPTTL", "KEEPTTL"]), Reply::ok());
+        assert_eq!(h.run(&["TTL", "r"]), Reply::Int(-1));
+        assert!(is_err(
+            &h.run(&["SET", "r", "v", "EX", "10", "KEEPTTL"]),
+            "ERR syntax"
+        ));
+        assert!(is_err(
+            &h.run(&["SET", "r", "v", "EX", "10", "EX"]),
+            "ERR syntax"
+        ));
         assert!(is_err(
             &h.run(&["SET", "k", "v", "EX", "0"]),
             "ERR invalid expire"
@@ -271,6 +363,68 @@ mod tests {
         assert_eq!(h.run(&["GET", "g"]), bulk("3"));
         assert_eq!(h.run(&["TTL", "g"]), Reply::Int(-1));
         assert!(is_err(&h.run(&["SETNX", "k"]), "ERR wrong number"));
+    }
+
+    #[test]
+    fn msetnx_sets_all_or_nothing() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["MSETNX", "a", "1", "b", "2"]), Reply::Int(1));
+        assert_eq!(h.run(&["MSETNX", "b", "3", "c", "4"]), Reply::Int(0));
+        assert_eq!(h.run(&["GET", "b"]), bulk("2"));
+        assert_eq!(h.run(&["GET", "c"]), Reply::Nil);
+        // A later pair for the same key wins.
+        assert_eq!(h.run(&["MSETNX", "x", "1", "x", "2"]), Reply::Int(1));
+        assert_eq!(h.run(&["GET", "x"]), bulk("2"));
+        // An expired key counts as absent.
+        h.run(&["SET", "e", "old", "PX", "5"]);
+        h.now += 5;
+        assert_eq!(h.run(&["MSETNX", "e", "new"]), Reply::Int(1));
+        assert_eq!(h.run(&["TTL", "e"]), Reply::Int(-1));
+        assert!(is_err(&h.run(&["MSETNX", "a"]), "ERR wrong number"));
+        assert!(is_err(
+            &h.run(&["MSETNX", "a", "1", "b"]),
+            "ERR wrong number of arguments for 'msetnx'"
+        ));
+    }
+
+    #[test]
+    fn getex_reads_and_sets_the_expiry() {
+        let mut h = Harness::new();
+        h.run(&["SET", "k", "v"]);
+        assert_eq!(h.run(&["GETEX", "k"]), bulk("v"));
+        assert_eq!(h.run(&["TTL", "k"]), Reply::Int(-1));
+        assert_eq!(h.run(&["GETEX", "k", "EX", "10"]), bulk("v"));
+        assert_eq!(h.run(&["PTTL", "k"]), Reply::Int(10_000));
+        assert_eq!(h.run(&["GETEX", "k", "px", "5000"]), bulk("v"));
+        assert_eq!(h.run(&["PTTL", "k"]), Reply::Int(5000));
+        assert_eq!(h.run(&["GETEX", "k", "PERSIST"]), bulk("v"));
+        assert_eq!(h.run(&["TTL", "k"]), Reply::Int(-1));
+        assert_eq!(h.run(&["GETEX", "k", "PERSIST"]), bulk("v"));
+        let at = (h.now / 1000 + 20).to_string();
+        assert_eq!(h.run(&["GETEX", "k", "EXAT", &at]), bulk("v"));
+        assert_eq!(h.run(&["TTL", "k"]), Reply::Int(20));
+        // A time in the past: the value, and the key is gone.
+        assert_eq!(h.run(&["GETEX", "k", "PXAT", "1"]), bulk("v"));
+        assert_eq!(h.run(&["GET", "k"]), Reply::Nil);
+        assert_eq!(h.run(&["GETEX", "k", "EX", "10"]), Reply::Nil);
+        assert_eq!(h.run(&["EXISTS", "k"]), Reply::Int(0));
+        for bad in ["0", "-1"] {
+            assert!(is_err(
+                &h.run(&["GETEX", "k", "EX", bad]),
+                "ERR invalid expire time in 'getex' command"
+            ));
+        }
+        assert!(is_err(
+            &h.run(&["GETEX", "k", "EX", "ten"]),
+            "ERR value is not"
+        ));
+        for bad in [
+            &["GETEX", "k", "FOO"][..],
+            &["GETEX", "k", "EX"],
+            &["GETEX", "k", "EX", "10", "PERSIST"],
+        ] {
+            assert!(is_err(&h.run(bad), "ERR syntax error"), "{bad:?}");
+        }
     }
 
     #[test]
