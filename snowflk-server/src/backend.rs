@@ -64,41 +64,61 @@ pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartErr
                 },
             )?;
             let mut settings = crate::raft::RaftSettings::from_config(config);
-            let password = config.requirepass.as_deref();
-            if let Some(via) = &config.join {
-                let members = crate::join::members(via, password, config.id, &config.peer_listen)
+            let joiner = config.join.as_deref().map(|via| crate::join::Joiner {
+                via,
+                password: config.requirepass.as_deref(),
+                id: config.id,
+                cluster_name: &config.cluster_id,
+            });
+            let joined = crate::join::joined(&config.data_dir).map_err(StartError::Other)?;
+            // Ask the cluster to add this node only if it never acknowledged
+            // that it did: a node that joined restarts from its own state,
+            // even when its unit still says `--join` and that member is gone
+            // (or the node was removed since: it must not add itself back).
+            let ask = match (joiner, &joined) {
+                (Some(j), Some(done)) if done.acknowledged => {
+                    tracing::info!(
+                        via = j.via,
+                        "this node already joined a cluster (its JOINED file says so): --join is not used again"
+                    );
+                    None
+                }
+                (j, _) => j,
+            };
+            if let Some(j) = ask {
+                let members = crate::join::members(j, &config.peer_listen)
                     .await
                     .map_err(|e| StartError::Other(e.to_string()))?;
-                tracing::info!(via = %via, members = ?members, "joining a cluster");
-                crate::join::mark_joined(&config.data_dir, &members)
+                tracing::info!(via = %j.via, members = ?members, "joining a cluster");
+                crate::join::mark_joined(&config.data_dir, &members, false)
                     .map_err(|e| StartError::Other(e.to_string()))?;
                 settings.join = true;
                 settings.peers = members;
-            } else if let Some(members) =
-                crate::join::joined_members(&config.data_dir).map_err(StartError::Other)?
-            {
+            } else if let Some(done) = joined {
                 // A node that joined: its configuration comes from its
                 // snapshot and log, never from the default one-member
                 // `--peers`; the initial members' addresses from the file.
+                if !done.acknowledged {
+                    tracing::warn!(
+                        "this node's join was never acknowledged (JOINED says joining): start it with --join to finish joining"
+                    );
+                }
                 settings.join = true;
-                settings.peers = members;
+                settings.peers = done.members;
             }
+            let members = settings.peers.clone();
             let backend = crate::raft::RaftBackend::start(settings, Arc::new(sm))
                 .await
                 .map_err(|e| StartError::Other(e.to_string()))?;
-            if let Some(via) = &config.join {
+            if let Some(j) = ask {
                 let own = backend
                     .peer_addr()
                     .map_or_else(|| config.peer_listen.clone(), |a| a.to_string());
-                if let Err(e) = crate::join::add_self(
-                    via,
-                    password,
-                    config.id,
-                    &own,
-                    std::time::Duration::from_secs(30),
-                )
-                .await
-                {
+                let added =
+                    crate::join::add_self(j, &own, std::time::Duration::from_secs(30)).await;
+                let marked =
+                    added.and_then(|()| crate::join::mark_joined(&config.data_dir, &members, true));
+                if let Err(e) = marked {
                     let _ = backend.shutdown().await;
                     return Err(StartError::Other(e.to_string()));
                 }

@@ -635,7 +635,8 @@ impl Connection {
                     };
                     let _ = write!(
                         out,
-                        "# Replication\r\nrole:{role}\r\nreplication:{mode}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_first_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshots_taken:{}\r\nraft_snapshots_installed:{}\r\nraft_read_index_rounds:{}\r\nraft_members:{}\r\n",
+                        "# Replication\r\nrole:{role}\r\nreplication:{mode}\r\nraft_cluster_id:{}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_first_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshots_taken:{}\r\nraft_snapshots_installed:{}\r\nraft_read_index_rounds:{}\r\nraft_members:{}\r\n",
+                        crate::raft::backend::cluster_id(&shared.config.cluster_id),
                         status.role.as_str(),
                         status.term,
                         status

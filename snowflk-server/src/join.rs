@@ -78,6 +78,20 @@ pub enum JoinError {
         /// This node's peer address.
         own_addr: String,
     },
+    /// The member belongs to a cluster with another `--cluster-id`.
+    #[error(
+        "--join {addr}: that member's cluster id is {theirs:#018x}, not this node's {ours:#018x} (from --cluster-id {name:?}); give the --cluster-id its members run with"
+    )]
+    OtherCluster {
+        /// The address given.
+        addr: String,
+        /// This node's `--cluster-id`.
+        name: String,
+        /// Its hash, as the peer handshake checks it.
+        ours: u64,
+        /// The member's.
+        theirs: u64,
+    },
     /// The marker file could not be written.
     #[error("cannot write {path}: {source}")]
     Marker {
@@ -250,15 +264,59 @@ fn parse_members(addr: &str, reply: &Value) -> Result<BTreeMap<u64, String>, Joi
     Ok(out)
 }
 
-/// Asks the member at `addr` for the cluster's members (id → peer address).
-/// Fails if another member already has this node's `id` at another address.
+/// Who is joining: what every request to the member needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Joiner<'a> {
+    /// A member's client address (`--join`).
+    pub via: &'a str,
+    /// `--requirepass`, sent with `AUTH`.
+    pub password: Option<&'a str>,
+    /// This node's id.
+    pub id: u64,
+    /// This node's `--cluster-id`.
+    pub cluster_name: &'a str,
+}
+
+/// The `raft_cluster_id` field of an `INFO replication` reply, if any (a
+/// member of an older build does not report it).
+fn reported_cluster_id(reply: &Value) -> Option<u64> {
+    let Value::Bulk(Some(text)) = reply else {
+        return None;
+    };
+    String::from_utf8_lossy(text)
+        .lines()
+        .find_map(|l| l.strip_prefix("raft_cluster_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Asks the member at `j.via` for the cluster's members (id → peer
+/// address). Fails if the member runs with another cluster id (the peer
+/// handshake would refuse this node, so it must not be added), or if
+/// another member already has this node's id at another address.
 pub async fn members(
-    addr: &str,
-    password: Option<&str>,
-    id: u64,
+    j: Joiner<'_>,
     own_peer_addr: &str,
 ) -> Result<BTreeMap<u64, String>, JoinError> {
-    let mut c = Client::connect(addr, password).await?;
+    let (addr, id) = (j.via, j.id);
+    let mut c = Client::connect(addr, j.password).await?;
+    let ours = crate::raft::backend::cluster_id(j.cluster_name);
+    let info = match c.call(&["INFO", "replication"]).await {
+        Ok(reply) => Some(reply),
+        // Not a reason to refuse: the MEMBERS call below fails clearly if
+        // the member cannot serve the join at all.
+        Err(JoinError::Refused { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(theirs) = info.as_ref().and_then(reported_cluster_id)
+        && theirs != ours
+    {
+        return Err(JoinError::OtherCluster {
+            addr: addr.to_string(),
+            name: j.cluster_name.to_string(),
+            ours,
+            theirs,
+        });
+    }
     let reply = c.call(&["SNOWFLK", "MEMBERS"]).await?;
     let members = parse_members(addr, &reply)?;
     if let Some(existing) = members.get(&id)
@@ -280,13 +338,8 @@ pub async fn members(
 /// the member with this id listens at `peer_addr` (this node, restarted);
 /// otherwise another node took the id first (two joins racing) and this
 /// one must not run: [`JoinError::IdTaken`].
-pub async fn add_self(
-    addr: &str,
-    password: Option<&str>,
-    id: u64,
-    peer_addr: &str,
-    patience: Duration,
-) -> Result<(), JoinError> {
+pub async fn add_self(j: Joiner<'_>, peer_addr: &str, patience: Duration) -> Result<(), JoinError> {
+    let (addr, password, id) = (j.via, j.password, j.id);
     let deadline = tokio::time::Instant::now() + patience;
     let mut delay = Duration::from_millis(100);
     let id_text = id.to_string();
@@ -306,7 +359,7 @@ pub async fn add_self(
                 return Ok(());
             }
             Err(JoinError::Refused { reply, .. }) if reply.contains("already a member") => {
-                let members = members(addr, password, id, peer_addr).await?;
+                let members = members(j, peer_addr).await?;
                 if members.get(&id).map(String::as_str) == Some(peer_addr) {
                     info!(node = id, via = addr, "already a member of the cluster");
                     return Ok(());
@@ -335,16 +388,40 @@ pub async fn add_self(
     }
 }
 
+/// The first line of a `JOINED` file written before the cluster
+/// acknowledged `ADD-NODE`.
+const JOINING_LINE: &str = "# joining a cluster with --join: ADD-NODE not acknowledged yet; membership comes from the cluster";
+/// The first line once it did.
+const JOINED_LINE: &str =
+    "# this node joined a cluster with --join; its membership comes from the cluster";
+
+/// What a `JOINED` file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The members' peer addresses it was told when it joined.
+    pub members: BTreeMap<u64, String>,
+    /// The cluster acknowledged its `ADD-NODE`: a restart does not ask
+    /// again, even with `--join` (whose member may be gone by then).
+    pub acknowledged: bool,
+}
+
 /// Writes the `JOINED` file into `data_dir` (through a temporary file,
-/// fsynced): a comment line, then the members as `ID=HOST:PORT,...`.
-pub fn mark_joined(data_dir: &Path, members: &BTreeMap<u64, String>) -> Result<(), JoinError> {
+/// fsynced): a comment line saying whether the cluster acknowledged the
+/// join, then the members as `ID=HOST:PORT,...`.
+pub fn mark_joined(
+    data_dir: &Path,
+    members: &BTreeMap<u64, String>,
+    acknowledged: bool,
+) -> Result<(), JoinError> {
     let path = data_dir.join(JOINED_MARKER);
     let tmp = data_dir.join(format!("{JOINED_MARKER}.tmp"));
     let list: Vec<String> = members.iter().map(|(id, a)| format!("{id}={a}")).collect();
-    let text = format!(
-        "# this node joined a cluster with --join; its membership comes from the cluster\n{}\n",
-        list.join(",")
-    );
+    let first = if acknowledged {
+        JOINED_LINE
+    } else {
+        JOINING_LINE
+    };
+    let text = format!("{first}\n{}\n", list.join(","));
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(data_dir)?;
         let f = std::fs::File::create(&tmp)?;
@@ -359,26 +436,31 @@ pub fn mark_joined(data_dir: &Path, members: &BTreeMap<u64, String>) -> Result<(
     })
 }
 
-/// The members recorded in `data_dir`'s `JOINED` file, if the node joined
-/// a cluster (`Ok(None)`: it did not).
-pub fn joined_members(data_dir: &Path) -> Result<Option<BTreeMap<u64, String>>, String> {
+/// What `data_dir`'s `JOINED` file says, if the node joined a cluster
+/// (`Ok(None)`: it did not). A file of an older build, without the
+/// "joining" line, counts as acknowledged.
+pub fn joined(data_dir: &Path) -> Result<Option<Joined>, String> {
     let path = data_dir.join(JOINED_MARKER);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
+    let acknowledged = !text.lines().any(|l| l.trim() == JOINING_LINE);
     let list = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .unwrap_or("");
-    if list.is_empty() {
-        return Ok(Some(BTreeMap::new()));
-    }
-    crate::config::parse_peers(list)
-        .map(Some)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let members = if list.is_empty() {
+        BTreeMap::new()
+    } else {
+        crate::config::parse_peers(list).map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    Ok(Some(Joined {
+        members,
+        acknowledged,
+    }))
 }
 
 #[cfg(test)]
@@ -389,8 +471,9 @@ mod tests {
         Value::Bulk(Some(s.as_bytes().to_vec()))
     }
 
-    /// A fake member: answers `SNOWFLK ADD-NODE` with "already a member" and
-    /// `SNOWFLK MEMBERS` with node `id` at `member_addr`.
+    /// A fake member of the cluster named `snowflk`: answers `SNOWFLK
+    /// ADD-NODE` with "already a member", `SNOWFLK MEMBERS` with node `id` at
+    /// `member_addr`, and `INFO replication` with the cluster id.
     async fn fake_member(id: u64, member_addr: &'static str) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -406,7 +489,13 @@ mod tests {
                             Some(Value::Bulk(Some(b))) => b.clone(),
                             _ => return,
                         };
-                        let reply = if sub == b"MEMBERS" {
+                        let reply = if sub == b"replication" {
+                            let text = format!(
+                                "# Replication\r\nraft_cluster_id:{}\r\n",
+                                crate::raft::backend::cluster_id("snowflk")
+                            );
+                            format!("${}\r\n{text}\r\n", text.len())
+                        } else if sub == b"MEMBERS" {
                             format!(
                                 "*1\r\n*4\r\n$2\r\nid\r\n:{id}\r\n$4\r\naddr\r\n${}\r\n{member_addr}\r\n",
                                 member_addr.len()
@@ -429,12 +518,60 @@ mod tests {
     #[tokio::test]
     async fn a_join_that_lost_the_race_for_its_id_fails() {
         let via = fake_member(5, "127.0.0.1:9001").await;
-        let r = add_self(&via, None, 5, "127.0.0.1:9002", Duration::from_secs(5)).await;
+        let joiner = |id| Joiner {
+            via: &via,
+            password: None,
+            id,
+            cluster_name: "snowflk",
+        };
+        let r = add_self(joiner(5), "127.0.0.1:9002", Duration::from_secs(5)).await;
         assert!(matches!(r, Err(JoinError::IdTaken { id: 5, .. })), "{r:?}");
         // The same node restarted (its own address): already a member is fine.
-        add_self(&via, None, 5, "127.0.0.1:9001", Duration::from_secs(5))
+        add_self(joiner(5), "127.0.0.1:9001", Duration::from_secs(5))
             .await
             .unwrap();
+    }
+
+    /// The peer handshake would refuse a node of another cluster, so it
+    /// must not be added as a member either.
+    #[tokio::test]
+    async fn a_node_of_another_cluster_id_is_refused_before_add_node() {
+        let via = fake_member(1, "127.0.0.1:9001").await;
+        let joiner = |cluster_name| Joiner {
+            via: &via,
+            password: None,
+            id: 4,
+            cluster_name,
+        };
+        let r = members(joiner("other"), "127.0.0.1:9004").await;
+        let Err(e @ JoinError::OtherCluster { .. }) = r else {
+            panic!("joined another cluster: {r:?}");
+        };
+        assert!(e.to_string().contains("--cluster-id \"other\""), "{e}");
+        let m = members(joiner("snowflk"), "127.0.0.1:9004").await.unwrap();
+        assert_eq!(m, BTreeMap::from([(1, "127.0.0.1:9001".to_string())]));
+    }
+
+    #[test]
+    fn a_joined_file_says_whether_the_join_was_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(joined(dir.path()).unwrap(), None);
+        let members = BTreeMap::from([
+            (1, "127.0.0.1:9001".to_string()),
+            (2, "127.0.0.1:9002".to_string()),
+        ]);
+        for acknowledged in [false, true] {
+            mark_joined(dir.path(), &members, acknowledged).unwrap();
+            let j = joined(dir.path()).unwrap().unwrap();
+            assert_eq!((j.members, j.acknowledged), (members.clone(), acknowledged));
+        }
+        // An older build's file (another comment line) counts as acknowledged.
+        std::fs::write(
+            dir.path().join(JOINED_MARKER),
+            "# joined\n1=127.0.0.1:9001\n",
+        )
+        .unwrap();
+        assert!(joined(dir.path()).unwrap().unwrap().acknowledged);
     }
 
     #[test]

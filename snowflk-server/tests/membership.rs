@@ -126,24 +126,101 @@ fn assert_holds_every_key(node: &Node, id: u64) {
 }
 
 fn start_joiner(work: &Path, peer_port: u16, join: Option<&Node>) -> Node {
-    let data_dir = work.join("n4");
+    let join = join.map(|member| member.addr.to_string());
+    let mut extra = Vec::new();
+    if let Some(addr) = &join {
+        extra = vec!["--join", addr.as_str()];
+    }
+    let args = joiner_args(work, peer_port, &extra);
+    Node::start_with(work, "n4", &args, work.join("n4"))
+}
+
+/// Node 4's command line: data in `work/n4`, `extra` flags last.
+fn joiner_args(work: &Path, peer_port: u16, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "--id".into(),
         "4".into(),
         "--data-dir".into(),
-        data_dir.display().to_string(),
+        work.join("n4").display().to_string(),
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--peer-listen".into(),
         format!("127.0.0.1:{peer_port}"),
     ];
-    if let Some(member) = join {
-        args.push("--join".into());
-        args.push(member.addr.to_string());
-    }
     args.extend(TIMING.iter().map(|s| s.to_string()));
     args.extend(SNAPSHOTS.iter().map(|s| s.to_string()));
-    Node::start_with(work, "n4", &args, data_dir)
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// A node that joined keeps `--join` in its command line (a unit file
+/// does). Once that member is gone it must still restart — from its own
+/// state, without asking to be added again — and follow the cluster.
+/// (Before, every start with `--join` asked that member first and failed
+/// with "connection refused".)
+#[test]
+fn a_joined_node_restarts_with_its_join_flag_after_that_member_is_gone() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(work.path(), 3, &SNAPSHOTS);
+    let leader = cluster.wait_leader();
+    write_keys(cluster.node(leader), 0..1000);
+    let via = (1..=3).find(|&id| id != leader).unwrap();
+    let via_addr = cluster.node(via).addr.to_string();
+    let peer_port = free_port();
+    let args = joiner_args(work.path(), peer_port, &["--join", &via_addr]);
+    let mut joiner = Node::start_with(work.path(), "n4", &args, work.path().join("n4"));
+    poll("node 4 to be a learner", || {
+        let m = members(cluster.node(leader))?;
+        (m.get(&4)?.0 == "learner").then_some(())
+    });
+    joiner.signal("TERM");
+    assert!(joiner.wait_exit().success(), "{}", joiner.stderr());
+    cluster.kill(via);
+
+    let joiner = Node::start_with(work.path(), "n4", &args, work.path().join("n4"));
+    let mut c = connect(cluster.node(leader), short()).unwrap();
+    let _: () = retry("SET after the restart", || {
+        redis::cmd("SET").arg("after").arg("restart").query(&mut c)
+    });
+    let commit = cluster.commit_index(leader);
+    poll("the restarted node 4 to apply a new write", || {
+        (info_u64(&joiner, "raft_applied_index")? >= commit).then_some(())
+    });
+    let m = members(cluster.node(leader)).unwrap();
+    assert_eq!(m.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4], "{m:?}");
+    assert!(
+        joiner.stderr().contains("--join is not used again"),
+        "{}",
+        joiner.stderr()
+    );
+}
+
+/// A node started with another `--cluster-id` would be refused by every
+/// peer handshake: `--join` must refuse it before it becomes a member.
+/// (Before, ADD-NODE made it a learner nobody could reach, and the joiner
+/// ran on.)
+#[test]
+fn a_node_of_another_cluster_id_cannot_join() {
+    let work = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(work.path(), 3, &[]);
+    let leader = cluster.wait_leader();
+    let via = cluster.node(leader).addr.to_string();
+    let args = joiner_args(
+        work.path(),
+        free_port(),
+        &["--cluster-id", "another", "--join", &via],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status, stderr) = common::run_to_exit(work.path(), &args);
+    assert!(!status.success(), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("snowflk-server:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("cluster id"), "{stderr}");
+    let m = members(cluster.node(leader)).unwrap();
+    assert_eq!(m.keys().copied().collect::<Vec<_>>(), [1, 2, 3], "{m:?}");
 }
 
 #[test]
