@@ -70,13 +70,22 @@ pub fn take(sm: &KvStateMachine, dir: &Path) -> Result<BackupInfo, BackendError>
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return refuse("the directory is not empty".into());
     }
-    // The nearest existing ancestor tells where the backup would land.
-    let target = dir
-        .ancestors()
-        .find_map(|a| a.canonicalize().ok())
-        .unwrap_or_else(|| dir.to_path_buf());
-    if let Ok(engine) = sm.dir().canonicalize()
-        && let Some(data) = engine.parent()
+    // The nearest existing ancestor tells where the backup would land. A
+    // relative path is relative to the working directory: resolve it first,
+    // or a path none of whose parts exists yet (`bk` with the working
+    // directory inside the data directory) would have no ancestor to check.
+    let absolute = match std::env::current_dir() {
+        Ok(cwd) => cwd.join(dir),
+        Err(e) => return refuse(format!("cannot resolve the working directory: {e}")),
+    };
+    let Some(target) = absolute.ancestors().find_map(|a| a.canonicalize().ok()) else {
+        return refuse("cannot resolve where the directory would be".into());
+    };
+    let engine = match sm.dir().canonicalize() {
+        Ok(engine) => engine,
+        Err(e) => return refuse(format!("cannot resolve the engine directory: {e}")),
+    };
+    if let Some(data) = engine.parent()
         && target.starts_with(data)
     {
         return refuse(format!(

@@ -115,6 +115,10 @@ pub fn recover_swap(engine: &Path) -> std::io::Result<()> {
     let staging = swap_sibling(engine, INSTALLING_SUFFIX);
     if old.exists() {
         if engine.exists() {
+            tracing::warn!(
+                path = %old.display(),
+                "removing the previous engine left by a finished snapshot install"
+            );
             std::fs::remove_dir_all(&old)?;
         } else {
             std::fs::rename(&old, engine)?;
@@ -125,6 +129,10 @@ pub fn recover_swap(engine: &Path) -> std::io::Result<()> {
         }
     }
     if staging.exists() {
+        tracing::warn!(
+            path = %staging.display(),
+            "removing a snapshot image whose install a crash interrupted"
+        );
         std::fs::remove_dir_all(&staging)?;
     }
     Ok(())

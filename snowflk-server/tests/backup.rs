@@ -136,6 +136,47 @@ fn backup_of_a_none_node_restores_to_the_same_contents() {
     restore_and_check(work.path(), &dir, 500);
 }
 
+/// With the server's working directory inside its data directory, a
+/// relative path none of whose parts exists yet is inside it too. (Before,
+/// `engine.old` was accepted, and the next start deleted it as the
+/// left-over of a snapshot install.)
+#[test]
+fn a_relative_backup_path_inside_the_data_directory_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let args: Vec<String> = [
+        "--replication",
+        "none",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        ".",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let node = Node::start_with(&data, "n", &args, data.clone());
+    let mut c = node.client();
+    fill(&mut c, 10);
+    for inside in ["engine.old", "bk", "new/sub", "./x", "../d/y"] {
+        let err = redis::cmd("SNOWFLK")
+            .arg("BACKUP")
+            .arg(inside)
+            .query::<String>(&mut c)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("inside the node's data directory"),
+            "{inside}: {err}"
+        );
+        assert!(!data.join(inside).exists(), "{inside}");
+    }
+    // A relative path outside it works.
+    let reply = backup(&mut c, Path::new("../outside"));
+    assert!(reply.starts_with("OK dir="), "{reply}");
+    verify_clean(&work.path().join("outside"));
+}
+
 #[test]
 fn backup_of_a_cluster_leader_restores_to_a_new_one_node_store() {
     let work = tempfile::tempdir().unwrap();
