@@ -562,10 +562,33 @@ impl Config {
                     .into(),
             );
         }
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("--data-dir must not be empty (use . for the working directory)".into());
+        }
+        if self.requirepass.as_deref() == Some("") {
+            return bad("--requirepass must not be empty: leave it out for no password".into());
+        }
+        if !(4096..=bitcask::options::MAX_FILE_SIZE_LIMIT).contains(&self.max_file_size) {
+            return bad(format!(
+                "--max-file-size {} is outside 4096..={}",
+                self.max_file_size,
+                bitcask::options::MAX_FILE_SIZE_LIMIT
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            return bad(format!("--log {:?} is not a log filter: {e}", self.log));
+        }
         let l = &self.limits;
-        if l.max_connections == 0 || l.max_args == 0 || l.max_request_size == 0 {
+        if l.max_connections == 0
+            || l.max_args == 0
+            || l.max_request_size == 0
+            || l.max_key_size == 0
+            || l.max_value_size == 0
+        {
             return bad(
-                "--max-connections, --max-args and --max-request-size must be positive".into(),
+                "--max-connections, --max-args, --max-request-size, --max-key-size and \
+                 --max-value-size must be positive"
+                    .into(),
             );
         }
         if l.max_key_size > crate::state_machine::MAX_KEY_LEN {
@@ -676,6 +699,29 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Values that would start a node doing something else than asked
+    /// (hostile14 F5): each is a one-line configuration error (exit 2).
+    #[test]
+    fn empty_or_out_of_range_values_are_refused() {
+        for (bad, names) in [
+            (&["--data-dir", ""][..], "--data-dir"),
+            (&["--requirepass", ""], "--requirepass"),
+            (&["--max-value-size", "0"], "--max-value-size"),
+            (&["--max-key-size", "0"], "--max-key-size"),
+            (&["--max-file-size", "10"], "--max-file-size 10"),
+            (&["--max-file-size", "4294967296"], "--max-file-size"),
+            (&["--log", "[[["], "--log"),
+        ] {
+            let err = match parse(bad) {
+                Err(e @ ConfigError::Invalid(_)) => e.to_string(),
+                other => panic!("{bad:?}: {other:?}"),
+            };
+            assert!(err.contains(names), "{bad:?}: {err}");
+        }
+        assert!(parse(&["--log", "snowflk_server=debug,warn"]).is_ok());
+        assert!(parse(&["--max-file-size", "4096"]).is_ok());
     }
 
     #[test]

@@ -31,10 +31,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line for the operator (the log already has the context).
-            eprintln!("snowflk-server: {e:#}");
+            eprintln!("snowflk-server: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: many messages
+/// already name their cause, which the chain would then repeat.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_logging(filter: &str, format: LogFormat) {
@@ -108,5 +125,28 @@ fn hash_password() -> ExitCode {
             eprintln!("snowflk-server: cannot hash the password: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write {path}: {source}")]
+    struct Named {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_names_is_not_repeated() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(Named {
+            path: "/x",
+            source: io,
+        })
+        .context("starting");
+        assert_eq!(one_line(&e), "starting: cannot write /x: disk on fire");
     }
 }

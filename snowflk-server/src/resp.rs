@@ -534,7 +534,7 @@ mod tests {
     fn empty_requests_are_skipped() {
         let (reqs, err) = all(b"*0\r\n*-1\r\n\r\n   \n*1\r\n$0\r\n\r\n");
         assert_eq!(err, None);
-        assert_eq!(reqs, vec![vec![Vec::new()]]);
+        assert_eq!(reqs, vec![vec![Vec::<u8>::new()]]);
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The `/metrics` address could not be bound.
+    #[error("cannot listen for /metrics and /health on {addr}: {source}")]
+    BindMetrics {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The port file could not be written.
     #[error("cannot write the port file {path}: {source}")]
     PortFile {
@@ -182,16 +190,19 @@ impl Server {
         let mut conns = JoinSet::new();
         let sweeper = tokio::spawn(sweeper(shared.clone(), stop_rx.clone()));
         if let Some(addr) = &shared.config.metrics_listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServeError::Bind {
+            let listener =
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::BindMetrics {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ServeError::BindMetrics {
                     addr: addr.clone(),
                     source,
                 })?;
-            let bound = listener.local_addr().map_err(|source| ServeError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
             tracing::info!(addr = %bound, "serving /metrics and /health");
             if let Some(path) = &shared.config.metrics_port_file {
                 write_port_file(path, bound).map_err(|source| ServeError::PortFile {

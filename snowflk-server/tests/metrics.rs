@@ -345,3 +345,36 @@ fn merges_are_counted_in_metrics_and_info_and_logged() {
         assert!(line.contains(field), "{field} missing: {line}");
     }
 }
+
+/// A busy `--metrics-listen` port is reported as the metrics port, not the
+/// client port (hostile14 F5), in one line that names its cause once.
+#[test]
+fn a_busy_metrics_port_is_named_as_such() {
+    let work = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let data = work.path().join("d");
+    let (status, stderr) = common::run_to_exit(
+        work.path(),
+        &[
+            "--replication",
+            "none",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--metrics-listen",
+            &busy,
+        ],
+    );
+    assert!(!status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("snowflk-server:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        line.contains(&format!("cannot listen for /metrics and /health on {busy}")),
+        "{line}"
+    );
+    assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
+}
