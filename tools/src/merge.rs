@@ -101,9 +101,12 @@ pub fn run(dir: &Path, opts: &MergeOptions, out: &mut dyn Write) -> Result<Statu
             dir.display()
         )));
     }
+    // Open (and so lock) first: while a server holds the directory its
+    // files change under a scan, which must not turn the refusal (exit 4)
+    // into a vanished-file error (exit 3).
+    let store = Bitcask::open(dir, Options::default())?;
     let (bytes_before, segments_before) = disk_usage(dir)?;
     let spinner = Progress::spinner(Progress::available(opts.progress), "merging");
-    let store = Bitcask::open(dir, Options::default())?;
     let outcomes = store.merge_all()?;
     store.close()?;
     spinner.finish();

@@ -231,7 +231,24 @@ fn raft(layout: &Layout, opts: &StatOptions, out: &mut dyn Write) -> Result<Stat
     let mut segments = Vec::new();
     let newest = layout.raft_segments.keys().next_back().copied();
     for (&id, path) in &layout.raft_segments {
-        let segment = Segment::open(&OsVfs, path, false)?;
+        let segment = match Segment::open(&OsVfs, path, false) {
+            Ok(segment) => segment,
+            // Torn while being created (a crash, or a live server rotating
+            // to a new segment right now): it holds no entry, as `verify`
+            // and `dump` say too; the next open removes it.
+            Err(bitcask::Error::Corrupted { reason, .. })
+                if Some(id) == newest && reason.starts_with("incomplete header") =>
+            {
+                let name = file_name(path);
+                progress.suspend(|| {
+                    note(&format!(
+                        "note: {name}: {reason} (torn while being created; holds no entry)"
+                    ))
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut s = RaftSegment {
             id,
             file_bytes: segment.len()?,

@@ -87,6 +87,30 @@ fn clean_raft_log_verifies_dumps_and_stats() {
     assert_eq!(json["vote"], 2);
 }
 
+/// A newest segment shorter than its header is a segment being created (a
+/// live server rotating, or a crash right then): `stat` counts the entries
+/// before it, as `verify` and `dump` do, instead of failing (hostile14 F1).
+#[test]
+fn a_newest_segment_shorter_than_its_header_is_not_corruption_for_any_tool() {
+    let dir = raft_dir(60);
+    let last = raft_segments(dir.path()).len() as u64;
+    let torn = dir.path().join(format!("log-{:020}.seg", last + 1));
+    fs::write(&torn, b"").unwrap();
+    for args in [&["verify"][..], &["dump"], &["stat"], &["stat", "--json"]] {
+        let mut all = args.to_vec();
+        all.push(s(dir.path()));
+        let out = run(&all);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    let stat = stdout(&run(&["stat", s(dir.path())]));
+    let total = stat.lines().find(|l| l.starts_with("total")).unwrap();
+    assert!(total.contains("60"), "{stat}");
+    // Not the newest: still corruption.
+    fs::rename(&torn, dir.path().join("log-00000000000000000000.seg")).unwrap();
+    let out = run(&["stat", s(dir.path())]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
 #[test]
 fn gap_in_the_raft_log_is_corruption() {
     let dir = raft_dir(60);
