@@ -123,7 +123,13 @@ pub fn server_config(t: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsEr
     };
     let config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Config(format!("certificate and key do not match: {e}")))?;
+        .map_err(|e| {
+            TlsError::Config(format!(
+                "the certificate {} and the key {} cannot be used together (a certificate that does not parse, or a key of another certificate): {e}",
+                t.cert_file.display(),
+                t.key_file.display()
+            ))
+        })?;
     Ok(Arc::new(config))
 }
 
@@ -211,6 +217,15 @@ pub fn peer_tls(files: &PeerTlsFiles) -> Result<PeerTls, TlsError> {
     })
 }
 
+/// The peer certificate and key did not make a TLS configuration.
+fn peer_pair_error(files: &PeerTlsFiles, e: &rustls::Error) -> TlsError {
+    TlsError::Config(format!(
+        "the peer certificate {} and the key {} cannot be used together (a certificate that does not parse, or a key of another certificate): {e}",
+        files.cert_file.display(),
+        files.key_file.display()
+    ))
+}
+
 fn load_peer_halves(files: &PeerTlsFiles) -> Result<PeerHalves, TlsError> {
     let certs = load_certs("the peer certificate chain", &files.cert_file)?;
     let key = || {
@@ -236,13 +251,13 @@ fn load_peer_halves(files: &PeerTlsFiles) -> Result<PeerHalves, TlsError> {
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs.clone(), key()?)
-        .map_err(|e| TlsError::Config(format!("peer certificate and key do not match: {e}")))?;
+        .map_err(|e| peer_pair_error(files, &e))?;
     let client = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_root_certificates(roots)
         .with_client_auth_cert(certs, key()?)
-        .map_err(|e| TlsError::Config(format!("peer certificate and key do not match: {e}")))?;
+        .map_err(|e| peer_pair_error(files, &e))?;
     Ok(PeerHalves {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
