@@ -45,7 +45,9 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes creations, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-    /// Creates `dir` and its parents.
+    /// Creates `dir` and its parents, durably: once it returns, a power
+    /// loss keeps every directory it created (each is fsynced into its
+    /// parent, as [`create_dir_all_durable`] does).
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Takes the exclusive lock on the file `path` (created if missing).
     /// Fails at once with [`io::ErrorKind::WouldBlock`] if another holder has it.
@@ -201,7 +203,7 @@ impl Vfs for OsVfs {
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir)
+        create_dir_all_durable(dir)
     }
 
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -730,8 +732,102 @@ impl Vfs for MemVfs {
     }
 }
 
+/// Creates `dir` and every missing parent, and makes each creation durable:
+/// a new directory's name lives in its parent, which a power loss may roll
+/// back unless the parent is fsynced after the creation (`mkdir` alone
+/// promises nothing). Files fsynced later inside a directory that then
+/// vanishes are lost with it: a node would come back empty and forget what
+/// it had acknowledged.
+pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
+    create_dirs_with(
+        dir,
+        |d| fs::metadata(d).is_ok(),
+        |d| match fs::create_dir(d) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => Ok(()),
+            other => other,
+        },
+        |d| File::open(d)?.sync_all(),
+    )
+}
+
+/// [`create_dir_all_durable`] over given operations: `exists`, `create`
+/// (one directory) and `sync` (fsync a directory).
+fn create_dirs_with(
+    dir: &Path,
+    exists: impl Fn(&Path) -> bool,
+    mut create: impl FnMut(&Path) -> io::Result<()>,
+    mut sync: impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut missing = Vec::new();
+    for ancestor in dir.ancestors() {
+        if ancestor.as_os_str().is_empty() || exists(ancestor) {
+            break;
+        }
+        missing.push(ancestor);
+    }
+    for new in missing.into_iter().rev() {
+        create(new)?;
+        let parent = match new.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync(parent)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// Every directory created is fsynced into its parent, outermost
+    /// first; what exists is left alone.
+    #[test]
+    fn durable_dir_creation_syncs_each_new_directory_s_parent() {
+        let existing: BTreeSet<PathBuf> = ["/", "/data"].iter().map(PathBuf::from).collect();
+        let ops = std::cell::RefCell::new(Vec::new());
+        create_dirs_with(
+            Path::new("/data/node/engine"),
+            |d| existing.contains(d),
+            |d| {
+                ops.borrow_mut().push(format!("mkdir {}", d.display()));
+                Ok(())
+            },
+            |d| {
+                ops.borrow_mut().push(format!("fsync {}", d.display()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            ops.into_inner(),
+            [
+                "mkdir /data/node",
+                "fsync /data",
+                "mkdir /data/node/engine",
+                "fsync /data/node",
+            ]
+        );
+        // A relative path's first component lives in the working directory.
+        let ops = std::cell::RefCell::new(Vec::new());
+        create_dirs_with(
+            Path::new("d/e"),
+            |_| false,
+            |_| Ok(()),
+            |d| {
+                ops.borrow_mut().push(d.display().to_string());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(ops.into_inner(), [".", "d"]);
+        // A real one: it exists afterwards, and an existing one is fine.
+        let tmp = tempfile::tempdir().unwrap();
+        let deep = tmp.path().join("a/b/c");
+        create_dir_all_durable(&deep).unwrap();
+        assert!(deep.is_dir());
+        create_dir_all_durable(&deep).unwrap();
+    }
+
     use super::*;
 
     #[test]

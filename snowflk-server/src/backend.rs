@@ -43,7 +43,7 @@ pub enum StartError {
 pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartError> {
     if let Some(backup) = &config.restore {
         let engine = engine_dir(&config.data_dir);
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        bitcask::vfs::create_dir_all_durable(&config.data_dir).map_err(|e| {
             StartError::Other(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
         crate::backup::restore(backup, &config.data_dir, &engine)
@@ -53,7 +53,7 @@ pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartErr
         Replication::None => Ok(Arc::new(NoneBackend::open(config)?)),
         Replication::Raft => {
             let dir = engine_dir(&config.data_dir);
-            std::fs::create_dir_all(&dir)
+            bitcask::vfs::create_dir_all_durable(&dir)
                 .map_err(|e| StartError::Other(format!("cannot create {}: {e}", dir.display())))?;
             // The Raft log is the durability: the engine does not fsync per
             // write (see `raft::machine` and the crate docs).
@@ -154,7 +154,7 @@ impl NoneBackend {
     /// writer thread.
     pub fn open(config: &Config) -> Result<Self, StartError> {
         let dir = engine_dir(&config.data_dir);
-        std::fs::create_dir_all(&dir)
+        bitcask::vfs::create_dir_all_durable(&dir)
             .map_err(|e| StartError::Other(format!("cannot create {}: {e}", dir.display())))?;
         let sm = KvStateMachine::open(&dir, config.engine_options(SyncPolicy::Always)).map_err(
             |source| StartError::Engine {

@@ -173,7 +173,7 @@ pub fn restore(backup: &Path, data_dir: &Path, engine_dir: &Path) -> Result<u64,
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io("remove", &staging))?;
     }
-    std::fs::create_dir_all(&staging).map_err(io("create", &staging))?;
+    bitcask::vfs::create_dir_all_durable(&staging).map_err(io("create", &staging))?;
     for file in &manifest.files {
         let from = backup.join(&file.name);
         let to = staging.join(&file.name);

@@ -423,7 +423,7 @@ pub fn mark_joined(
     };
     let text = format!("{first}\n{}\n", list.join(","));
     let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(data_dir)?;
+        bitcask::vfs::create_dir_all_durable(data_dir)?;
         let f = std::fs::File::create(&tmp)?;
         std::io::Write::write_all(&mut &f, text.as_bytes())?;
         f.sync_all()?;

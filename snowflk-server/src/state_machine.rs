@@ -339,7 +339,7 @@ impl KvStateMachine {
         if staging.exists() {
             std::fs::remove_dir_all(&staging).map_err(|e| io("remove", &staging, e))?;
         }
-        std::fs::create_dir_all(&staging).map_err(|e| io("create", &staging, e))?;
+        bitcask::vfs::create_dir_all_durable(&staging).map_err(|e| io("create", &staging, e))?;
         let newest = manifest
             .files
             .iter()

@@ -221,7 +221,7 @@ impl Images {
     /// Images under `root` (created if missing).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, SnapshotError> {
         let root = root.into();
-        std::fs::create_dir_all(&root).map_err(io("create", &root))?;
+        bitcask::vfs::create_dir_all_durable(&root).map_err(io("create", &root))?;
         Ok(Images {
             root,
             pinned: Default::default(),
@@ -511,7 +511,8 @@ impl Incoming {
                 Some((header, len)) => {
                     let body = std::mem::take(&mut self.header_buf).split_off(len);
                     self.header = Some((header, len as u64));
-                    std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
+                    bitcask::vfs::create_dir_all_durable(&self.dir)
+                        .map_err(io("create", &self.dir))?;
                     return self.write_body(&body);
                 }
             }
@@ -659,7 +660,7 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir_all(&dir)?;
+    bitcask::vfs::create_dir_all_durable(&dir)?;
     Ok(dir)
 }
 
@@ -689,7 +690,7 @@ mod tests {
             let base = round * 100;
             for i in 1..=8 {
                 let dir = images.image(base + i, 2);
-                std::fs::create_dir_all(&dir).unwrap();
+                bitcask::vfs::create_dir_all_durable(&dir).unwrap();
                 for f in 0..20 {
                     std::fs::write(dir.join(format!("{f:010}.data")), b"x").unwrap();
                 }
