@@ -370,3 +370,58 @@ fn a_node_joins_by_snapshot_is_promoted_and_the_leader_is_removed() {
     );
     assert_holds_every_key(&joiner, 4);
 }
+
+/// A joined member's peer address reaches the other nodes' member books
+/// only when its `ADD-NODE` entry applies, and the engine does not fsync
+/// (nor flush its write buffer) per entry: a SIGKILL loses the book record
+/// while the Raft log keeps the entry, and so the configuration. Restarted,
+/// a node must still dial that member, from the entry in its log: here
+/// nodes 1 and 4 are a quorum of the voters {1, 2, 4} and must elect a
+/// leader without node 2. (Before, node 1 had no address for node 4 and no
+/// leader was ever elected until node 2 came back; hostile13.)
+#[test]
+fn a_joined_member_s_address_survives_a_crash_of_every_node() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(work.path(), 3, &SNAPSHOTS);
+    cluster.wait_leader();
+    // Node 2 leads while node 4 joins, so only node 2 snapshots the book:
+    // node 1's copy stays in its engine's write buffer.
+    cluster.make_leader(2);
+    write_keys(cluster.node(2), 0..100);
+    let peer_port = free_port();
+    let mut joiner = start_joiner(work.path(), peer_port, Some(cluster.node(2)));
+    poll("node 4 to catch up as a learner", || {
+        let (role, lag) = members(cluster.node(2))?.get(&4)?.clone();
+        (role == "learner" && lag < 10).then_some(())
+    });
+    retry("PROMOTE 4", || admin(cluster.node(2), &["PROMOTE", "4"]));
+    retry("REMOVE-NODE 3", || {
+        admin(cluster.node(2), &["REMOVE-NODE", "3"])
+    });
+    poll("node 3 to be removed", || {
+        (!members(cluster.node(2))?.contains_key(&3)).then_some(())
+    });
+    cluster.kill(3);
+    write_keys(cluster.node(2), 100..200);
+    for id in [1, 2] {
+        cluster.kill(id);
+    }
+    joiner.signal("KILL");
+    joiner.wait_exit();
+    drop(joiner);
+
+    cluster.start_node(1);
+    let joiner = start_joiner(work.path(), peer_port, None);
+    let leader = leader_of(&[cluster.node(1), &joiner]);
+    assert!(leader == 1 || leader == 4, "leader {leader}");
+    let via = if leader == 1 {
+        cluster.node(1)
+    } else {
+        &joiner
+    };
+    let mut c = connect(via, short()).unwrap();
+    let got: Option<String> = retry("GET after the restart", || {
+        redis::cmd("GET").arg("key199").query(&mut c)
+    });
+    assert_eq!(got.as_deref(), Some("value199"));
+}

@@ -244,6 +244,44 @@ pub struct RaftBackend {
     peer_addr: Option<SocketAddr>,
     metrics: super::metrics::RaftMetrics,
     peer_metrics: PeerMetrics,
+    /// Peer addresses from the `ADD-NODE` entries in the log after the
+    /// engine's applied index at start. The member book gets them only when
+    /// they apply, which after a crash (the engine's unsynced tail lost) can
+    /// need a quorum that includes those very members: without their
+    /// addresses nobody could reach them (an election could never finish).
+    log_book: BTreeMap<NodeId, String>,
+}
+
+/// The peer addresses the `ADD-NODE` entries of `store` after index
+/// `applied` carry (the newest per node), read in bounded chunks.
+fn unapplied_members(
+    store: &SegmentLogStore<Command>,
+    applied: u64,
+) -> Result<BTreeMap<NodeId, String>, raftlog::StorageError> {
+    use raftlog::LogStore;
+    let mut out = BTreeMap::new();
+    let mut next = applied.saturating_add(1).max(store.first_index());
+    let end = store.last_index().saturating_add(1);
+    while next < end {
+        let chunk = store.entries(next, end, Some(16 << 20))?;
+        let Some(last) = chunk.last() else { break };
+        next = last.index + 1;
+        for e in &chunk {
+            if let raftlog::EntryPayload::ConfChange(change) = &e.payload {
+                match change.kind {
+                    raftlog::ConfChangeKind::AddLearner => {
+                        let addr = String::from_utf8_lossy(&change.context).into_owned();
+                        out.insert(change.node, addr);
+                    }
+                    raftlog::ConfChangeKind::Remove => {
+                        out.remove(&change.node);
+                    }
+                    raftlog::ConfChangeKind::Promote => {}
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Labels of the per-peer metrics.
@@ -303,6 +341,14 @@ impl RaftBackend {
             source,
         })?;
 
+        let log_book =
+            unapplied_members(&store, sm.applied_index()).map_err(|source| StartError::Log {
+                dir: settings.log_dir.clone(),
+                source,
+            })?;
+        if !log_book.is_empty() {
+            info!(node = id, members = ?log_book, "peer addresses from membership entries not applied yet");
+        }
         let others: BTreeMap<NodeId, String> = settings
             .peers
             .iter()
@@ -393,6 +439,7 @@ impl RaftBackend {
             transport_stop: stop_tx,
             peer_addr,
             settings,
+            log_book,
         });
         info!(
             node = id,
@@ -651,6 +698,7 @@ impl RaftBackend {
             .filter(|&&m| m != self.id)
             .filter_map(|&m| {
                 book.get(&m)
+                    .or_else(|| self.log_book.get(&m))
                     .or_else(|| self.settings.peers.get(&m))
                     .map(|a| (m, a.clone()))
             })
@@ -670,6 +718,7 @@ impl RaftBackend {
             .members()
             .get(&id)
             .cloned()
+            .or_else(|| self.log_book.get(&id).cloned())
             .or_else(|| self.settings.peers.get(&id).cloned())
     }
 
