@@ -94,6 +94,16 @@ pub struct Options {
     /// The file system. Default: [`OsVfs`]; tests pass a
     /// [`crate::vfs::MemVfs`] to simulate crashes and faults.
     pub vfs: Arc<dyn Vfs>,
+    /// The owner can rebuild whatever the active segment holds (a
+    /// replicated log replays it), so a read-write open may cut the active
+    /// segment at its first unreadable record even when valid records
+    /// follow, instead of failing with [`crate::Error::Corrupted`]. Under
+    /// [`SyncPolicy::Never`] a power loss can keep later pages of the
+    /// active segment and lose an earlier one (writeback is not in file
+    /// order), which looks exactly like that. The cut keeps a prefix of
+    /// whole write batches, logged with what it dropped. Default `false`:
+    /// an engine that is its own durability must report it.
+    pub replaceable_active_tail: bool,
 }
 
 impl Default for Options {
@@ -105,6 +115,7 @@ impl Default for Options {
             mmap_reads: true,
             merge: MergePolicy::default(),
             vfs: Arc::new(OsVfs),
+            replaceable_active_tail: false,
         }
     }
 }
@@ -135,6 +146,12 @@ impl Options {
     /// Turns memory-mapped reads on or off.
     pub fn mmap_reads(mut self, on: bool) -> Self {
         self.mmap_reads = on;
+        self
+    }
+
+    /// Sets [`Options::replaceable_active_tail`].
+    pub fn replaceable_active_tail(mut self, on: bool) -> Self {
+        self.replaceable_active_tail = on;
         self
     }
 

@@ -150,11 +150,14 @@ fn remove_logged(vfs: &dyn Vfs, path: &Path, why: &str) -> Result<()> {
 /// read-write opener maps (its maximum size; 0 = map nothing); sealed
 /// segments are mapped whole; a read-only opener does not map the active
 /// segment, which a live writer may still cut.
+/// `cut_damaged_active_tail`: see [`crate::Options::replaceable_active_tail`]
+/// (used by a read-write open only).
 pub(crate) fn recover(
     vfs: &dyn Vfs,
     dir: &Path,
     writable: bool,
     active_map_len: u64,
+    cut_damaged_active_tail: bool,
 ) -> Result<Recovered> {
     let names = vfs
         .list_dir(dir)
@@ -312,6 +315,7 @@ pub(crate) fn recover(
         dir,
         writable,
         active_map_len,
+        cut_damaged_active_tail: cut_damaged_active_tail && writable,
         active_id,
         hint_ids: &hint_ids,
         keydir: &keydir,
@@ -440,6 +444,7 @@ struct LoadContext<'a> {
     dir: &'a Path,
     writable: bool,
     active_map_len: u64,
+    cut_damaged_active_tail: bool,
     active_id: Option<u32>,
     hint_ids: &'a BTreeSet<u32>,
     keydir: &'a Keydir,
@@ -532,6 +537,7 @@ impl LoadContext<'_> {
                 id,
                 is_active,
                 self.writable,
+                is_active && self.cut_damaged_active_tail,
                 &mut part,
                 &mut stats,
                 &mut max_seq,
@@ -567,11 +573,13 @@ impl LoadContext<'_> {
 /// Scans one data segment into the keydir and statistics; returns its valid
 /// length and, if the active segment of a read-write open has a torn tail to
 /// cut there, its current length.
+#[allow(clippy::too_many_arguments)]
 fn load_by_scan(
     segment: &Segment,
     id: u32,
     is_active: bool,
     writable: bool,
+    cut_damage: bool,
     keydir: &mut KeydirPart,
     stats: &mut Tracker,
     max_seq: &mut u64,
@@ -664,7 +672,26 @@ fn load_by_scan(
             }
         }
         Ok(())
-    })?;
+    });
+    let end = match end {
+        // Records after the damage were never made durable in order (see
+        // `Options::replaceable_active_tail`): keep what precedes it.
+        Err(Error::Corrupted { offset, reason, .. }) if cut_damage => {
+            let file_len = segment.len()?;
+            tracing::warn!(
+                file = %path.display(),
+                offset,
+                dropped_bytes = file_len.saturating_sub(offset),
+                %reason,
+                "cutting the active segment at damage with records after it (pages lost by a power loss); its owner replays what they held"
+            );
+            ScanEnd::Torn {
+                valid_len: offset,
+                file_len,
+            }
+        }
+        other => other?,
+    };
 
     let mut valid_len = end.valid_len();
     if let Some(open) = &batch {

@@ -238,7 +238,13 @@ impl Bitcask {
                 Error::io("lock", &lock_path, e)
             }
         })?;
-        let mut recovered = recovery::recover(&*vfs, &dir, true, options.active_map_len())?;
+        let mut recovered = recovery::recover(
+            &*vfs,
+            &dir,
+            true,
+            options.active_map_len(),
+            options.replaceable_active_tail,
+        )?;
         let mut next_id = recovered.max_id + 1;
         let mut sealed_on_open = std::mem::take(&mut recovered.missing_hints);
         let inherited = recovered.newest_writable.take();
@@ -318,7 +324,7 @@ impl Bitcask {
         // what we listed is then stale: list again.
         let mut attempts = 0;
         let recovered = loop {
-            match recovery::recover(&*options.vfs, &dir, false, options.active_map_len()) {
+            match recovery::recover(&*options.vfs, &dir, false, options.active_map_len(), false) {
                 Err(Error::Io { source, path, .. })
                     if source.kind() == std::io::ErrorKind::NotFound
                         && path != dir

@@ -57,12 +57,16 @@ pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartErr
                 .map_err(|e| StartError::Other(format!("cannot create {}: {e}", dir.display())))?;
             // The Raft log is the durability: the engine does not fsync per
             // write (see `raft::machine` and the crate docs).
-            let sm = KvStateMachine::open(&dir, config.engine_options(SyncPolicy::Never)).map_err(
-                |source| StartError::Engine {
-                    path: dir.clone(),
-                    source,
-                },
-            )?;
+            // The log replays whatever the engine held past its last sync,
+            // so damage a power loss left in its active segment is cut off
+            // instead of stopping the node (`Options::replaceable_active_tail`).
+            let options = config
+                .engine_options(SyncPolicy::Never)
+                .replaceable_active_tail(true);
+            let sm = KvStateMachine::open(&dir, options).map_err(|source| StartError::Engine {
+                path: dir.clone(),
+                source,
+            })?;
             let mut settings = crate::raft::RaftSettings::from_config(config);
             let joiner = config.join.as_deref().map(|via| crate::join::Joiner {
                 via,
