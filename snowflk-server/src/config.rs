@@ -579,17 +579,16 @@ impl Config {
             return bad(format!("--log {:?} is not a log filter: {e}", self.log));
         }
         let l = &self.limits;
-        if l.max_connections == 0
-            || l.max_args == 0
-            || l.max_request_size == 0
-            || l.max_key_size == 0
-            || l.max_value_size == 0
-        {
-            return bad(
-                "--max-connections, --max-args, --max-request-size, --max-key-size and \
-                 --max-value-size must be positive"
-                    .into(),
-            );
+        for (flag, value) in [
+            ("--max-connections", l.max_connections as u64),
+            ("--max-args", l.max_args as u64),
+            ("--max-request-size", l.max_request_size as u64),
+            ("--max-key-size", l.max_key_size as u64),
+            ("--max-value-size", l.max_value_size as u64),
+        ] {
+            if value == 0 {
+                return bad(format!("{flag} must be positive"));
+            }
         }
         if l.max_key_size > crate::state_machine::MAX_KEY_LEN {
             return bad(format!(

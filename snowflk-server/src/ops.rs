@@ -338,6 +338,16 @@ pub enum ReadOp {
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
+    /// `GETEX key` with a time that does not parse or fit: nil if the key
+    /// is missing, else `error` (Redis looks the key up before it checks
+    /// the time). Changes nothing either way.
+    GetExBadTime {
+        /// The key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// The error reply for a present key.
+        error: String,
+    },
 }
 
 impl ReadOp {
@@ -352,6 +362,7 @@ impl ReadOp {
                 | ReadOp::Ttl { .. }
                 | ReadOp::Exists { .. }
                 | ReadOp::Type { .. }
+                | ReadOp::GetExBadTime { .. }
         )
     }
 
@@ -368,7 +379,8 @@ impl ReadOp {
             | Self::Ttl { .. }
             | Self::Scan { .. }
             | Self::ExpiredCount
-            | Self::Type { .. } => false,
+            | Self::Type { .. }
+            | Self::GetExBadTime { .. } => false,
         }
     }
 
@@ -382,6 +394,7 @@ impl ReadOp {
                 | Self::StrLen { .. }
                 | Self::Ttl { .. }
                 | Self::Type { .. }
+                | Self::GetExBadTime { .. }
         )
     }
 }

@@ -382,6 +382,10 @@ impl<'a> Txn<'a> {
             },
             ReadOp::DbSize => Reply::Int(self.user_len() as i64),
             ReadOp::ExpiredCount => Reply::Int(self.sm.expired_count(self.now) as i64),
+            ReadOp::GetExBadTime { key, error } => match self.get(key)? {
+                None => Reply::Nil,
+                Some(_) => Reply::Error(error.clone()),
+            },
             ReadOp::Type { key } => Reply::Simple(
                 if self.get(key)?.is_some() {
                     "string"

@@ -178,9 +178,13 @@ fn getex(a: &Args<'_>) -> Parsed {
         }
         i += used;
     }
-    Ok(match option.resolve(a, "getex")? {
-        None => Command::Read(ReadOp::Get { key }),
-        Some(expiry) => Command::Write(WriteCmd::GetEx { key, expiry }),
+    Ok(match option.resolve(a, "getex") {
+        Ok(None) => Command::Read(ReadOp::Get { key }),
+        Ok(Some(expiry)) => Command::Write(WriteCmd::GetEx { key, expiry }),
+        // A time that does not parse or fit: Redis answers nil for a
+        // missing key before it looks at the time.
+        Err(Reply::Error(error)) => Command::Read(ReadOp::GetExBadTime { key, error }),
+        Err(other) => return Err(other),
     })
 }
 
@@ -408,6 +412,19 @@ mod tests {
         assert_eq!(h.run(&["GET", "k"]), Reply::Nil);
         assert_eq!(h.run(&["GETEX", "k", "EX", "10"]), Reply::Nil);
         assert_eq!(h.run(&["EXISTS", "k"]), Reply::Int(0));
+        // On a missing key a bad time is not looked at: nil, as in Redis 7.
+        for bad in [
+            &["EX", "0"][..],
+            &["PX", "abc"],
+            &["EXAT", "9223372036854776"],
+            &["PX", "-100"],
+        ] {
+            let mut cmd = vec!["GETEX", "k"];
+            cmd.extend_from_slice(bad);
+            assert_eq!(h.run(&cmd), Reply::Nil, "{cmd:?}");
+        }
+        // On a present key it is the error, and nothing changes.
+        h.run(&["SET", "k", "v"]);
         for bad in ["0", "-1"] {
             assert!(is_err(
                 &h.run(&["GETEX", "k", "EX", bad]),
@@ -418,6 +435,7 @@ mod tests {
             &h.run(&["GETEX", "k", "EX", "ten"]),
             "ERR value is not"
         ));
+        assert_eq!(h.run(&["TTL", "k"]), Reply::Int(-1));
         for bad in [
             &["GETEX", "k", "FOO"][..],
             &["GETEX", "k", "EX"],

@@ -106,6 +106,13 @@ impl<L: RpcLink> Forwarder<L> {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
+        // A membership change waits for its answer even if leadership moves:
+        // a leader that removes itself hands leadership over (perhaps to this
+        // very node) before it answers `OK`, and an early `TIMEOUT` would
+        // hide the change's success. Such requests are rare and admin-only,
+        // so the full deadline for a deposed leader that never answers is
+        // acceptable there.
+        let wait_out_leader_changes = matches!(body, Forwarded::Membership(_));
         {
             let mut p = self.pending.lock();
             if p.len() >= self.max_pending {
@@ -113,7 +120,13 @@ impl<L: RpcLink> Forwarder<L> {
                     "too many requests forwarded to the leader".into(),
                 ));
             }
-            p.insert((leader, id), tx);
+            p.insert(
+                (leader, id),
+                Waiter {
+                    tx,
+                    wait_out_leader_changes,
+                },
+            );
         }
         // Leaves the map however this future ends (reply, timeout, or the
         // client going away).
@@ -137,8 +150,8 @@ impl<L: RpcLink> Forwarder<L> {
 
     /// Delivers a reply from `from`. Unknown ids (late or forged) are ignored.
     pub fn on_reply(&self, from: NodeId, id: u64, body: Result<Reply, BackendError>) {
-        if let Some(tx) = self.pending.lock().remove(&(from, id)) {
-            let _ = tx.send(body);
+        if let Some(w) = self.pending.lock().remove(&(from, id)) {
+            let _ = w.tx.send(body);
         }
     }
 
@@ -147,17 +160,19 @@ impl<L: RpcLink> Forwarder<L> {
     /// deadline: that node was deposed (a leader is known per term), so it
     /// will commit nothing more, but it may have applied the request
     /// before, so the outcome is unknown. A client can retry on the new
-    /// leader right away instead of after the request timeout.
+    /// leader right away instead of after the request timeout. Membership
+    /// changes are the exception: they wait for their answer (see
+    /// [`Forwarder::call`]).
     pub fn leader_changed(&self, leader: NodeId) {
         let mut pending = self.pending.lock();
         let stale: Vec<(NodeId, u64)> = pending
-            .keys()
-            .filter(|(to, _)| *to != leader)
-            .copied()
+            .iter()
+            .filter(|((to, _), w)| *to != leader && !w.wait_out_leader_changes)
+            .map(|(key, _)| *key)
             .collect();
         for key in stale {
-            if let Some(tx) = pending.remove(&key) {
-                let _ = tx.send(Err(BackendError::Timeout(format!(
+            if let Some(w) = pending.remove(&key) {
+                let _ = w.tx.send(Err(BackendError::Timeout(format!(
                     "node {} stopped leading before it answered; the outcome is unknown",
                     key.0
                 ))));
@@ -171,7 +186,14 @@ impl<L: RpcLink> Forwarder<L> {
     }
 }
 
-type Pending = Mutex<HashMap<(NodeId, u64), oneshot::Sender<Result<Reply, BackendError>>>>;
+/// One request waiting for the leader's reply.
+struct Waiter {
+    tx: oneshot::Sender<Result<Reply, BackendError>>,
+    /// Not ended early by [`Forwarder::leader_changed`].
+    wait_out_leader_changes: bool,
+}
+
+type Pending = Mutex<HashMap<(NodeId, u64), Waiter>>;
 
 struct Unregister<'a> {
     pending: &'a Pending,
@@ -274,6 +296,35 @@ mod tests {
             .unwrap();
         f.on_reply(3, id, Ok(Reply::Int(7)));
         assert_eq!(on_new.await.unwrap(), Ok(Reply::Int(7)));
+    }
+
+    /// A leader removing itself hands leadership over before it answers;
+    /// the forwarding node (maybe the new leader) must relay that `OK`, not
+    /// a `TIMEOUT` (hostile15 F2).
+    #[tokio::test]
+    async fn a_membership_change_waits_for_its_answer_across_a_leader_change() {
+        let link = FakeLink::default();
+        link.up.store(true, Ordering::Relaxed);
+        let f = Arc::new(Forwarder::new(link.clone(), 8, Duration::from_secs(600)));
+        let f2 = f.clone();
+        let remove = tokio::spawn(async move {
+            f2.call(
+                2,
+                Forwarded::Membership(crate::ops::MembershipChange::Remove(2)),
+            )
+            .await
+        });
+        while f.pending() < 1 {
+            tokio::task::yield_now().await;
+        }
+        f.leader_changed(1);
+        assert_eq!(f.pending(), 1, "the membership change was ended early");
+        let id = match link.sent.lock().first() {
+            Some((2, Rpc::Request { id, .. })) => *id,
+            other => panic!("{other:?}"),
+        };
+        f.on_reply(2, id, Ok(Reply::ok()));
+        assert_eq!(remove.await.unwrap(), Ok(Reply::ok()));
     }
 
     #[tokio::test]
