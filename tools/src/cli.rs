@@ -1,11 +1,11 @@
 //! The command line (clap derive): one binary, four subcommands.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{Result, Status, dump, merge, stat, verify};
+use crate::{Result, Status, ToolError, dump, exit, merge, stat, verify};
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 ok, 1 corrupt data found, 2 usage error, 3 cannot run (missing or unreadable \
@@ -150,7 +150,9 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
             };
             dump::run(&args.path, &opts, out)
         }
-        Command::Verify(args) => verify::run(&args.dir, &verify::VerifyOptions { progress }, out),
+        Command::Verify(args) => read_again_while_live(&args.dir, out, |out| {
+            verify::run(&args.dir, &verify::VerifyOptions { progress }, out)
+        }),
         Command::Merge(args) => merge::run(
             &args.dir,
             &merge::MergeOptions {
@@ -159,14 +161,53 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
             },
             out,
         ),
-        Command::Stat(args) => stat::run(
-            &args.dir,
-            &stat::StatOptions {
-                json: args.json,
-                progress,
-            },
-            out,
-        ),
+        Command::Stat(args) => read_again_while_live(&args.dir, out, |out| {
+            stat::run(
+                &args.dir,
+                &stat::StatOptions {
+                    json: args.json,
+                    progress,
+                },
+                out,
+            )
+        }),
+    }
+}
+
+/// How often a read-only command reads a live directory before it reports
+/// what it found.
+const LIVE_ATTEMPTS: usize = 3;
+
+/// Runs read-only `command` on `dir` with its output held back. If it found
+/// corruption or could not read a file while a server holds the
+/// directory's lock, the files changed under it (a merge removed one, an
+/// append was caught half-written): it is run again after a pause, up to
+/// [`LIVE_ATTEMPTS`] times, and only the last run's output is written. On a
+/// directory nobody holds, the first answer stands.
+fn read_again_while_live(
+    dir: &Path,
+    out: &mut dyn Write,
+    mut command: impl FnMut(&mut dyn Write) -> Result<Status>,
+) -> Result<Status> {
+    let mut attempt = 1;
+    loop {
+        let mut held = Vec::new();
+        let result = command(&mut held);
+        let failed = match &result {
+            Ok(status) => matches!(status, Status::Corrupt),
+            Err(e) => matches!(e.exit_code(), exit::CORRUPT | exit::CANNOT_RUN),
+        };
+        if !failed || attempt == LIVE_ATTEMPTS || !crate::layout::held_by_a_writer(dir) {
+            out.write_all(&held).map_err(ToolError::Output)?;
+            return result;
+        }
+        crate::note(&format!(
+            "note: {} is in use by a running server and changed while it was read; reading it again ({}/{LIVE_ATTEMPTS})",
+            dir.display(),
+            attempt + 1
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        attempt += 1;
     }
 }
 
@@ -174,6 +215,33 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// A failed read of a directory a server holds is repeated and only the
+    /// last answer shown; on a directory nobody holds the first stands.
+    #[test]
+    fn a_live_directory_is_read_again_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |calls: &mut u32, out: &mut Vec<u8>| {
+            read_again_while_live(dir.path(), out, |out| {
+                *calls += 1;
+                let (text, status) = if *calls == 1 {
+                    ("first\n", Status::Corrupt)
+                } else {
+                    ("second\n", Status::Clean)
+                };
+                out.write_all(text.as_bytes()).unwrap();
+                Ok(status)
+            })
+        };
+        let store = bitcask::Bitcask::open(dir.path(), bitcask::Options::default()).unwrap();
+        let (mut calls, mut out) = (0, Vec::new());
+        assert!(matches!(run(&mut calls, &mut out), Ok(Status::Clean)));
+        assert_eq!((calls, out.as_slice()), (2, &b"second\n"[..]));
+        drop(store);
+        let (mut calls, mut out) = (0, Vec::new());
+        assert!(matches!(run(&mut calls, &mut out), Ok(Status::Corrupt)));
+        assert_eq!((calls, out.as_slice()), (1, &b"first\n"[..]));
+    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -273,6 +273,37 @@ pub fn read_header(path: &Path) -> Result<std::result::Result<FileHeader, Format
     Ok(FileHeader::decode(&bytes))
 }
 
+/// True if some process holds the `LOCK` of directory `dir` (a running
+/// server or any read-write opener), read from Linux's `/proc/locks`
+/// without touching the lock: trying it could make a server starting at
+/// that moment fail. `false` where that file does not exist.
+pub fn held_by_a_writer(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::metadata(dir.join("LOCK")) else {
+        return false;
+    };
+    let Ok(locks) = fs::read_to_string("/proc/locks") else {
+        return false;
+    };
+    locks_name_inode(&locks, meta.ino())
+}
+
+/// True if a `FLOCK` line of `/proc/locks` text names inode `ino` (its
+/// sixth field is `MAJOR:MINOR:INODE`, the inode in decimal).
+fn locks_name_inode(locks: &str, ino: u64) -> bool {
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pos) = fields.iter().position(|f| *f == "FLOCK") else {
+            return false;
+        };
+        fields
+            .get(pos + 4)
+            .and_then(|dev_ino| dev_ino.rsplit(':').next())
+            .and_then(|i| i.parse::<u64>().ok())
+            == Some(ino)
+    })
+}
+
 /// The final component of `path`, for messages.
 pub fn file_name(path: &Path) -> String {
     path.file_name()
@@ -282,6 +313,24 @@ pub fn file_name(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_lock_held_by_a_store_is_seen_in_proc_locks() {
+        let line = "1: FLOCK  ADVISORY  WRITE 2337 fd:01:5432 0 EOF\n2: POSIX  ADVISORY  WRITE 99 fd:01:77 0 EOF";
+        assert!(locks_name_inode(line, 5432));
+        assert!(
+            !locks_name_inode(line, 77),
+            "a POSIX lock is not the store's"
+        );
+        assert!(!locks_name_inode(line, 543));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!held_by_a_writer(dir.path()), "no LOCK file");
+        let store = bitcask::Bitcask::open(dir.path(), bitcask::Options::default()).unwrap();
+        assert!(held_by_a_writer(dir.path()));
+        drop(store);
+        assert!(!held_by_a_writer(dir.path()));
+    }
+
     use super::*;
 
     #[test]
