@@ -5,6 +5,8 @@ python3 h13.py --seed S --rounds N [--faults all_power,one_power,crash_then_powe
 """
 import argparse, json, os, random, shutil, signal, socket, subprocess, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The lazy file system's control (mount, power loss) is hostile13's.
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile13"))
 from lfs import LazyMount, mounted
 
 SRV = os.environ.get("SNOWFLK_BIN", "/work/target-h16/release/snowflk-server")
