@@ -544,12 +544,8 @@ impl KvStateMachine {
     /// A read of several keys sees every applied batch whole or not at all.
     pub fn read(&self, op: &ReadOp, now_ms: u64) -> Result<Reply, Error> {
         let txn = Txn::new(self, now_ms)?;
-        if op.reads_several_keys() {
-            let _whole_batches = self.visibility.read();
-            txn.read(op)
-        } else {
-            txn.read(op)
-        }
+        let _whole_batches = op.reads_several_keys().then(|| self.visibility.read());
+        txn.read(op)
     }
 
     /// Fsyncs the engine; returns the applied index now durable in it (the
