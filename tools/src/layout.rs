@@ -277,15 +277,45 @@ pub fn read_header(path: &Path) -> Result<std::result::Result<FileHeader, Format
 /// server or any read-write opener), read from Linux's `/proc/locks`
 /// without touching the lock: trying it could make a server starting at
 /// that moment fail. `false` where that file does not exist.
+///
+/// The kernel generates `/proc/locks` by position, about a page per
+/// `read` call, so a lock released elsewhere between two calls shifts the
+/// entries after it and one of them is never shown. A skip can only hide
+/// an entry, never invent one, so the file is read whole up to
+/// [`PROC_LOCKS_READS`] times and any read that names the inode counts.
 pub fn held_by_a_writer(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = fs::metadata(dir.join("LOCK")) else {
         return false;
     };
-    let Ok(locks) = fs::read_to_string("/proc/locks") else {
-        return false;
-    };
-    locks_name_inode(&locks, meta.ino())
+    (0..PROC_LOCKS_READS)
+        .any(|_| read_proc_locks().is_some_and(|locks| locks_name_inode(&locks, meta.ino())))
+}
+
+/// How many whole reads of `/proc/locks` [`held_by_a_writer`] makes
+/// before it answers that nobody holds the lock.
+const PROC_LOCKS_READS: usize = 3;
+
+/// The text of `/proc/locks`, read with a large buffer so that the file
+/// comes in as few `read` calls as possible (each boundary between calls
+/// is a chance to skip an entry); `None` where it cannot be read.
+fn read_proc_locks() -> Option<String> {
+    let mut file = fs::File::open("/proc/locks").ok()?;
+    let mut bytes = vec![0u8; 64 * 1024];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(bytes.len() * 2, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    bytes.truncate(len);
+    String::from_utf8(bytes).ok()
 }
 
 /// True if a `FLOCK` line of `/proc/locks` text names inode `ino` (its
@@ -332,6 +362,40 @@ mod tests {
     }
 
     use super::*;
+
+    /// Other processes taking and releasing locks while `/proc/locks` is
+    /// read must not hide a lock that is held the whole time: the kernel
+    /// generates that file a page at a time by position, so an entry
+    /// removed between two `read` calls shifts the rest and one is skipped
+    /// (CI saw `held_by_a_writer` answer false for a held store).
+    #[test]
+    fn a_held_lock_is_seen_while_other_locks_come_and_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = bitcask::Bitcask::open(dir.path(), bitcask::Options::default()).unwrap();
+        let churn_dir = tempfile::tempdir().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let (stop, base) = (stop.clone(), churn_dir.path().to_path_buf());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let file = fs::File::create(base.join(format!("l{}", i % 8))).unwrap();
+                    file.try_lock().unwrap();
+                }
+            })
+        };
+        let misses = (0..20_000)
+            .filter(|_| !held_by_a_writer(dir.path()))
+            .count();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
+        drop(store);
+        assert_eq!(
+            misses, 0,
+            "a held LOCK was not seen in {misses} of 20000 reads"
+        );
+    }
 
     #[test]
     fn raft_segment_names_parse() {
