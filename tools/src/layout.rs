@@ -282,7 +282,8 @@ pub fn read_header(path: &Path) -> Result<std::result::Result<FileHeader, Format
 /// `read` call, so a lock released elsewhere between two calls shifts the
 /// entries after it and one of them is never shown. A skip can only hide
 /// an entry, never invent one, so the file is read whole up to
-/// [`PROC_LOCKS_READS`] times and any read that names the inode counts.
+/// three times (`PROC_LOCKS_READS`) and any read that names the inode
+/// counts.
 pub fn held_by_a_writer(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = fs::metadata(dir.join("LOCK")) else {
