@@ -79,6 +79,7 @@ fn stranger_gets_through(port: u16, trust: &str, client: Option<(&str, &str)>) -
         cluster_id: 0,
         from: 99,
         to: 1,
+        incarnation: 1,
     }
     .encode();
     if tls.write_all(&hello).and_then(|()| tls.flush()).is_err() {

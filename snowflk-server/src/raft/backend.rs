@@ -49,6 +49,9 @@ pub struct RaftSettings {
     pub id: NodeId,
     /// Directory of the Raft log (created if missing).
     pub log_dir: PathBuf,
+    /// Where this node's `IDENTITY` and `PEERS-SEEN` files live (the data
+    /// directory; by default the log directory's parent).
+    pub identity_dir: PathBuf,
     /// Address the peer listener binds; also the local address outgoing
     /// peer sockets bind to (port 0). Unused for a one-member cluster.
     pub peer_listen: String,
@@ -119,6 +122,10 @@ impl RaftSettings {
             max_frame: super::wire::DEFAULT_MAX_FRAME,
             peer_tls: None,
             snapshot_dir: log_dir.with_file_name("snapshots"),
+            identity_dir: log_dir
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
             snapshot_entries: 100_000,
             snapshot_bytes: 256 * 1024 * 1024,
             snapshot_trailing_entries: 1024,
@@ -153,6 +160,7 @@ impl RaftSettings {
         s.request_timeout = Duration::from_millis(config.request_timeout_ms);
         s.peer_tls = config.peer_tls.clone();
         s.snapshot_dir = config.data_dir.join("snapshots");
+        s.identity_dir = config.data_dir.clone();
         s.snapshot_entries = config.snapshot_entries;
         s.snapshot_bytes = config.snapshot_bytes;
         s.snapshot_trailing_entries = config.snapshot_trailing_entries;
@@ -191,6 +199,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The node's identity files could not be read or written.
+    #[error(transparent)]
+    Identity(#[from] super::identity::IdentityError),
     /// The driver could not start.
     #[error(transparent)]
     Driver(#[from] FatalError),
@@ -204,6 +215,12 @@ impl Link {
     fn set_peers(&self, peers: &BTreeMap<NodeId, String>) {
         if let Some(t) = &self.0 {
             t.set_peers(peers);
+        }
+    }
+
+    fn set_voters(&self, voters: std::collections::BTreeSet<NodeId>) {
+        if let Some(t) = &self.0 {
+            t.set_voters(voters);
         }
     }
 }
@@ -328,6 +345,10 @@ impl RaftBackend {
         raft.validate()
             .map_err(|e| StartError::Settings(format!("raft timing: {e}")))?;
 
+        // The log's first opener creates its hard-state file: without one,
+        // this start begins a new Raft history, and the data directory a
+        // new incarnation (see `identity`).
+        let log_is_new = !settings.log_dir.join("hardstate").exists();
         let store: SegmentLogStore<Command> = SegmentLogStore::open(
             Arc::new(bitcask::vfs::OsVfs),
             &settings.log_dir,
@@ -341,6 +362,9 @@ impl RaftBackend {
             source,
         })?;
 
+        let identity =
+            super::identity::NodeIdentity::load_or_create(&settings.identity_dir, id, log_is_new)?;
+        let peers_seen = super::identity::PeersSeen::load(&settings.identity_dir, log_is_new)?;
         let log_book =
             unapplied_members(&store, sm.applied_index()).map_err(|source| StartError::Log {
                 dir: settings.log_dir.clone(),
@@ -382,6 +406,11 @@ impl RaftBackend {
             tc.bind_ip = local.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
             tc.queue_len = settings.peer_queue;
             tc.max_frame = settings.max_frame;
+            tc.identities = Arc::new(super::identity::Identities::new(
+                identity.incarnation,
+                peers_seen,
+                settings.voters(),
+            ));
             if let Some(files) = &settings.peer_tls {
                 tc.tls = Some(
                     crate::tls::peer_tls(files).map_err(|e| StartError::Settings(e.to_string()))?,
@@ -661,6 +690,7 @@ impl RaftBackend {
                         (s.conf.clone(), s.committed_conf.clone())
                     };
                     let book = members.borrow_and_update().clone();
+                    b.link.set_voters(b.voters_of(&conf, &committed));
                     b.link.set_peers(&b.peer_set(&conf, &committed, &book));
                     seen = Some((conf, committed));
                 }
@@ -674,6 +704,24 @@ impl RaftBackend {
                 }
             }
         });
+    }
+
+    /// The voters of the latest and the committed configuration; before
+    /// the node knows any configuration, the initial voters.
+    fn voters_of(
+        &self,
+        conf: &raftlog::ConfState,
+        committed: &raftlog::ConfState,
+    ) -> std::collections::BTreeSet<NodeId> {
+        let empty = |c: &raftlog::ConfState| c.voters.is_empty() && c.learners.is_empty();
+        if empty(conf) && empty(committed) {
+            return self.settings.voters().into_iter().collect();
+        }
+        conf.voters
+            .iter()
+            .chain(&committed.voters)
+            .copied()
+            .collect()
     }
 
     /// The peers to talk to: the members of the latest configuration and of

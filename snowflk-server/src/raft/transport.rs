@@ -42,9 +42,10 @@ use tracing::{debug, info, warn};
 
 use raftlog::{Message, MessageBody, NodeId};
 
+use super::identity::{Identities, IdentityError, Verdict};
 use super::wire::{
-    self, ACK_LEN, Ack, AckStatus, HELLO_LEN, Hello, LEN_PREFIX, PROTOCOL_VERSION, PeerFrame,
-    WireError,
+    self, ACK_LEN, ACK_MAGIC, Ack, AckStatus, HELLO_LEN, HELLO_MAGIC, Hello, LEN_PREFIX,
+    PROTOCOL_VERSION, PeerFrame, VERSION_PREFIX_LEN, WireError,
 };
 
 /// Settings of the transport.
@@ -74,6 +75,9 @@ pub struct TransportConfig {
     /// for plain TCP. [`Transport::start`] reloads it on SIGHUP and when its
     /// files change.
     pub tls: Option<crate::tls::PeerTls>,
+    /// This node's incarnation and the peers' seen so far: a voter that
+    /// comes back with another data directory is refused both ways.
+    pub identities: Arc<Identities>,
 }
 
 /// A peer byte stream: a TCP socket or a TLS session over one.
@@ -97,6 +101,7 @@ impl TransportConfig {
             backoff_max: Duration::from_secs(1),
             io_timeout: Duration::from_secs(3),
             tls: None,
+            identities: Arc::new(Identities::ephemeral()),
         }
     }
 }
@@ -173,6 +178,21 @@ pub enum LinkError {
     /// The other side refused the handshake.
     #[error("refused by the peer: {0}")]
     Refused(AckStatus),
+    /// The acceptor is a voter known with another data directory.
+    #[error(
+        "peer {peer} presents data-directory incarnation {presented:016x}, but it was a voter known as {known:016x}: its data directory was lost or replaced, so it may have forgotten votes and acknowledged entries; it is not talked to. Remove it (SNOWFLK REMOVE-NODE {peer}) and add a node with a new id (docs/server.md, \"Lost disk\")"
+    )]
+    ReplacedPeer {
+        /// The peer's id.
+        peer: NodeId,
+        /// The incarnation recorded for it.
+        known: u64,
+        /// The one it presented.
+        presented: u64,
+    },
+    /// The record of peers' incarnations could not be written.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The peer address does not resolve.
     #[error("address {0} does not resolve")]
     Unresolved(String),
@@ -259,6 +279,12 @@ where
         };
         transport.set_peers(&peers);
         transport
+    }
+
+    /// Makes `voters` the peers whose incarnation must not change: the
+    /// voters of this node's latest and committed configurations.
+    pub fn set_voters(&self, voters: impl IntoIterator<Item = NodeId>) {
+        self.config.identities.set_voters(voters);
     }
 
     /// Makes `peers` (id → address; this node's own id is ignored) the set
@@ -398,7 +424,13 @@ async fn run_outgoing<C, R>(
             Err(e) => {
                 let msg = e.to_string();
                 // Log a new kind of failure loudly, repeats quietly.
-                if last_error.as_deref() != Some(msg.as_str()) {
+                let replaced = matches!(
+                    e,
+                    LinkError::ReplacedPeer { .. } | LinkError::Refused(AckStatus::ReplacedNode)
+                );
+                if replaced && last_error.as_deref() != Some(msg.as_str()) {
+                    tracing::error!(node = config.id, peer, addr = %addr, error = %msg, "peer link refused: a data directory was lost or replaced under a voter's id; see docs/server.md, \"Lost disk\"");
+                } else if last_error.as_deref() != Some(msg.as_str()) {
                     warn!(node = config.id, peer, addr = %addr, error = %msg, "cannot reach peer");
                 } else {
                     debug!(node = config.id, peer, addr = %addr, error = %msg, "cannot reach peer");
@@ -481,18 +513,46 @@ async fn dial(
         cluster_id: config.cluster_id,
         from: config.id,
         to: peer,
+        incarnation: config.identities.incarnation,
     };
     let mut ack = [0u8; ACK_LEN];
-    tokio::time::timeout(timeout, async {
+    let version = tokio::time::timeout(timeout, async {
         stream.write_all(&hello.encode()).await?;
-        stream.read_exact(&mut ack).await.map(|_| ())
+        // An acceptor of another version answers with its own layout:
+        // read only what every version shares before judging.
+        stream.read_exact(&mut ack[..VERSION_PREFIX_LEN]).await?;
+        let version = wire::announced_version(&ack, ACK_MAGIC)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        if version == PROTOCOL_VERSION {
+            stream.read_exact(&mut ack[VERSION_PREFIX_LEN..]).await?;
+        }
+        Ok::<u16, std::io::Error>(version)
     })
     .await
     .map_err(|_| LinkError::Timeout("handshake"))?
     .map_err(io("handshake"))?;
+    if version != PROTOCOL_VERSION {
+        return Err(LinkError::Refused(AckStatus::VersionMismatch));
+    }
     let ack = Ack::decode(&ack)?;
     if ack.status != AckStatus::Accepted {
         return Err(LinkError::Refused(ack.status));
+    }
+    match config.identities.judge(peer, ack.incarnation)? {
+        Verdict::Known => {}
+        Verdict::Recorded => {
+            info!(node = config.id, peer, incarnation = %format!("{:016x}", ack.incarnation), "recorded the peer's data-directory incarnation");
+        }
+        Verdict::Replaced { old } => {
+            info!(node = config.id, peer, old = %format!("{old:016x}"), new = %format!("{:016x}", ack.incarnation), "a non-voting peer came back with a new data directory; recorded");
+        }
+        Verdict::Refused { known } => {
+            return Err(LinkError::ReplacedPeer {
+                peer,
+                known,
+                presented: ack.incarnation,
+            });
+        }
     }
     Ok(stream)
 }
@@ -786,18 +846,69 @@ async fn accept(
         ),
     };
     let mut b = [0u8; HELLO_LEN];
-    tokio::time::timeout(config.io_timeout, stream.read_exact(&mut b))
-        .await
-        .map_err(|_| LinkError::Timeout("handshake"))?
-        .map_err(io("read handshake"))?;
-    let hello = Hello::decode(&b)?;
-    let status = wire::judge_hello(&hello, config.cluster_id, config.id, |id| {
-        known.read().contains_key(&id)
-    });
-    let ack = Ack {
+    let ack_with = |status| Ack {
         version: PROTOCOL_VERSION,
         status,
+        incarnation: config.identities.incarnation,
     };
+    tokio::time::timeout(
+        config.io_timeout,
+        stream.read_exact(&mut b[..VERSION_PREFIX_LEN]),
+    )
+    .await
+    .map_err(|_| LinkError::Timeout("handshake"))?
+    .map_err(io("read handshake"))?;
+    let version = wire::announced_version(&b, HELLO_MAGIC)?;
+    if version != PROTOCOL_VERSION {
+        // A dialer of another version sends another layout: answer before
+        // reading it. An older dialer reads the first 8 bytes of the ack,
+        // which every version lays out alike.
+        let ack = ack_with(AckStatus::VersionMismatch);
+        let _ = tokio::time::timeout(config.io_timeout, stream.write_all(&ack.encode())).await;
+        warn!(
+            node = config.id,
+            %addr,
+            version,
+            reason = %AckStatus::VersionMismatch,
+            "refused peer connection"
+        );
+        return Err(LinkError::Refused(AckStatus::VersionMismatch));
+    }
+    tokio::time::timeout(
+        config.io_timeout,
+        stream.read_exact(&mut b[VERSION_PREFIX_LEN..]),
+    )
+    .await
+    .map_err(|_| LinkError::Timeout("handshake"))?
+    .map_err(io("read handshake"))?;
+    let hello = Hello::decode(&b)?;
+    let mut status = wire::judge_hello(&hello, config.cluster_id, config.id, |id| {
+        known.read().contains_key(&id)
+    });
+    if status == AckStatus::Accepted {
+        match config.identities.judge(hello.from, hello.incarnation)? {
+            Verdict::Known => {}
+            Verdict::Recorded => {
+                info!(node = config.id, peer = hello.from, incarnation = %format!("{:016x}", hello.incarnation), "recorded the peer's data-directory incarnation");
+            }
+            Verdict::Replaced { old } => {
+                info!(node = config.id, peer = hello.from, old = %format!("{old:016x}"), new = %format!("{:016x}", hello.incarnation), "a non-voting peer came back with a new data directory; recorded");
+            }
+            Verdict::Refused { known } => {
+                tracing::error!(
+                    node = config.id,
+                    %addr,
+                    peer = hello.from,
+                    known = %format!("{known:016x}"),
+                    presented = %format!("{:016x}", hello.incarnation),
+                    "refused a voter that came back with another data directory: it may have forgotten votes and acknowledged entries. Remove it (SNOWFLK REMOVE-NODE {}) and add a node with a new id (docs/server.md, \"Lost disk\")",
+                    hello.from
+                );
+                status = AckStatus::ReplacedNode;
+            }
+        }
+    }
+    let ack = ack_with(status);
     let _ = tokio::time::timeout(config.io_timeout, stream.write_all(&ack.encode())).await;
     if status != AckStatus::Accepted {
         warn!(

@@ -5,9 +5,13 @@
 //! [`super::transport`] and by the `peer_frame` fuzz target, so the code the
 //! fuzzer exercises is the code that parses a peer's bytes.
 //!
-//! - A connection starts with the dialer's 32-byte [`Hello`]; the acceptor
-//!   answers with an 8-byte [`Ack`] and closes the connection unless the
-//!   status is [`AckStatus::Accepted`].
+//! - A connection starts with the dialer's 40-byte [`Hello`]; the acceptor
+//!   answers with a 16-byte [`Ack`] and closes the connection unless the
+//!   status is [`AckStatus::Accepted`]. Both carry the sender's
+//!   data-directory incarnation (see [`super::identity`]). Their first
+//!   [`VERSION_PREFIX_LEN`] bytes (magic, version) are laid out as in every
+//!   protocol version, so each side can tell the other's version before it
+//!   expects the rest, and answer a mismatch that an older peer can read.
 //! - Then the dialer sends frames: a `u32` little-endian body length, then
 //!   the body, a postcard-encoded [`PeerFrame`]. A length above the
 //!   connection's maximum is refused before any of the body is read.
@@ -25,11 +29,16 @@ pub const HELLO_MAGIC: [u8; 4] = *b"SFKP";
 /// First four bytes of an [`Ack`].
 pub const ACK_MAGIC: [u8; 4] = *b"SFKA";
 /// The peer protocol version this build speaks. Peers must speak the same.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version 2 added the incarnations to [`Hello`] and [`Ack`].
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Size of an encoded [`Hello`].
-pub const HELLO_LEN: usize = 32;
+pub const HELLO_LEN: usize = 40;
 /// Size of an encoded [`Ack`].
-pub const ACK_LEN: usize = 8;
+pub const ACK_LEN: usize = 16;
+/// The bytes of a [`Hello`] or an [`Ack`] that every protocol version lays
+/// out alike: magic, version (u16 LE), and two more bytes. An acknowledgement
+/// of protocol version 1 was exactly this long.
+pub const VERSION_PREFIX_LEN: usize = 8;
 /// Size of a frame's length prefix.
 pub const LEN_PREFIX: usize = 4;
 /// Default hard limit on a frame body (64 MiB). A peer announcing more is
@@ -86,11 +95,24 @@ pub struct Hello {
     pub from: NodeId,
     /// The node id the dialer expects to reach.
     pub to: NodeId,
+    /// The dialer's data-directory incarnation.
+    pub incarnation: u64,
+}
+
+/// The protocol version announced by the first [`VERSION_PREFIX_LEN`]
+/// bytes of a [`Hello`] or an [`Ack`] (`magic` says which).
+pub fn announced_version(b: &[u8], magic: [u8; 4]) -> Result<u16, WireError> {
+    let b = fixed::<VERSION_PREFIX_LEN>(b)?;
+    let got = [b[0], b[1], b[2], b[3]];
+    if got != magic {
+        return Err(WireError::BadMagic(got));
+    }
+    Ok(u16::from_le_bytes([b[4], b[5]]))
 }
 
 impl Hello {
     /// Encodes as magic, version (u16 LE), reserved (u16, 0), cluster id,
-    /// from, to (u64 LE each).
+    /// from, to, incarnation (u64 LE each).
     pub fn encode(&self) -> [u8; HELLO_LEN] {
         let mut b = [0u8; HELLO_LEN];
         b[0..4].copy_from_slice(&HELLO_MAGIC);
@@ -99,6 +121,7 @@ impl Hello {
         b[8..16].copy_from_slice(&self.cluster_id.to_le_bytes());
         b[16..24].copy_from_slice(&self.from.to_le_bytes());
         b[24..32].copy_from_slice(&self.to.to_le_bytes());
+        b[32..40].copy_from_slice(&self.incarnation.to_le_bytes());
         b
     }
 
@@ -119,6 +142,7 @@ impl Hello {
             cluster_id: u64_at(b, 8),
             from: u64_at(b, 16),
             to: u64_at(b, 24),
+            incarnation: u64_at(b, 32),
         })
     }
 }
@@ -138,6 +162,9 @@ pub enum AckStatus {
     UnknownPeer = 3,
     /// The dialer wanted another node than the acceptor.
     WrongNode = 4,
+    /// The dialer is a voter the acceptor knew with another data directory
+    /// (incarnation): it lost what it promised and must not take part.
+    ReplacedNode = 5,
 }
 
 impl AckStatus {
@@ -148,6 +175,7 @@ impl AckStatus {
             2 => AckStatus::ClusterMismatch,
             3 => AckStatus::UnknownPeer,
             4 => AckStatus::WrongNode,
+            5 => AckStatus::ReplacedNode,
             other => return Err(WireError::UnknownStatus(other)),
         })
     }
@@ -161,6 +189,9 @@ impl std::fmt::Display for AckStatus {
             AckStatus::ClusterMismatch => "cluster id mismatch",
             AckStatus::UnknownPeer => "sender is not a peer",
             AckStatus::WrongNode => "addressed to another node id",
+            AckStatus::ReplacedNode => {
+                "the sender's node id was known with another data directory (lost or replaced disk?)"
+            }
         })
     }
 }
@@ -172,15 +203,19 @@ pub struct Ack {
     pub version: u16,
     /// The verdict.
     pub status: AckStatus,
+    /// The acceptor's data-directory incarnation.
+    pub incarnation: u64,
 }
 
 impl Ack {
-    /// Encodes as magic, version (u16 LE), status (u8), reserved (u8, 0).
+    /// Encodes as magic, version (u16 LE), status (u8), reserved (u8, 0),
+    /// incarnation (u64 LE).
     pub fn encode(&self) -> [u8; ACK_LEN] {
         let mut b = [0u8; ACK_LEN];
         b[0..4].copy_from_slice(&ACK_MAGIC);
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
         b[6] = self.status as u8;
+        b[8..16].copy_from_slice(&self.incarnation.to_le_bytes());
         b
     }
 
@@ -197,6 +232,7 @@ impl Ack {
         Ok(Ack {
             version: u16::from_le_bytes([b[4], b[5]]),
             status: AckStatus::from_byte(b[6])?,
+            incarnation: u64_at(b, 8),
         })
     }
 }
@@ -289,6 +325,8 @@ pub fn fuzz_peer_frame(data: &[u8]) {
         assert_eq!(Hello::decode(&h.encode()), Ok(h), "hello round trip");
         let _ = judge_hello(&h, 1, 2, |id| id < 4);
     }
+    let _ = announced_version(data, HELLO_MAGIC);
+    let _ = announced_version(data, ACK_MAGIC);
     if let Ok(a) = Ack::decode(data) {
         assert_eq!(Ack::decode(&a.encode()), Ok(a), "ack round trip");
     }
@@ -334,19 +372,25 @@ mod tests {
             cluster_id: 0x0102_0304_0506_0708,
             from: 2,
             to: 3,
+            incarnation: 0x1112_1314_1516_1718,
         };
         let b = h.encode();
-        assert_eq!(&b[..8], b"SFKP\x01\x00\x00\x00");
+        assert_eq!(&b[..8], b"SFKP\x02\x00\x00\x00");
         assert_eq!(&b[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(b[16], 2);
         assert_eq!(b[24], 3);
+        assert_eq!(
+            &b[32..40],
+            &[0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11]
+        );
+        assert_eq!(announced_version(&b, HELLO_MAGIC), Ok(2));
         assert_eq!(Hello::decode(&b), Ok(h));
         let mut bad = b;
         bad[0] = b'X';
         assert!(matches!(Hello::decode(&bad), Err(WireError::BadMagic(_))));
         assert!(matches!(
-            Hello::decode(&b[..31]),
-            Err(WireError::Truncated { needed: 32, .. })
+            Hello::decode(&b[..39]),
+            Err(WireError::Truncated { needed: 40, .. })
         ));
     }
 
@@ -358,17 +402,27 @@ mod tests {
             AckStatus::ClusterMismatch,
             AckStatus::UnknownPeer,
             AckStatus::WrongNode,
+            AckStatus::ReplacedNode,
         ] {
             let a = Ack {
                 version: PROTOCOL_VERSION,
                 status,
+                incarnation: 0x0102_0304_0506_0708,
             };
-            assert_eq!(Ack::decode(&a.encode()), Ok(a));
+            let b = a.encode();
+            assert_eq!(&b[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
+            assert_eq!(Ack::decode(&b), Ok(a));
         }
         assert_eq!(
-            Ack::decode(b"SFKA\x01\x00\x09\x00"),
+            Ack::decode(b"SFKA\x02\x00\x09\x00\x01\x00\x00\x00\x00\x00\x00\x00"),
             Err(WireError::UnknownStatus(9))
         );
+        // A version-1 acceptor's refusal is 8 bytes; its version is readable.
+        assert_eq!(announced_version(b"SFKA\x01\x00\x01\x00", ACK_MAGIC), Ok(1));
+        assert!(matches!(
+            announced_version(b"SFKX\x01\x00\x01\x00", ACK_MAGIC),
+            Err(WireError::BadMagic(_))
+        ));
     }
 
     #[test]
@@ -378,6 +432,7 @@ mod tests {
             cluster_id: 7,
             from: 2,
             to: 1,
+            incarnation: 9,
         };
         let peer = |id| id == 2 || id == 3;
         assert_eq!(judge_hello(&ok, 7, 1, peer), AckStatus::Accepted);

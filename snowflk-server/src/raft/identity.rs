@@ -1,0 +1,474 @@
+//! Which data directory a node id stands for: this node's incarnation and
+//! the incarnations it has seen its peers present.
+//!
+//! Raft's safety rests on every voter remembering what it promised: its
+//! vote, and the entries it acknowledged. A node restarted under its old id
+//! with an empty data directory (a lost disk, a wiped directory) forgot both,
+//! and two such forgetful answers can elect a leader that lacks acknowledged
+//! writes. Every Raft data directory therefore gets a random 64-bit
+//! *incarnation* when its log is created (`<data-dir>/IDENTITY`), the peer
+//! handshake carries it both ways, and each node records the incarnation it
+//! first saw for each peer id (`<data-dir>/PEERS-SEEN`, written durably
+//! before the connection is used). A voter presenting another incarnation
+//! than the recorded one is refused (`AckStatus::ReplacedNode`): its votes
+//! and acknowledgements never reach this node. Learners neither vote nor
+//! count for commitment, so a learner's new incarnation simply replaces the
+//! record — that is how a removed id comes back with an empty directory
+//! through `--join`. Formats: `docs/format.md`, "`IDENTITY` and
+//! `PEERS-SEEN`".
+//!
+//! What this does not catch: a data directory put back from an older copy
+//! (same incarnation, older state), and a peer that never talked to the old
+//! incarnation. `docs/server.md` ("Lost disk") says what to do instead.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use tracing::{info, warn};
+
+use raftlog::NodeId;
+
+/// File name of a node's identity, in its data directory.
+pub const IDENTITY_FILE: &str = "IDENTITY";
+/// File name of the incarnations seen for peers, in the data directory.
+pub const PEERS_SEEN_FILE: &str = "PEERS-SEEN";
+
+const IDENTITY_COMMENT: &str = "# snowflk node identity: which data directory this node id stands for; never copy it to another node";
+const PEERS_SEEN_COMMENT: &str =
+    "# snowflk: the data-directory incarnation first seen for each peer id (ID=INCARNATION)";
+
+/// Why an identity file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Reading or writing the file failed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file's text is not what this build writes.
+    #[error("{path} line {line}: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// One-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The data directory belongs to another node id.
+    #[error(
+        "{path} says this data directory is node {recorded}'s, but --id is {configured}: start it with --id {recorded}, or give node {configured} its own data directory"
+    )]
+    OtherNode {
+        /// The identity file.
+        path: PathBuf,
+        /// The id in the file.
+        recorded: NodeId,
+        /// The id this node was started with.
+        configured: NodeId,
+    },
+}
+
+/// This node's identity: its id and its data directory's incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// The node id the directory was created for.
+    pub node: NodeId,
+    /// Random, never 0, new whenever the Raft log starts empty.
+    pub incarnation: u64,
+}
+
+impl NodeIdentity {
+    /// Loads `<data_dir>/IDENTITY`, or writes a new one (durably) when it is
+    /// missing or `log_is_new` (the Raft log was created by this start: any
+    /// identity left beside it stood for state that is gone). A recorded id
+    /// other than `node` is an error: the directory is another node's.
+    pub fn load_or_create(
+        data_dir: &Path,
+        node: NodeId,
+        log_is_new: bool,
+    ) -> Result<NodeIdentity, IdentityError> {
+        let path = data_dir.join(IDENTITY_FILE);
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(parse_identity(&path, &text)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(IdentityError::Io {
+                    action: "read",
+                    path,
+                    source,
+                });
+            }
+        };
+        match existing {
+            Some(id) if id.node != node => Err(IdentityError::OtherNode {
+                path,
+                recorded: id.node,
+                configured: node,
+            }),
+            Some(id) if !log_is_new => Ok(id),
+            old => {
+                let id = NodeIdentity {
+                    node,
+                    incarnation: new_incarnation(),
+                };
+                if old.is_some() {
+                    warn!(
+                        node,
+                        "the raft log is new: this data directory gets a new incarnation, and peers that knew the old one will refuse it"
+                    );
+                }
+                let text = format!(
+                    "{IDENTITY_COMMENT}\nnode={}\nincarnation={:016x}\n",
+                    id.node, id.incarnation
+                );
+                write_durably(&path, &text)?;
+                info!(node, incarnation = %format!("{:016x}", id.incarnation), "new data-directory incarnation");
+                Ok(id)
+            }
+        }
+    }
+}
+
+fn new_incarnation() -> u64 {
+    loop {
+        let x: u64 = rand::random();
+        if x != 0 {
+            return x;
+        }
+    }
+}
+
+fn parse_identity(path: &Path, text: &str) -> Result<NodeIdentity, IdentityError> {
+    let mut node = None;
+    let mut incarnation = None;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |reason: String| IdentityError::Malformed {
+            path: path.to_path_buf(),
+            line: n + 1,
+            reason,
+        };
+        match line.split_once('=') {
+            Some(("node", v)) => {
+                node = Some(
+                    v.parse::<NodeId>()
+                        .map_err(|_| bad(format!("node id {v:?} is not a number")))?,
+                )
+            }
+            Some(("incarnation", v)) => incarnation = Some(parse_incarnation(v).map_err(bad)?),
+            _ => return Err(bad(format!("unexpected line {line:?}"))),
+        }
+    }
+    match (node, incarnation) {
+        (Some(node), Some(incarnation)) => Ok(NodeIdentity { node, incarnation }),
+        _ => Err(IdentityError::Malformed {
+            path: path.to_path_buf(),
+            line: text.lines().count(),
+            reason: "a node= and an incarnation= line are required".into(),
+        }),
+    }
+}
+
+fn parse_incarnation(v: &str) -> Result<u64, String> {
+    match u64::from_str_radix(v, 16) {
+        Ok(x) if x != 0 && v.len() == 16 => Ok(x),
+        _ => Err(format!(
+            "incarnation {v:?} is not 16 hexadecimal digits other than all zeros"
+        )),
+    }
+}
+
+/// Writes `text` to `path` through `path.tmp`: written, fsynced, renamed,
+/// and the directory fsynced, so a crash leaves the old file or the new one.
+fn write_durably(path: &Path, text: &str) -> Result<(), IdentityError> {
+    let tmp = path.with_extension("tmp");
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        bitcask::vfs::create_dir_all_durable(dir)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|source| IdentityError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// What [`PeersSeen::check`] decided about an incarnation a peer presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The recorded incarnation: go on.
+    Known,
+    /// The first one seen for this id; now recorded durably.
+    Recorded,
+    /// A learner (or a node outside the configuration) came back with a new
+    /// data directory; the record now holds the new incarnation.
+    Replaced {
+        /// The incarnation recorded before.
+        old: u64,
+    },
+    /// A voter presents another incarnation than the one recorded: refuse
+    /// it, it forgot its votes and acknowledged entries.
+    Refused {
+        /// The incarnation recorded.
+        known: u64,
+    },
+}
+
+/// The incarnations seen per peer id, kept in `<data-dir>/PEERS-SEEN` (or
+/// only in memory, for tests that run transports without a data directory).
+#[derive(Debug)]
+pub struct PeersSeen {
+    path: Option<PathBuf>,
+    seen: Mutex<BTreeMap<NodeId, u64>>,
+}
+
+impl PeersSeen {
+    /// A record kept only in memory.
+    pub fn in_memory() -> PeersSeen {
+        PeersSeen {
+            path: None,
+            seen: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Loads `<data_dir>/PEERS-SEEN` (empty if missing). With
+    /// `log_is_new` the file is discarded first: what a former incarnation
+    /// of this directory saw says nothing about the cluster it joins now.
+    pub fn load(data_dir: &Path, log_is_new: bool) -> Result<PeersSeen, IdentityError> {
+        let path = data_dir.join(PEERS_SEEN_FILE);
+        let mut seen = BTreeMap::new();
+        if log_is_new {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(IdentityError::Io {
+                        action: "remove",
+                        path,
+                        source,
+                    });
+                }
+            }
+        } else {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    for (n, line) in text.lines().enumerate() {
+                        let line = line.trim();
+                        if line.is_empty() || line.starts_with('#') {
+                            continue;
+                        }
+                        let bad = |reason: String| IdentityError::Malformed {
+                            path: path.clone(),
+                            line: n + 1,
+                            reason,
+                        };
+                        let (id, inc) = line
+                            .split_once('=')
+                            .ok_or_else(|| bad(format!("expected ID=INCARNATION, got {line:?}")))?;
+                        let id = id
+                            .parse::<NodeId>()
+                            .map_err(|_| bad(format!("node id {id:?} is not a number")))?;
+                        seen.insert(id, parse_incarnation(inc).map_err(bad)?);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(IdentityError::Io {
+                        action: "read",
+                        path,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(PeersSeen {
+            path: Some(path),
+            seen: Mutex::new(seen),
+        })
+    }
+
+    /// The incarnation recorded for `peer`, if any.
+    pub fn get(&self, peer: NodeId) -> Option<u64> {
+        self.seen.lock().get(&peer).copied()
+    }
+
+    /// Judges `incarnation` presented by `peer`, `voter` saying whether this
+    /// node counts it as a voter of its latest or committed configuration.
+    /// A new record is on disk before this returns (a handful of writes
+    /// over a cluster's life, so the fsync is not worth a thread hop).
+    pub fn check(
+        &self,
+        peer: NodeId,
+        incarnation: u64,
+        voter: bool,
+    ) -> Result<Verdict, IdentityError> {
+        let mut seen = self.seen.lock();
+        let verdict = match seen.get(&peer) {
+            Some(&known) if known == incarnation => return Ok(Verdict::Known),
+            Some(&known) if voter => return Ok(Verdict::Refused { known }),
+            Some(&old) => Verdict::Replaced { old },
+            None => Verdict::Recorded,
+        };
+        let mut next = seen.clone();
+        next.insert(peer, incarnation);
+        if let Some(path) = &self.path {
+            let mut text = format!("{PEERS_SEEN_COMMENT}\n");
+            for (id, inc) in &next {
+                text.push_str(&format!("{id}={inc:016x}\n"));
+            }
+            write_durably(path, &text)?;
+        }
+        *seen = next;
+        Ok(verdict)
+    }
+}
+
+/// What the transport needs to judge a peer's incarnation: this node's own,
+/// the record of those seen, and which peers are voters now.
+#[derive(Debug)]
+pub struct Identities {
+    /// This node's data-directory incarnation, sent in every handshake.
+    pub incarnation: u64,
+    seen: PeersSeen,
+    voters: parking_lot::RwLock<std::collections::BTreeSet<NodeId>>,
+}
+
+impl Identities {
+    /// This node's `incarnation`, the `seen` record, and the voters of its
+    /// configuration at start.
+    pub fn new(
+        incarnation: u64,
+        seen: PeersSeen,
+        voters: impl IntoIterator<Item = NodeId>,
+    ) -> Identities {
+        Identities {
+            incarnation,
+            seen,
+            voters: parking_lot::RwLock::new(voters.into_iter().collect()),
+        }
+    }
+
+    /// A random incarnation, a record in memory, no voters (every new
+    /// incarnation is then recorded, none refused): for transports that run
+    /// without a data directory.
+    pub fn ephemeral() -> Identities {
+        Identities::new(new_incarnation(), PeersSeen::in_memory(), [])
+    }
+
+    /// The voters of this node's latest and committed configurations.
+    pub fn set_voters(&self, voters: impl IntoIterator<Item = NodeId>) {
+        *self.voters.write() = voters.into_iter().collect();
+    }
+
+    /// Judges `incarnation` presented by `peer` (see [`PeersSeen::check`]).
+    pub fn judge(&self, peer: NodeId, incarnation: u64) -> Result<Verdict, IdentityError> {
+        let voter = self.voters.read().contains(&peer);
+        self.seen.check(peer, incarnation, voter)
+    }
+
+    /// The incarnation recorded for `peer`, if any.
+    pub fn seen(&self, peer: NodeId) -> Option<u64> {
+        self.seen.get(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_survives_restarts_and_is_renewed_with_a_new_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = NodeIdentity::load_or_create(dir.path(), 3, true).unwrap();
+        assert_eq!(first.node, 3);
+        let again = NodeIdentity::load_or_create(dir.path(), 3, false).unwrap();
+        assert_eq!(again, first);
+        let renewed = NodeIdentity::load_or_create(dir.path(), 3, true).unwrap();
+        assert_ne!(renewed.incarnation, first.incarnation);
+        let text = std::fs::read_to_string(dir.path().join(IDENTITY_FILE)).unwrap();
+        assert!(text.contains(&format!("incarnation={:016x}", renewed.incarnation)));
+    }
+
+    #[test]
+    fn a_directory_of_another_node_id_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        NodeIdentity::load_or_create(dir.path(), 3, true).unwrap();
+        let err = NodeIdentity::load_or_create(dir.path(), 4, false).unwrap_err();
+        assert!(matches!(
+            err,
+            IdentityError::OtherNode {
+                recorded: 3,
+                configured: 4,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("--id 3"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_identity_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(IDENTITY_FILE);
+        std::fs::write(&path, "# c\nnode=1\nincarnation=00000000000000zz\n").unwrap();
+        let err = NodeIdentity::load_or_create(dir.path(), 1, false).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("IDENTITY line 3"), "{msg}");
+        std::fs::write(&path, "node=1\n").unwrap();
+        assert!(NodeIdentity::load_or_create(dir.path(), 1, false).is_err());
+    }
+
+    #[test]
+    fn a_voter_with_another_incarnation_is_refused_a_learner_is_rerecorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = PeersSeen::load(dir.path(), false).unwrap();
+        assert_eq!(seen.check(2, 0xaa, true).unwrap(), Verdict::Recorded);
+        assert_eq!(seen.check(2, 0xaa, true).unwrap(), Verdict::Known);
+        assert_eq!(
+            seen.check(2, 0xbb, true).unwrap(),
+            Verdict::Refused { known: 0xaa }
+        );
+        assert_eq!(
+            seen.check(2, 0xbb, false).unwrap(),
+            Verdict::Replaced { old: 0xaa }
+        );
+        // The record is on disk: a restart refuses the old one now.
+        let reloaded = PeersSeen::load(dir.path(), false).unwrap();
+        assert_eq!(reloaded.get(2), Some(0xbb));
+        assert_eq!(
+            reloaded.check(2, 0xaa, true).unwrap(),
+            Verdict::Refused { known: 0xbb }
+        );
+        // A new log forgets what the old incarnation saw.
+        assert_eq!(PeersSeen::load(dir.path(), true).unwrap().get(2), None);
+        assert!(!dir.path().join(PEERS_SEEN_FILE).exists());
+    }
+
+    #[test]
+    fn a_malformed_peers_seen_file_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PEERS_SEEN_FILE),
+            "# c\n2=00000000000000aa\nx\n",
+        )
+        .unwrap();
+        let err = PeersSeen::load(dir.path(), false).unwrap_err();
+        assert!(err.to_string().contains("PEERS-SEEN line 3"), "{err}");
+    }
+}
