@@ -37,5 +37,21 @@ fn peer_frame_seeds_decode() {
         );
     }
     let hello = std::fs::read(dir.join("seed_hello")).unwrap();
-    assert!(wire::Hello::decode(&hello).is_ok());
+    let decoded = wire::Hello::decode(&hello).unwrap();
+    assert_eq!(decoded.version, wire::PROTOCOL_VERSION);
+    assert_eq!(hello.len(), wire::HELLO_LEN);
+    let ack = std::fs::read(dir.join("seed_ack")).unwrap();
+    assert_eq!(
+        wire::Ack::decode(&ack).map(|a| a.status),
+        Ok(wire::AckStatus::Accepted)
+    );
+    let stream = std::fs::read(dir.join("seed_hello_then_frames")).unwrap();
+    assert!(wire::Hello::decode(&stream).is_ok());
+    assert!(matches!(
+        wire::split_frame::<wire::PeerFrame<Command, Rpc>>(
+            &stream[wire::HELLO_LEN..],
+            wire::DEFAULT_MAX_FRAME
+        ),
+        Ok(Some(_))
+    ));
 }

@@ -409,7 +409,6 @@ impl RaftBackend {
             tc.identities = Arc::new(super::identity::Identities::new(
                 identity.incarnation,
                 peers_seen,
-                settings.voters(),
             ));
             if let Some(files) = &settings.peer_tls {
                 tc.tls = Some(

@@ -347,21 +347,20 @@ pub struct Identities {
     /// This node's data-directory incarnation, sent in every handshake.
     pub incarnation: u64,
     seen: PeersSeen,
-    voters: parking_lot::RwLock<std::collections::BTreeSet<NodeId>>,
+    /// `None` until the node knows its configuration: every peer is then
+    /// judged as a voter (a learner refused for that moment is accepted on
+    /// its next redial; a voter accepted by mistake would not be undone).
+    voters: parking_lot::RwLock<Option<std::collections::BTreeSet<NodeId>>>,
 }
 
 impl Identities {
-    /// This node's `incarnation`, the `seen` record, and the voters of its
-    /// configuration at start.
-    pub fn new(
-        incarnation: u64,
-        seen: PeersSeen,
-        voters: impl IntoIterator<Item = NodeId>,
-    ) -> Identities {
+    /// This node's `incarnation` and the `seen` record; every peer counts
+    /// as a voter until [`Self::set_voters`].
+    pub fn new(incarnation: u64, seen: PeersSeen) -> Identities {
         Identities {
             incarnation,
             seen,
-            voters: parking_lot::RwLock::new(voters.into_iter().collect()),
+            voters: parking_lot::RwLock::new(None),
         }
     }
 
@@ -369,17 +368,23 @@ impl Identities {
     /// incarnation is then recorded, none refused): for transports that run
     /// without a data directory.
     pub fn ephemeral() -> Identities {
-        Identities::new(new_incarnation(), PeersSeen::in_memory(), [])
+        let ids = Identities::new(new_incarnation(), PeersSeen::in_memory());
+        ids.set_voters([]);
+        ids
     }
 
     /// The voters of this node's latest and committed configurations.
     pub fn set_voters(&self, voters: impl IntoIterator<Item = NodeId>) {
-        *self.voters.write() = voters.into_iter().collect();
+        *self.voters.write() = Some(voters.into_iter().collect());
     }
 
     /// Judges `incarnation` presented by `peer` (see [`PeersSeen::check`]).
     pub fn judge(&self, peer: NodeId, incarnation: u64) -> Result<Verdict, IdentityError> {
-        let voter = self.voters.read().contains(&peer);
+        let voter = self
+            .voters
+            .read()
+            .as_ref()
+            .is_none_or(|voters| voters.contains(&peer));
         self.seen.check(peer, incarnation, voter)
     }
 
@@ -458,6 +463,27 @@ mod tests {
         // A new log forgets what the old incarnation saw.
         assert_eq!(PeersSeen::load(dir.path(), true).unwrap().get(2), None);
         assert!(!dir.path().join(PEERS_SEEN_FILE).exists());
+    }
+
+    #[test]
+    fn every_peer_is_a_voter_until_the_configuration_is_known() {
+        let ids = Identities::new(1, PeersSeen::in_memory());
+        assert_eq!(ids.judge(4, 0xaa).unwrap(), Verdict::Recorded);
+        assert_eq!(
+            ids.judge(4, 0xbb).unwrap(),
+            Verdict::Refused { known: 0xaa }
+        );
+        ids.set_voters([1, 2, 3]);
+        assert_eq!(ids.judge(4, 0xbb).unwrap(), Verdict::Replaced { old: 0xaa });
+        assert_eq!(
+            ids.judge(2, 0xcc).unwrap(),
+            Verdict::Recorded,
+            "no record yet"
+        );
+        assert_eq!(
+            ids.judge(2, 0xdd).unwrap(),
+            Verdict::Refused { known: 0xcc }
+        );
     }
 
     #[test]
