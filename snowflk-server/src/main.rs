@@ -75,7 +75,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
-        let listener = server::bind(&config).await?;
+        let listeners = server::bind(&config).await?;
         tracing::info!(
             id = config.id,
             data_dir = %config.data_dir.display(),
@@ -83,7 +83,7 @@ fn run(config: Config) -> anyhow::Result<()> {
             "starting snowflk-server"
         );
         let backend = build_backend(&config).await?;
-        let server = Server::new(listener, config, backend)?;
+        let server = Server::new(listeners, config, backend)?;
         server.run(shutdown_signal()).await?;
         Ok(())
     })

@@ -132,27 +132,78 @@ impl Shared {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    tls_listener: Option<TcpListener>,
     shared: Arc<Shared>,
 }
 
-/// Binds the client address of `config` (before the backend opens, so a busy
-/// port fails fast and touches no data).
-pub async fn bind(config: &Config) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(&config.listen)
+/// Every socket a node serves on, bound before its data directory opens.
+#[derive(Debug)]
+pub struct Listeners {
+    /// `--listen`.
+    pub client: TcpListener,
+    /// `--metrics-listen`, if given.
+    pub metrics: Option<TcpListener>,
+    /// `--tls-listen`, if given.
+    pub tls: Option<TcpListener>,
+}
+
+/// Binds the client, metrics and TLS addresses of `config` (before the
+/// backend opens, so a busy port fails fast and touches no data).
+pub async fn bind(config: &Config) -> Result<Listeners, ServeError> {
+    let client = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| ServeError::Bind {
             addr: config.listen.clone(),
             source,
-        })
+        })?;
+    let metrics = match &config.metrics_listen {
+        None => None,
+        Some(addr) => {
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::BindMetrics {
+                        addr: addr.clone(),
+                        source,
+                    })?,
+            )
+        }
+    };
+    let tls = match &config.tls {
+        None => None,
+        Some(t) => {
+            let listener =
+                TcpListener::bind(&t.listen)
+                    .await
+                    .map_err(|source| ServeError::Bind {
+                        addr: t.listen.clone(),
+                        source,
+                    })?;
+            // Unreadable certificate files, too, fail before any data opens.
+            crate::tls::server_config(t)?;
+            Some(listener)
+        }
+    };
+    Ok(Listeners {
+        client,
+        metrics,
+        tls,
+    })
 }
 
 impl Server {
-    /// A server on `listener` serving `backend`; writes the port file.
+    /// A server on `listeners` serving `backend`; writes the port file.
     pub fn new(
-        listener: TcpListener,
+        listeners: Listeners,
         config: Config,
         backend: Arc<dyn Backend>,
     ) -> Result<Self, ServeError> {
+        let Listeners {
+            client: listener,
+            metrics: metrics_listener,
+            tls: tls_listener,
+        } = listeners;
         let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
             addr: config.listen.clone(),
             source,
@@ -166,6 +217,8 @@ impl Server {
         let metrics = crate::metrics::Metrics::new(&*backend, config.metrics_listen.is_some());
         Ok(Self {
             listener,
+            metrics_listener,
+            tls_listener,
             shared: Arc::new(Shared {
                 backend,
                 config,
@@ -185,18 +238,16 @@ impl Server {
 
     /// Serves until `shutdown` completes, then shuts down gracefully.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
-        let Self { listener, shared } = self;
+        let Self {
+            listener,
+            metrics_listener,
+            tls_listener,
+            shared,
+        } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns = JoinSet::new();
         let sweeper = tokio::spawn(sweeper(shared.clone(), stop_rx.clone()));
-        if let Some(addr) = &shared.config.metrics_listen {
-            let listener =
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServeError::BindMetrics {
-                        addr: addr.clone(),
-                        source,
-                    })?;
+        if let (Some(addr), Some(listener)) = (&shared.config.metrics_listen, metrics_listener) {
             let bound = listener
                 .local_addr()
                 .map_err(|source| ServeError::BindMetrics {
@@ -216,9 +267,8 @@ impl Server {
                 stop_rx.clone(),
             ));
         }
-        let tls = match &shared.config.tls {
-            None => None,
-            Some(t) => {
+        let tls = match (&shared.config.tls, tls_listener) {
+            (Some(t), Some(listener)) => {
                 let acceptor: SharedAcceptor = Arc::new(parking_lot::RwLock::new(
                     tokio_rustls::TlsAcceptor::from(crate::tls::server_config(t)?),
                 ));
@@ -239,13 +289,6 @@ impl Server {
                     acceptor.clone(),
                     stop_rx.clone(),
                 );
-                let listener =
-                    TcpListener::bind(&t.listen)
-                        .await
-                        .map_err(|source| ServeError::Bind {
-                            addr: t.listen.clone(),
-                            source,
-                        })?;
                 let bound = listener.local_addr().map_err(|source| ServeError::Bind {
                     addr: t.listen.clone(),
                     source,
@@ -259,6 +302,7 @@ impl Server {
                 }
                 Some((listener, acceptor))
             }
+            _ => None,
         };
         tokio::pin!(shutdown);
         tracing::info!(addr = %shared.local_addr, "listening for clients");

@@ -377,4 +377,64 @@ fn a_busy_metrics_port_is_named_as_such() {
         "{line}"
     );
     assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
+    // Found before the data directory is touched (it was once found after
+    // the store had opened, and in Raft mode after the node had started).
+    assert!(!data.exists(), "the data directory was created");
+}
+
+/// A busy `--tls-listen` port, or unreadable certificate files, fail the
+/// start before the data directory is created, like a busy client port.
+#[test]
+fn a_busy_tls_port_fails_before_the_data_directory_opens() {
+    let work = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let data = work.path().join("d");
+    // The certificate files need not exist: the port is bound first.
+    let (status, stderr) = common::run_to_exit(
+        work.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--tls-listen",
+            &busy,
+            "--tls-cert-file",
+            "missing.pem",
+            "--tls-key-file",
+            "missing.key",
+        ],
+    );
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&busy), "{stderr}");
+    assert!(!data.exists(), "the data directory was created");
+
+    // A free port with unreadable certificate files: the same.
+    let free = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let (status, stderr) = common::run_to_exit(
+        work.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--tls-listen",
+            &free,
+            "--tls-cert-file",
+            "missing.pem",
+            "--tls-key-file",
+            "missing.key",
+        ],
+    );
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+    assert!(!data.exists(), "the data directory was created");
 }
