@@ -27,6 +27,22 @@ fn admin(node: &Node, args: &[&str]) -> redis::RedisResult<String> {
     cmd.query(&mut c)
 }
 
+/// The `/metrics` text of the node whose metrics port is in `port_file`.
+fn metrics_text(port_file: &std::path::Path) -> String {
+    use std::io::{Read, Write};
+    let addr = std::fs::read_to_string(port_file).unwrap();
+    let mut s = std::net::TcpStream::connect(addr.trim()).unwrap();
+    s.set_read_timeout(Some(short())).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn is_leader(node: &Node) -> bool {
     replication_info(node).is_some_and(|i| i.get("raft_role").map(String::as_str) == Some("leader"))
 }
@@ -49,7 +65,16 @@ enum Outcome {
 #[test]
 fn a_voter_back_with_an_empty_data_directory_cannot_elect_a_leader_without_acknowledged_writes() {
     let work = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(work.path(), 3, &[]);
+    let mut cluster = Cluster::start(
+        work.path(),
+        3,
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-port-file",
+            "m{id}.port",
+        ],
+    );
     cluster.wait_leader();
     cluster.make_leader(1);
     // Node 3 holds the first writes, so it is a real member with a log.
@@ -112,6 +137,19 @@ fn a_voter_back_with_an_empty_data_directory_cannot_elect_a_leader_without_ackno
         );
     }
     assert!(!is_leader(cluster.node(3)), "{}", cluster.logs());
+    // Both sides count the refusals for alerting.
+    for (node, peer) in [(3, "2"), (2, "3")] {
+        let metrics = metrics_text(&work.path().join(format!("m{node}.port")));
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("snowflk_peer_identity_mismatches_total{")
+                    && l.contains(&format!("peer=\"{peer}\""))
+            })
+            .unwrap_or_else(|| panic!("node {node}: no mismatch counter for peer {peer}"));
+        let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(count >= 1.0, "node {node}: {line}");
+    }
 
     // Node 2 can take no part; node 1 comes back and 1 + 3 serve every write.
     cluster.kill(2);

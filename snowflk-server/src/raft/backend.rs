@@ -322,6 +322,7 @@ struct PeerMetrics {
     connects: PeerCounter,
     dropped: PeerCounter,
     frames_sent: PeerCounter,
+    identity_mismatches: PeerCounter,
 }
 
 impl RaftBackend {
@@ -1092,6 +1093,11 @@ impl Backend for RaftBackend {
             "Frames written to each peer",
             p.frames_sent.clone(),
         );
+        r.register(
+            "peer_identity_mismatches",
+            "Handshakes with each peer refused because a data directory was lost or replaced under a voter's id (docs/server.md, \"Lost disk\")",
+            p.identity_mismatches.clone(),
+        );
     }
 
     fn refresh_metrics(&self) {
@@ -1110,6 +1116,10 @@ impl Backend for RaftBackend {
             crate::metrics::counter_to(&p.connects.get_or_create(&label), link.connects);
             crate::metrics::counter_to(&p.dropped.get_or_create(&label), link.dropped);
             crate::metrics::counter_to(&p.frames_sent.get_or_create(&label), link.frames_sent);
+            crate::metrics::counter_to(
+                &p.identity_mismatches.get_or_create(&label),
+                link.identity_mismatches,
+            );
         }
     }
 

@@ -137,6 +137,10 @@ pub struct PeerCounters {
     pub frames_received: AtomicU64,
     /// Outgoing connections established (the first one included).
     pub connects: AtomicU64,
+    /// Handshakes with this peer that failed the data-directory identity
+    /// check, on either side: it is a voter known with another incarnation,
+    /// or it knew this node's id with another one.
+    pub identity_mismatches: AtomicU64,
 }
 
 /// A point-in-time view of one peer link, for INFO.
@@ -158,6 +162,8 @@ pub struct PeerLinkStatus {
     pub queued: usize,
     /// Outgoing connections established so far (reconnects + 1).
     pub connects: u64,
+    /// Handshakes that failed the data-directory identity check so far.
+    pub identity_mismatches: u64,
 }
 
 /// Errors of one connection; logged, never fatal for the node.
@@ -366,6 +372,7 @@ where
                     frames_received: c.frames_received.load(Ordering::Relaxed),
                     queued: l.queue.max_capacity() - l.queue.capacity(),
                     connects: c.connects.load(Ordering::Relaxed),
+                    identity_mismatches: c.identity_mismatches.load(Ordering::Relaxed),
                 }
             })
             .collect()
@@ -428,6 +435,9 @@ async fn run_outgoing<C, R>(
                     e,
                     LinkError::ReplacedPeer { .. } | LinkError::Refused(AckStatus::ReplacedNode)
                 );
+                if replaced {
+                    counters.identity_mismatches.fetch_add(1, Ordering::Relaxed);
+                }
                 if replaced && last_error.as_deref() != Some(msg.as_str()) {
                     tracing::error!(node = config.id, peer, addr = %addr, error = %msg, "peer link refused: a data directory was lost or replaced under a voter's id; see docs/server.md, \"Lost disk\"");
                 } else if last_error.as_deref() != Some(msg.as_str()) {
@@ -894,16 +904,19 @@ async fn accept(
             Verdict::Replaced { old } => {
                 info!(node = config.id, peer = hello.from, old = %format!("{old:016x}"), new = %format!("{:016x}", hello.incarnation), "a non-voting peer came back with a new data directory; recorded");
             }
-            Verdict::Refused { known } => {
+            Verdict::Refused { known: recorded } => {
                 tracing::error!(
                     node = config.id,
                     %addr,
                     peer = hello.from,
-                    known = %format!("{known:016x}"),
+                    known = %format!("{recorded:016x}"),
                     presented = %format!("{:016x}", hello.incarnation),
                     "refused a voter that came back with another data directory: it may have forgotten votes and acknowledged entries. Remove it (SNOWFLK REMOVE-NODE {}) and add a node with a new id (docs/server.md, \"Lost disk\")",
                     hello.from
                 );
+                if let Some(c) = known.read().get(&hello.from) {
+                    c.identity_mismatches.fetch_add(1, Ordering::Relaxed);
+                }
                 status = AckStatus::ReplacedNode;
             }
         }
