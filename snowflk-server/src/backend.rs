@@ -118,8 +118,13 @@ pub async fn build_backend(config: &Config) -> Result<Arc<dyn Backend>, StartErr
                 let own = backend
                     .peer_addr()
                     .map_or_else(|| config.peer_listen.clone(), |a| a.to_string());
-                let added =
-                    crate::join::add_self(j, &own, std::time::Duration::from_secs(30)).await;
+                let added = crate::join::add_self(
+                    j,
+                    &own,
+                    backend.incarnation(),
+                    std::time::Duration::from_secs(30),
+                )
+                .await;
                 let marked =
                     added.and_then(|()| crate::join::mark_joined(&config.data_dir, &members, true));
                 if let Err(e) = marked {

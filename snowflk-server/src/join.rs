@@ -338,15 +338,28 @@ pub async fn members(
 /// the member with this id listens at `peer_addr` (this node, restarted);
 /// otherwise another node took the id first (two joins racing) and this
 /// one must not run: [`JoinError::IdTaken`].
-pub async fn add_self(j: Joiner<'_>, peer_addr: &str, patience: Duration) -> Result<(), JoinError> {
+pub async fn add_self(
+    j: Joiner<'_>,
+    peer_addr: &str,
+    incarnation: u64,
+    patience: Duration,
+) -> Result<(), JoinError> {
     let (addr, password, id) = (j.via, j.password, j.id);
     let deadline = tokio::time::Instant::now() + patience;
     let mut delay = Duration::from_millis(100);
     let id_text = id.to_string();
+    let incarnation_text = format!("{incarnation:016x}");
     loop {
         let attempt = async {
             let mut c = Client::connect(addr, password).await?;
-            c.call(&["SNOWFLK", "ADD-NODE", &id_text, peer_addr]).await
+            c.call(&[
+                "SNOWFLK",
+                "ADD-NODE",
+                &id_text,
+                peer_addr,
+                &incarnation_text,
+            ])
+            .await
         };
         let retry = match attempt.await {
             Ok(_) => {
@@ -524,10 +537,10 @@ mod tests {
             id,
             cluster_name: "snowflk",
         };
-        let r = add_self(joiner(5), "127.0.0.1:9002", Duration::from_secs(5)).await;
+        let r = add_self(joiner(5), "127.0.0.1:9002", 1, Duration::from_secs(5)).await;
         assert!(matches!(r, Err(JoinError::IdTaken { id: 5, .. })), "{r:?}");
         // The same node restarted (its own address): already a member is fine.
-        add_self(joiner(5), "127.0.0.1:9001", Duration::from_secs(5))
+        add_self(joiner(5), "127.0.0.1:9001", 1, Duration::from_secs(5))
             .await
             .unwrap();
     }

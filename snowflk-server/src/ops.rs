@@ -601,6 +601,9 @@ pub enum MembershipChange {
         id: u64,
         /// Its peer address (`host:port`).
         addr: String,
+        /// The incarnation of its data directory, if given: peers accept
+        /// only that one for `id` (see `raft::identity`).
+        incarnation: Option<u64>,
     },
     /// Turn learner `id` into a voter.
     Promote(u64),

@@ -114,7 +114,7 @@ fn a_voter_back_with_an_empty_data_directory_cannot_elect_a_leader_without_ackno
             }
             let three = cluster.node(3).stderr();
             let two = cluster.node(2).stderr();
-            let refused_both_ways = three.contains("refused a voter that came back")
+            let refused_both_ways = three.contains("that came back with another data directory")
                 && three.contains("presents data-directory incarnation")
                 && two.contains("known with another data directory");
             refused_both_ways.then_some(Outcome::Refused)
@@ -249,4 +249,122 @@ fn a_data_directory_started_under_another_id_is_refused() {
         "the error names both ids: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The command line of a node that joins through `via` with id `id`, data in
+/// `work/n{id}` and the peer port `peer_port`.
+fn join_args(work: &std::path::Path, id: u64, peer_port: u16, via: &Node) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--id".into(),
+        id.to_string(),
+        "--data-dir".into(),
+        work.join(format!("n{id}")).display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--peer-listen".into(),
+        format!("127.0.0.1:{peer_port}"),
+        "--join".into(),
+        via.addr.to_string(),
+    ];
+    args.extend(TIMING.iter().map(|s| s.to_string()));
+    args
+}
+
+fn applied(node: &Node) -> Option<u64> {
+    replication_info(node)?
+        .get("raft_applied_index")?
+        .parse()
+        .ok()
+}
+
+/// hostile17 finding 1: node 3 is down while voter 2 loses its disk, is
+/// removed, joins again and is promoted. Node 3 then catches up on all of
+/// that in one go, without ever seeing node 2 as a learner. Once 2 and 3
+/// are the only voters left they must elect a leader: node 3 learns node
+/// 2's new incarnation from the `ADD-NODE` entry. (Before, it kept the old
+/// one and refused node 2 forever: no leader.)
+#[test]
+fn a_node_that_slept_through_a_repair_accepts_the_repaired_voter() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(work.path(), 4, &[]);
+    cluster.wait_leader();
+    cluster.make_leader(1);
+    {
+        let mut c = connect(cluster.node(1), short()).unwrap();
+        retry("SET", || c.set::<_, _, ()>("k", "v"));
+    }
+    let commit = cluster.commit_index(1);
+    cluster.wait_applied(3, commit);
+    cluster.kill(3);
+    cluster.kill(2);
+    std::fs::remove_dir_all(work.path().join("n2")).unwrap();
+    retry("REMOVE-NODE 2", || {
+        admin(cluster.node(1), &["REMOVE-NODE", "2"])
+    });
+    let rejoined = Node::start_with(
+        work.path(),
+        "n2-rejoined",
+        &join_args(work.path(), 2, cluster.peer_ports[1], cluster.node(1)),
+        work.path().join("n2"),
+    );
+    let commit = cluster.commit_index(1);
+    poll("the rejoined node 2 to catch up", || {
+        (applied(&rejoined)? >= commit).then_some(())
+    });
+    retry("PROMOTE 2", || admin(cluster.node(1), &["PROMOTE", "2"]));
+    cluster.start_node(3);
+    let commit = cluster.commit_index(1);
+    cluster.wait_applied(3, commit);
+    retry("REMOVE-NODE 4", || {
+        admin(cluster.node(1), &["REMOVE-NODE", "4"])
+    });
+    cluster.kill(4);
+    let commit = cluster.commit_index(1);
+    cluster.wait_applied(3, commit);
+    cluster.kill(1);
+    poll("nodes 2 and 3 to elect a leader", || {
+        (is_leader(cluster.node(3)) || is_leader(&rejoined)).then_some(())
+    });
+    let mut c = connect(cluster.node(3), short()).unwrap();
+    let got: Option<String> = retry("GET on node 3", || c.get("k"));
+    assert_eq!(got.as_deref(), Some("v"));
+}
+
+/// hostile17 finding 2, at its root: a node that sees a member as a
+/// learner must not take a new incarnation from it either (it may already
+/// be a voter whose acknowledgements counted elsewhere). Node 4 joins as a
+/// learner, loses its disk and restarts with its `--join` line: every
+/// member refuses it. (Before, learners' new incarnations were recorded.)
+#[test]
+fn a_joined_node_that_lost_its_disk_is_refused_even_as_a_learner() {
+    let work = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(work.path(), 3, &[]);
+    let leader = cluster.wait_leader();
+    let port = cluster_util::free_port();
+    let args = join_args(work.path(), 4, port, cluster.node(leader));
+    let mut joined = Node::start_with(work.path(), "n4", &args, work.path().join("n4"));
+    let commit = cluster.commit_index(leader);
+    poll("node 4 to catch up", || {
+        (applied(&joined)? >= commit).then_some(())
+    });
+    joined.signal("KILL");
+    joined.wait_exit();
+    std::fs::remove_dir_all(work.path().join("n4")).unwrap();
+    let wiped = Node::start_with(work.path(), "n4-wiped", &args, work.path().join("n4"));
+    // Node 4 is the only node that can be refused here.
+    poll("every member to refuse the wiped node 4", || {
+        (1..=3)
+            .all(|id| {
+                cluster
+                    .node(id)
+                    .stderr()
+                    .contains("that came back with another data directory")
+            })
+            .then_some(())
+    });
+    assert!(
+        wiped.stderr().contains("known with another data directory"),
+        "{}",
+        wiped.stderr()
+    );
 }

@@ -20,17 +20,30 @@ pub fn parse(_name: &str, a: &Args<'_>) -> Parsed {
         ("LEADER", 2) => Command::Admin(AdminCmd::Leader),
         ("MEMBERS", 2) => Command::Admin(AdminCmd::Members),
         ("TRANSFER-LEADER", 3) => Command::Admin(AdminCmd::TransferLeader(node_id(a, 2)?)),
-        ("ADD-NODE", 4) => {
+        ("ADD-NODE", 4 | 5) => {
             let id = node_id(a, 2)?;
             let addr = std::str::from_utf8(a.raw(3)).unwrap_or("");
-            if !valid_peer_addr(addr) {
+            if !valid_peer_addr(addr) || addr.contains('#') {
                 return Err(Reply::error(
                     "ERR the peer address must be host:port, e.g. 10.0.0.4:7380",
                 ));
             }
+            let incarnation = if a.len() == 5 {
+                let text = std::str::from_utf8(a.raw(4)).unwrap_or("");
+                Some(
+                    crate::raft::identity::parse_incarnation(text).map_err(|e| {
+                        Reply::error(format!(
+                            "ERR {e}: give the one in the node's <data-dir>/IDENTITY"
+                        ))
+                    })?,
+                )
+            } else {
+                None
+            };
             Command::Admin(AdminCmd::Membership(MembershipChange::AddNode {
                 id,
                 addr: addr.to_string(),
+                incarnation,
             }))
         }
         ("PROMOTE", 3) => Command::Admin(AdminCmd::Membership(MembershipChange::Promote(
@@ -54,7 +67,7 @@ pub fn parse(_name: &str, a: &Args<'_>) -> Parsed {
                 "SNOWFLK MEMBERS -- every member: id, address, role, match index, connected",
                 "SNOWFLK TRANSFER-LEADER <id> -- ask the leader to hand leadership to <id>",
                 "SNOWFLK BACKUP <dir> -- write a consistent backup of this node's data into <dir> (new or empty, on the server's file system)",
-                "SNOWFLK ADD-NODE <id> <peer-addr> -- add node <id>, listening for peers at <peer-addr>, as a learner",
+                "SNOWFLK ADD-NODE <id> <peer-addr> [<incarnation>] -- add node <id>, listening for peers at <peer-addr>, as a learner (peers accept only the data-directory incarnation given, from its IDENTITY file; --join gives it)",
                 "SNOWFLK PROMOTE <id> -- make learner <id> a voter (once it has caught up)",
                 "SNOWFLK REMOVE-NODE <id> -- remove voter or learner <id> (the leader hands over first)",
             ]

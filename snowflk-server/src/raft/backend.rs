@@ -218,9 +218,9 @@ impl Link {
         }
     }
 
-    fn set_voters(&self, voters: std::collections::BTreeSet<NodeId>) {
+    fn set_expected(&self, expected: BTreeMap<NodeId, u64>) {
         if let Some(t) = &self.0 {
-            t.set_voters(voters);
+            t.set_expected(expected);
         }
     }
 }
@@ -267,14 +267,20 @@ pub struct RaftBackend {
     /// need a quorum that includes those very members: without their
     /// addresses nobody could reach them (an election could never finish).
     log_book: BTreeMap<NodeId, String>,
+    /// The incarnations those entries name, with each entry's index: they
+    /// win over the member book until the book has applied past them.
+    log_incarnations: BTreeMap<NodeId, (u64, u64)>,
+    /// This node's data-directory incarnation (`ADD-NODE` names it).
+    incarnation: u64,
 }
 
-/// The peer addresses the `ADD-NODE` entries of `store` after index
-/// `applied` carry (the newest per node), read in bounded chunks.
+/// The member-book values (peer address, and incarnation if named) the
+/// `ADD-NODE` entries of `store` after index `applied` carry (the newest
+/// per node) with each entry's index, read in bounded chunks.
 fn unapplied_members(
     store: &SegmentLogStore<Command>,
     applied: u64,
-) -> Result<BTreeMap<NodeId, String>, raftlog::StorageError> {
+) -> Result<BTreeMap<NodeId, (u64, String)>, raftlog::StorageError> {
     use raftlog::LogStore;
     let mut out = BTreeMap::new();
     let mut next = applied.saturating_add(1).max(store.first_index());
@@ -288,7 +294,7 @@ fn unapplied_members(
                 match change.kind {
                     raftlog::ConfChangeKind::AddLearner => {
                         let addr = String::from_utf8_lossy(&change.context).into_owned();
-                        out.insert(change.node, addr);
+                        out.insert(change.node, (e.index, addr));
                     }
                     raftlog::ConfChangeKind::Remove => {
                         out.remove(&change.node);
@@ -349,7 +355,7 @@ impl RaftBackend {
         // The log's first opener creates its hard-state file: without one,
         // this start begins a new Raft history, and the data directory a
         // new incarnation (see `identity`).
-        let log_is_new = !settings.log_dir.join("hardstate").exists();
+        let hardstate_was_missing = !settings.log_dir.join("hardstate").exists();
         let store: SegmentLogStore<Command> = SegmentLogStore::open(
             Arc::new(bitcask::vfs::OsVfs),
             &settings.log_dir,
@@ -363,14 +369,32 @@ impl RaftBackend {
             source,
         })?;
 
+        // A log with entries but no hard state is damaged, not new: leave
+        // the identity alone (the start fails on the log's state later).
+        let log_is_new = {
+            use raftlog::LogStore;
+            hardstate_was_missing && store.last_index() == 0
+        };
         let identity =
             super::identity::NodeIdentity::load_or_create(&settings.identity_dir, id, log_is_new)?;
         let peers_seen = super::identity::PeersSeen::load(&settings.identity_dir, log_is_new)?;
-        let log_book =
+        let unapplied =
             unapplied_members(&store, sm.applied_index()).map_err(|source| StartError::Log {
                 dir: settings.log_dir.clone(),
                 source,
             })?;
+        let log_incarnations: BTreeMap<NodeId, (u64, u64)> = unapplied
+            .iter()
+            .filter_map(|(&id, (index, value))| {
+                super::identity::split_member(value)
+                    .1
+                    .map(|inc| (id, (*index, inc)))
+            })
+            .collect();
+        let log_book: BTreeMap<NodeId, String> = unapplied
+            .into_iter()
+            .map(|(id, (_, value))| (id, value))
+            .collect();
         if !log_book.is_empty() {
             info!(node = id, members = ?log_book, "peer addresses from membership entries not applied yet");
         }
@@ -469,6 +493,8 @@ impl RaftBackend {
             peer_addr,
             settings,
             log_book,
+            log_incarnations,
+            incarnation: identity.incarnation,
         });
         info!(
             node = id,
@@ -623,10 +649,14 @@ impl RaftBackend {
     /// until it is applied here.
     async fn local_membership(&self, change: MembershipChange) -> Result<(), BackendError> {
         let change = match change {
-            MembershipChange::AddNode { id, addr } => ConfChange {
+            MembershipChange::AddNode {
+                id,
+                addr,
+                incarnation,
+            } => ConfChange {
                 kind: ConfChangeKind::AddLearner,
                 node: id,
-                context: addr.into_bytes(),
+                context: super::identity::member_value(&addr, incarnation).into_bytes(),
             },
             MembershipChange::Promote(id) => ConfChange {
                 kind: ConfChangeKind::Promote,
@@ -690,7 +720,7 @@ impl RaftBackend {
                         (s.conf.clone(), s.committed_conf.clone())
                     };
                     let book = members.borrow_and_update().clone();
-                    b.link.set_voters(b.voters_of(&conf, &committed));
+                    b.link.set_expected(b.expected_incarnations(&book));
                     b.link.set_peers(&b.peer_set(&conf, &committed, &book));
                     seen = Some((conf, committed));
                 }
@@ -706,22 +736,21 @@ impl RaftBackend {
         });
     }
 
-    /// The voters of the latest and the committed configuration; before
-    /// the node knows any configuration, the initial voters.
-    fn voters_of(
-        &self,
-        conf: &raftlog::ConfState,
-        committed: &raftlog::ConfState,
-    ) -> std::collections::BTreeSet<NodeId> {
-        let empty = |c: &raftlog::ConfState| c.voters.is_empty() && c.learners.is_empty();
-        if empty(conf) && empty(committed) {
-            return self.settings.voters().into_iter().collect();
-        }
-        conf.voters
+    /// The incarnation each member added with `ADD-NODE` must present: the
+    /// one its entry named, from the member book, or from the log while
+    /// the book has not applied that entry yet.
+    fn expected_incarnations(&self, book: &BTreeMap<NodeId, String>) -> BTreeMap<NodeId, u64> {
+        let mut expected: BTreeMap<NodeId, u64> = book
             .iter()
-            .chain(&committed.voters)
-            .copied()
-            .collect()
+            .filter_map(|(&id, value)| super::identity::split_member(value).1.map(|inc| (id, inc)))
+            .collect();
+        let applied = self.sm.applied_index();
+        for (&id, &(index, inc)) in &self.log_incarnations {
+            if index > applied {
+                expected.insert(id, inc);
+            }
+        }
+        expected
     }
 
     /// The peers to talk to: the members of the latest configuration and of
@@ -748,7 +777,7 @@ impl RaftBackend {
                 book.get(&m)
                     .or_else(|| self.log_book.get(&m))
                     .or_else(|| self.settings.peers.get(&m))
-                    .map(|a| (m, a.clone()))
+                    .map(|a| (m, super::identity::split_member(a).0.to_string()))
             })
             .collect()
     }
@@ -768,6 +797,12 @@ impl RaftBackend {
             .cloned()
             .or_else(|| self.log_book.get(&id).cloned())
             .or_else(|| self.settings.peers.get(&id).cloned())
+            .map(|value| super::identity::split_member(&value).0.to_string())
+    }
+
+    /// This node's data-directory incarnation (`<data-dir>/IDENTITY`).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     async fn local_transfer(&self, target: NodeId) -> Result<(), BackendError> {

@@ -1,25 +1,35 @@
 //! Which data directory a node id stands for: this node's incarnation and
-//! the incarnations it has seen its peers present.
+//! the incarnations its peers must present.
 //!
 //! Raft's safety rests on every voter remembering what it promised: its
 //! vote, and the entries it acknowledged. A node restarted under its old id
 //! with an empty data directory (a lost disk, a wiped directory) forgot both,
 //! and two such forgetful answers can elect a leader that lacks acknowledged
 //! writes. Every Raft data directory therefore gets a random 64-bit
-//! *incarnation* when its log is created (`<data-dir>/IDENTITY`), the peer
-//! handshake carries it both ways, and each node records the incarnation it
-//! first saw for each peer id (`<data-dir>/PEERS-SEEN`, written durably
-//! before the connection is used). A voter presenting another incarnation
-//! than the recorded one is refused (`AckStatus::ReplacedNode`): its votes
-//! and acknowledgements never reach this node. Learners neither vote nor
-//! count for commitment, so a learner's new incarnation simply replaces the
-//! record — that is how a removed id comes back with an empty directory
-//! through `--join`. Formats: `docs/format.md`, "`IDENTITY` and
-//! `PEERS-SEEN`".
+//! *incarnation* when its log is created (`<data-dir>/IDENTITY`), and the
+//! peer handshake carries it both ways. The incarnation a peer must present
+//! comes from one of two places:
+//!
+//! - A node added with `ADD-NODE` names its incarnation in that membership
+//!   entry (`HOST:PORT#INCARNATION`), so every node learns it in log order,
+//!   from the member book or from the entry itself, and a node that was
+//!   down while an id was removed and added again learns the new one as it
+//!   catches up.
+//! - An initial member (`--peers`) has no such entry: each node records the
+//!   first incarnation it sees for it (`<data-dir>/PEERS-SEEN`, written
+//!   durably before the connection is used) and never replaces it.
+//!
+//! A peer presenting another incarnation is refused
+//! (`AckStatus::ReplacedNode`), and live links re-judge when the membership
+//! names a new one: a wiped node's votes and acknowledgements never count,
+//! whatever role this node believes it has. Formats: `docs/format.md`,
+//! "`IDENTITY` and `PEERS-SEEN`".
 //!
 //! What this does not catch: a data directory put back from an older copy
-//! (same incarnation, older state), and a peer that never talked to the old
-//! incarnation. `docs/server.md` ("Lost disk") says what to do instead.
+//! (same incarnation, older state), an initial member wiped before a peer
+//! ever talked to it, and a member added by hand with `ADD-NODE` without
+//! an incarnation (its peers fall back to the first one they see).
+//! `docs/server.md` ("Lost disk") says what to do instead.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -175,17 +185,20 @@ fn parse_identity(path: &Path, text: &str) -> Result<NodeIdentity, IdentityError
         (Some(node), Some(incarnation)) => Ok(NodeIdentity { node, incarnation }),
         _ => Err(IdentityError::Malformed {
             path: path.to_path_buf(),
-            line: text.lines().count(),
+            line: text.lines().count().max(1),
             reason: "a node= and an incarnation= line are required".into(),
         }),
     }
 }
 
-fn parse_incarnation(v: &str) -> Result<u64, String> {
+/// Parses an incarnation as files and `ADD-NODE` write it: 16 lower-case
+/// hexadecimal digits, not all zeros.
+pub fn parse_incarnation(v: &str) -> Result<u64, String> {
+    let lower_hex = v.len() == 16 && v.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     match u64::from_str_radix(v, 16) {
-        Ok(x) if x != 0 && v.len() == 16 => Ok(x),
+        Ok(x) if x != 0 && lower_hex => Ok(x),
         _ => Err(format!(
-            "incarnation {v:?} is not 16 hexadecimal digits other than all zeros"
+            "incarnation {v:?} is not 16 lower-case hexadecimal digits other than all zeros"
         )),
     }
 }
@@ -210,23 +223,18 @@ fn write_durably(path: &Path, text: &str) -> Result<(), IdentityError> {
     })
 }
 
-/// What [`PeersSeen::check`] decided about an incarnation a peer presented.
+/// What [`Identities::judge`] decided about an incarnation a peer presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// The recorded incarnation: go on.
+    /// The expected incarnation: go on.
     Known,
-    /// The first one seen for this id; now recorded durably.
+    /// The first one seen for this id (an initial member); now recorded
+    /// durably.
     Recorded,
-    /// A learner (or a node outside the configuration) came back with a new
-    /// data directory; the record now holds the new incarnation.
-    Replaced {
-        /// The incarnation recorded before.
-        old: u64,
-    },
-    /// A voter presents another incarnation than the one recorded: refuse
-    /// it, it forgot its votes and acknowledged entries.
+    /// Another incarnation than the one expected: refuse it, it forgot
+    /// its votes and acknowledged entries.
     Refused {
-        /// The incarnation recorded.
+        /// The incarnation expected.
         known: u64,
     },
 }
@@ -285,7 +293,10 @@ impl PeersSeen {
                         let id = id
                             .parse::<NodeId>()
                             .map_err(|_| bad(format!("node id {id:?} is not a number")))?;
-                        seen.insert(id, parse_incarnation(inc).map_err(bad)?);
+                        let inc = parse_incarnation(inc).map_err(bad)?;
+                        if seen.insert(id, inc).is_some() {
+                            return Err(bad(format!("node id {id} appears twice")));
+                        }
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -309,23 +320,19 @@ impl PeersSeen {
         self.seen.lock().get(&peer).copied()
     }
 
-    /// Judges `incarnation` presented by `peer`, `voter` saying whether this
-    /// node counts it as a voter of its latest or committed configuration.
-    /// A new record is on disk before this returns (a handful of writes
-    /// over a cluster's life, so the fsync is not worth a thread hop).
-    pub fn check(
-        &self,
-        peer: NodeId,
-        incarnation: u64,
-        voter: bool,
-    ) -> Result<Verdict, IdentityError> {
+    /// Judges `incarnation` presented by `peer` against the record: the
+    /// first one seen is recorded (on disk before this returns; a handful
+    /// of writes over a cluster's life, so the fsync is not worth a thread
+    /// hop), any other is refused. A record is never replaced: a peer id
+    /// that comes back with a new data directory must be added again
+    /// (`ADD-NODE`), which names its incarnation in the replicated log.
+    pub fn check(&self, peer: NodeId, incarnation: u64) -> Result<Verdict, IdentityError> {
         let mut seen = self.seen.lock();
-        let verdict = match seen.get(&peer) {
+        match seen.get(&peer) {
             Some(&known) if known == incarnation => return Ok(Verdict::Known),
-            Some(&known) if voter => return Ok(Verdict::Refused { known }),
-            Some(&old) => Verdict::Replaced { old },
-            None => Verdict::Recorded,
-        };
+            Some(&known) => return Ok(Verdict::Refused { known }),
+            None => {}
+        }
         let mut next = seen.clone();
         next.insert(peer, incarnation);
         if let Some(path) = &self.path {
@@ -336,59 +343,95 @@ impl PeersSeen {
             write_durably(path, &text)?;
         }
         *seen = next;
-        Ok(verdict)
+        Ok(Verdict::Recorded)
+    }
+}
+
+/// Splits a member-book value (the context of an `ADD-NODE` entry) into
+/// the peer address and the incarnation the added node presented, if the
+/// entry names one: `HOST:PORT` or `HOST:PORT#INCARNATION` (16 lower-case
+/// hexadecimal digits).
+pub fn split_member(value: &str) -> (&str, Option<u64>) {
+    match value.rsplit_once('#') {
+        Some((addr, inc)) => match parse_incarnation(inc) {
+            Ok(inc) => (addr, Some(inc)),
+            Err(_) => (value, None),
+        },
+        None => (value, None),
+    }
+}
+
+/// The member-book value of a node at `addr` with `incarnation`.
+pub fn member_value(addr: &str, incarnation: Option<u64>) -> String {
+    match incarnation {
+        Some(inc) => format!("{addr}#{inc:016x}"),
+        None => addr.to_string(),
     }
 }
 
 /// What the transport needs to judge a peer's incarnation: this node's own,
-/// the record of those seen, and which peers are voters now.
+/// the incarnations the replicated membership names, and the local record
+/// of those seen first.
 #[derive(Debug)]
 pub struct Identities {
     /// This node's data-directory incarnation, sent in every handshake.
     pub incarnation: u64,
     seen: PeersSeen,
-    /// `None` until the node knows its configuration: every peer is then
-    /// judged as a voter (a learner refused for that moment is accepted on
-    /// its next redial; a voter accepted by mistake would not be undone).
-    voters: parking_lot::RwLock<Option<std::collections::BTreeSet<NodeId>>>,
+    /// The incarnation each member was added with (`ADD-NODE`), from the
+    /// applied member book and the membership entries in the log. It wins
+    /// over the local record: every node learns it in log order.
+    expected: parking_lot::RwLock<BTreeMap<NodeId, u64>>,
+    /// Bumped whenever `expected` changes, so that live links re-judge.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Identities {
-    /// This node's `incarnation` and the `seen` record; every peer counts
-    /// as a voter until [`Self::set_voters`].
+    /// This node's `incarnation` and the `seen` record.
     pub fn new(incarnation: u64, seen: PeersSeen) -> Identities {
         Identities {
             incarnation,
             seen,
-            voters: parking_lot::RwLock::new(None),
+            expected: parking_lot::RwLock::new(BTreeMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// A random incarnation, a record in memory, no voters (every new
-    /// incarnation is then recorded, none refused): for transports that run
-    /// without a data directory.
+    /// A random incarnation and a record in memory: for transports that
+    /// run without a data directory.
     pub fn ephemeral() -> Identities {
-        let ids = Identities::new(new_incarnation(), PeersSeen::in_memory());
-        ids.set_voters([]);
-        ids
+        Identities::new(new_incarnation(), PeersSeen::in_memory())
     }
 
-    /// The voters of this node's latest and committed configurations.
-    pub fn set_voters(&self, voters: impl IntoIterator<Item = NodeId>) {
-        *self.voters.write() = Some(voters.into_iter().collect());
+    /// The incarnations the membership names (see `expected`).
+    pub fn set_expected(&self, expected: BTreeMap<NodeId, u64>) {
+        let mut current = self.expected.write();
+        if *current != expected {
+            *current = expected;
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
     }
 
-    /// Judges `incarnation` presented by `peer` (see [`PeersSeen::check`]).
+    /// Changes whenever [`Self::set_expected`] changes something.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Judges `incarnation` presented by `peer`: against the membership's
+    /// incarnation for it if there is one, else against the local record
+    /// (see [`PeersSeen::check`]).
     pub fn judge(&self, peer: NodeId, incarnation: u64) -> Result<Verdict, IdentityError> {
-        let voter = self
-            .voters
-            .read()
-            .as_ref()
-            .is_none_or(|voters| voters.contains(&peer));
-        self.seen.check(peer, incarnation, voter)
+        if let Some(&known) = self.expected.read().get(&peer) {
+            return Ok(if known == incarnation {
+                Verdict::Known
+            } else {
+                Verdict::Refused { known }
+            });
+        }
+        self.seen.check(peer, incarnation)
     }
 
-    /// The incarnation recorded for `peer`, if any.
+    /// The incarnation recorded locally for `peer`, if any.
     pub fn seen(&self, peer: NodeId) -> Option<u64> {
         self.seen.get(peer)
     }
@@ -440,50 +483,80 @@ mod tests {
     }
 
     #[test]
-    fn a_voter_with_another_incarnation_is_refused_a_learner_is_rerecorded() {
+    fn the_first_incarnation_seen_is_recorded_and_no_other_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let seen = PeersSeen::load(dir.path(), false).unwrap();
-        assert_eq!(seen.check(2, 0xaa, true).unwrap(), Verdict::Recorded);
-        assert_eq!(seen.check(2, 0xaa, true).unwrap(), Verdict::Known);
+        assert_eq!(seen.check(2, 0xaa).unwrap(), Verdict::Recorded);
+        assert_eq!(seen.check(2, 0xaa).unwrap(), Verdict::Known);
         assert_eq!(
-            seen.check(2, 0xbb, true).unwrap(),
+            seen.check(2, 0xbb).unwrap(),
             Verdict::Refused { known: 0xaa }
         );
-        assert_eq!(
-            seen.check(2, 0xbb, false).unwrap(),
-            Verdict::Replaced { old: 0xaa }
-        );
-        // The record is on disk: a restart refuses the old one now.
+        // The record is on disk: a restart refuses the other one too.
         let reloaded = PeersSeen::load(dir.path(), false).unwrap();
-        assert_eq!(reloaded.get(2), Some(0xbb));
+        assert_eq!(reloaded.get(2), Some(0xaa));
         assert_eq!(
-            reloaded.check(2, 0xaa, true).unwrap(),
-            Verdict::Refused { known: 0xbb }
+            reloaded.check(2, 0xbb).unwrap(),
+            Verdict::Refused { known: 0xaa }
         );
         // A new log forgets what the old incarnation saw.
         assert_eq!(PeersSeen::load(dir.path(), true).unwrap().get(2), None);
         assert!(!dir.path().join(PEERS_SEEN_FILE).exists());
     }
 
+    /// A node that was down while a peer id was removed and added again
+    /// learns the new incarnation from the log (hostile17 finding 1), and a
+    /// node never trades a known incarnation for another on its own, so a
+    /// stale view of who votes cannot let a wiped voter in (finding 2).
     #[test]
-    fn every_peer_is_a_voter_until_the_configuration_is_known() {
+    fn the_membership_incarnation_wins_over_the_local_record() {
         let ids = Identities::new(1, PeersSeen::in_memory());
         assert_eq!(ids.judge(4, 0xaa).unwrap(), Verdict::Recorded);
         assert_eq!(
             ids.judge(4, 0xbb).unwrap(),
             Verdict::Refused { known: 0xaa }
         );
-        ids.set_voters([1, 2, 3]);
-        assert_eq!(ids.judge(4, 0xbb).unwrap(), Verdict::Replaced { old: 0xaa });
+        let g = ids.generation();
+        ids.set_expected(BTreeMap::from([(4, 0xbb)]));
+        assert_ne!(ids.generation(), g, "live links must re-judge");
+        assert_eq!(ids.judge(4, 0xbb).unwrap(), Verdict::Known);
         assert_eq!(
-            ids.judge(2, 0xcc).unwrap(),
-            Verdict::Recorded,
-            "no record yet"
+            ids.judge(4, 0xaa).unwrap(),
+            Verdict::Refused { known: 0xbb }
         );
+        let g = ids.generation();
+        ids.set_expected(BTreeMap::from([(4, 0xbb)]));
+        assert_eq!(ids.generation(), g, "no change, no re-judging");
+    }
+
+    #[test]
+    fn member_values_carry_the_incarnation() {
+        assert_eq!(split_member("10.0.0.4:7380"), ("10.0.0.4:7380", None));
+        let v = member_value("[::1]:7380", Some(0x2c9e_1f0a_7b3d_5e80));
+        assert_eq!(v, "[::1]:7380#2c9e1f0a7b3d5e80");
         assert_eq!(
-            ids.judge(2, 0xdd).unwrap(),
-            Verdict::Refused { known: 0xcc }
+            split_member(&v),
+            ("[::1]:7380", Some(0x2c9e_1f0a_7b3d_5e80))
         );
+        assert_eq!(split_member("h:1#zz"), ("h:1#zz", None));
+        assert_eq!(member_value("h:1", None), "h:1");
+    }
+
+    #[test]
+    fn upper_case_zero_and_duplicate_incarnations_are_refused() {
+        assert!(parse_incarnation("2C9E1F0A7B3D5E80").is_err());
+        assert!(parse_incarnation("0000000000000000").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PEERS_SEEN_FILE),
+            "2=00000000000000aa\n2=00000000000000bb\n",
+        )
+        .unwrap();
+        let err = PeersSeen::load(dir.path(), false).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        std::fs::write(dir.path().join(IDENTITY_FILE), "").unwrap();
+        let err = NodeIdentity::load_or_create(dir.path(), 1, false).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
     }
 
     #[test]

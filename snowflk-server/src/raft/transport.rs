@@ -184,9 +184,9 @@ pub enum LinkError {
     /// The other side refused the handshake.
     #[error("refused by the peer: {0}")]
     Refused(AckStatus),
-    /// The acceptor is a voter known with another data directory.
+    /// The acceptor is known with another data directory.
     #[error(
-        "peer {peer} presents data-directory incarnation {presented:016x}, but it was a voter known as {known:016x}: its data directory was lost or replaced, so it may have forgotten votes and acknowledged entries; it is not talked to. Remove it (SNOWFLK REMOVE-NODE {peer}) and add a node with a new id (docs/server.md, \"Lost disk\")"
+        "peer {peer} presents data-directory incarnation {presented:016x}, but it is known as {known:016x}: its data directory was lost or replaced, so it may have forgotten votes and acknowledged entries; it is not talked to. Remove it (SNOWFLK REMOVE-NODE {peer}), empty its data directory and start it with --join (docs/server.md, \"Lost disk\")"
     )]
     ReplacedPeer {
         /// The peer's id.
@@ -287,10 +287,11 @@ where
         transport
     }
 
-    /// Makes `voters` the peers whose incarnation must not change: the
-    /// voters of this node's latest and committed configurations.
-    pub fn set_voters(&self, voters: impl IntoIterator<Item = NodeId>) {
-        self.config.identities.set_voters(voters);
+    /// Makes `expected` the incarnations the membership names for the
+    /// members added with `ADD-NODE`; links to a peer that presented
+    /// another one are dropped and refused from now on.
+    pub fn set_expected(&self, expected: BTreeMap<NodeId, u64>) {
+        self.config.identities.set_expected(expected);
     }
 
     /// Makes `peers` (id → address; this node's own id is ignored) the set
@@ -399,7 +400,7 @@ async fn run_outgoing<C, R>(
             return;
         }
         match dial(&config, peer, &addr).await {
-            Ok(stream) => {
+            Ok((stream, incarnation)) => {
                 info!(
                     node = config.id,
                     peer,
@@ -411,7 +412,16 @@ async fn run_outgoing<C, R>(
                 counters.connects.fetch_add(1, Ordering::Relaxed);
                 backoff = config.backoff_min;
                 last_error = None;
-                let end = pump(&config, stream, &mut rx, &counters, &mut shutdown).await;
+                let end = pump(
+                    &config,
+                    peer,
+                    incarnation,
+                    stream,
+                    &mut rx,
+                    &counters,
+                    &mut shutdown,
+                )
+                .await;
                 counters.connected.store(false, Ordering::Relaxed);
                 match end {
                     Ok(()) => {
@@ -473,11 +483,13 @@ fn jitter(d: Duration) -> Duration {
     Duration::from_nanos(half + rand::random_range(0..half.max(1)))
 }
 
+/// Dials `peer` and completes the handshake; returns the stream and the
+/// incarnation the peer presented.
 async fn dial(
     config: &TransportConfig,
     peer: NodeId,
     addr: &str,
-) -> Result<BoxedStream, LinkError> {
+) -> Result<(BoxedStream, u64), LinkError> {
     let timeout = config.io_timeout;
     let target = tokio::net::lookup_host(addr)
         .await
@@ -553,9 +565,6 @@ async fn dial(
         Verdict::Recorded => {
             info!(node = config.id, peer, incarnation = %format!("{:016x}", ack.incarnation), "recorded the peer's data-directory incarnation");
         }
-        Verdict::Replaced { old } => {
-            info!(node = config.id, peer, old = %format!("{old:016x}"), new = %format!("{:016x}", ack.incarnation), "a non-voting peer came back with a new data directory; recorded");
-        }
         Verdict::Refused { known } => {
             return Err(LinkError::ReplacedPeer {
                 peer,
@@ -564,15 +573,20 @@ async fn dial(
             });
         }
     }
-    Ok(stream)
+    Ok((stream, ack.incarnation))
 }
 
 /// The largest number of queued items written in one go.
 const MAX_BATCH: usize = 512;
 
-/// Writes queued items until the queue closes (`Ok`) or the link fails.
+/// Writes queued items until the queue closes (`Ok`) or the link fails, or
+/// the membership names another incarnation for the peer than the one it
+/// presented (`incarnation`).
+#[allow(clippy::too_many_arguments)]
 async fn pump<C, R>(
     config: &TransportConfig,
+    peer: NodeId,
+    incarnation: u64,
     stream: BoxedStream,
     rx: &mut mpsc::Receiver<Outbound<C, R>>,
     counters: &PeerCounters,
@@ -584,10 +598,15 @@ where
 {
     let mut w = BufWriter::with_capacity(256 << 10, stream);
     let mut batch: Vec<Outbound<C, R>> = Vec::with_capacity(MAX_BATCH);
+    let mut generation = config.identities.generation();
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 { return Ok(()) },
             _ = shutdown.changed() => return Ok(()),
+        }
+        if config.identities.generation() != generation {
+            generation = config.identities.generation();
+            rejudge(config, peer, incarnation)?;
         }
         let mut frames = Vec::new();
         encode_batch(&mut batch, config.max_frame, &mut frames, counters);
@@ -604,6 +623,19 @@ where
         counters
             .frames_sent
             .fetch_add(frames.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Judges a live link's peer again after the membership named new
+/// incarnations: `Err` if it must be dropped.
+fn rejudge(config: &TransportConfig, peer: NodeId, incarnation: u64) -> Result<(), LinkError> {
+    match config.identities.judge(peer, incarnation)? {
+        Verdict::Known | Verdict::Recorded => Ok(()),
+        Verdict::Refused { known } => Err(LinkError::ReplacedPeer {
+            peer,
+            known,
+            presented: incarnation,
+        }),
     }
 }
 
@@ -776,7 +808,7 @@ async fn run_listener<C, R>(
         );
         let (handle_tx, handle_rx) = tokio::sync::oneshot::channel::<AbortHandle>();
         let task = tokio::spawn(async move {
-            let (peer, reader) = match accept(&config, &known, stream, addr).await {
+            let (peer, incarnation, reader) = match accept(&config, &known, stream, addr).await {
                 Ok(x) => x,
                 // A refused handshake was logged, with its fields, by accept.
                 Err(LinkError::Refused(_)) => return,
@@ -802,7 +834,7 @@ async fn run_listener<C, R>(
             }
             info!(node = config.id, peer, %addr, direction = "incoming", "peer connected");
             let c = known.read().get(&peer).cloned().unwrap_or_default();
-            let end = read_frames(&config, peer, reader, &sinks, &c, shutdown).await;
+            let end = read_frames(&config, peer, incarnation, reader, &sinks, &c, shutdown).await;
             {
                 let mut l = live2.lock();
                 if l.get(&peer).is_some_and(|(s, _)| *s == conn) {
@@ -842,7 +874,7 @@ async fn accept(
     known: &Known,
     stream: TcpStream,
     addr: SocketAddr,
-) -> Result<(NodeId, BufReader<BoxedStream>), LinkError> {
+) -> Result<(NodeId, u64, BufReader<BoxedStream>), LinkError> {
     let _ = stream.set_nodelay(true);
     let mut stream: BoxedStream = match &config.tls {
         None => Box::new(stream),
@@ -901,9 +933,6 @@ async fn accept(
             Verdict::Recorded => {
                 info!(node = config.id, peer = hello.from, incarnation = %format!("{:016x}", hello.incarnation), "recorded the peer's data-directory incarnation");
             }
-            Verdict::Replaced { old } => {
-                info!(node = config.id, peer = hello.from, old = %format!("{old:016x}"), new = %format!("{:016x}", hello.incarnation), "a non-voting peer came back with a new data directory; recorded");
-            }
             Verdict::Refused { known: recorded } => {
                 tracing::error!(
                     node = config.id,
@@ -911,7 +940,7 @@ async fn accept(
                     peer = hello.from,
                     known = %format!("{recorded:016x}"),
                     presented = %format!("{:016x}", hello.incarnation),
-                    "refused a voter that came back with another data directory: it may have forgotten votes and acknowledged entries. Remove it (SNOWFLK REMOVE-NODE {}) and add a node with a new id (docs/server.md, \"Lost disk\")",
+                    "refused a peer that came back with another data directory: it may have forgotten votes and acknowledged entries. Remove it (SNOWFLK REMOVE-NODE {}), empty its data directory and start it with --join (docs/server.md, \"Lost disk\")",
                     hello.from
                 );
                 if let Some(c) = known.read().get(&hello.from) {
@@ -936,7 +965,11 @@ async fn accept(
         );
         return Err(LinkError::Refused(status));
     }
-    Ok((hello.from, BufReader::with_capacity(256 << 10, stream)))
+    Ok((
+        hello.from,
+        hello.incarnation,
+        BufReader::with_capacity(256 << 10, stream),
+    ))
 }
 
 /// Reads one frame: `Ok(None)` on a clean end of stream at a frame boundary.
@@ -982,9 +1015,11 @@ where
     Ok(Some(wire::decode_frame_body(&body)?))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn read_frames<C, R>(
     config: &TransportConfig,
     peer: NodeId,
+    incarnation: u64,
     mut reader: BufReader<BoxedStream>,
     sinks: &Sinks<C, R>,
     counters: &PeerCounters,
@@ -994,6 +1029,7 @@ where
     C: DeserializeOwned,
     R: DeserializeOwned,
 {
+    let mut generation = config.identities.generation();
     loop {
         let frame = tokio::select! {
             f = read_frame::<PeerFrame<C, R>, _>(&mut reader, config.max_frame) => f?,
@@ -1002,6 +1038,15 @@ where
         let Some(frame) = frame else {
             return Ok(());
         };
+        // A frame from a peer the membership no longer vouches for is not
+        // delivered: its votes and acknowledgements must not count.
+        if config.identities.generation() != generation {
+            generation = config.identities.generation();
+            if let Err(e) = rejudge(config, peer, incarnation) {
+                counters.identity_mismatches.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
         counters.frames_received.fetch_add(1, Ordering::Relaxed);
         match frame {
             PeerFrame::Raft(mut msgs) => {

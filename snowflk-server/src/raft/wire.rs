@@ -79,6 +79,9 @@ pub enum WireError {
     /// The body is not a valid postcard encoding of a frame.
     #[error("undecodable frame: {0}")]
     Decode(#[from] postcard::Error),
+    /// A handshake names incarnation 0, which no data directory has.
+    #[error("incarnation 0 in the handshake (no data directory has it)")]
+    ZeroIncarnation,
     /// The body decodes but leaves bytes unread.
     #[error("frame has {0} trailing bytes")]
     TrailingBytes(usize),
@@ -137,12 +140,16 @@ impl Hello {
         if reserved != 0 {
             return Err(WireError::Reserved(reserved));
         }
+        let incarnation = u64_at(b, 32);
+        if incarnation == 0 {
+            return Err(WireError::ZeroIncarnation);
+        }
         Ok(Hello {
             version: u16::from_le_bytes([b[4], b[5]]),
             cluster_id: u64_at(b, 8),
             from: u64_at(b, 16),
             to: u64_at(b, 24),
-            incarnation: u64_at(b, 32),
+            incarnation,
         })
     }
 }
@@ -162,8 +169,9 @@ pub enum AckStatus {
     UnknownPeer = 3,
     /// The dialer wanted another node than the acceptor.
     WrongNode = 4,
-    /// The dialer is a voter the acceptor knew with another data directory
-    /// (incarnation): it lost what it promised and must not take part.
+    /// The dialer presents another data-directory incarnation than the one
+    /// the acceptor expects for its id: it lost what it promised and must
+    /// not take part.
     ReplacedNode = 5,
 }
 
@@ -229,10 +237,15 @@ impl Ack {
         if b[7] != 0 {
             return Err(WireError::Reserved(u16::from(b[7])));
         }
+        let status = AckStatus::from_byte(b[6])?;
+        let incarnation = u64_at(b, 8);
+        if incarnation == 0 {
+            return Err(WireError::ZeroIncarnation);
+        }
         Ok(Ack {
             version: u16::from_le_bytes([b[4], b[5]]),
-            status: AckStatus::from_byte(b[6])?,
-            incarnation: u64_at(b, 8),
+            status,
+            incarnation,
         })
     }
 }
@@ -392,6 +405,14 @@ mod tests {
             Hello::decode(&b[..39]),
             Err(WireError::Truncated { needed: 40, .. })
         ));
+        // No data directory has incarnation 0: a hello naming it would
+        // otherwise be recorded and refuse the real node (hostile17).
+        let zero = Hello {
+            incarnation: 0,
+            ..h
+        }
+        .encode();
+        assert_eq!(Hello::decode(&zero), Err(WireError::ZeroIncarnation));
     }
 
     #[test]
@@ -417,6 +438,12 @@ mod tests {
             Ack::decode(b"SFKA\x02\x00\x09\x00\x01\x00\x00\x00\x00\x00\x00\x00"),
             Err(WireError::UnknownStatus(9))
         );
+        let zero = Ack {
+            version: PROTOCOL_VERSION,
+            status: AckStatus::Accepted,
+            incarnation: 0,
+        };
+        assert_eq!(Ack::decode(&zero.encode()), Err(WireError::ZeroIncarnation));
         // A version-1 acceptor's refusal is 8 bytes; its version is readable.
         assert_eq!(announced_version(b"SFKA\x01\x00\x01\x00", ACK_MAGIC), Ok(1));
         assert!(matches!(
