@@ -75,6 +75,10 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
+        // Installed first: a SIGTERM while the node starts (a test or an
+        // operator that stops it as soon as it answers) then shuts it down
+        // cleanly once started, instead of killing it by the default action.
+        let shutdown = shutdown_signal();
         let listeners = server::bind(&config).await?;
         tracing::info!(
             id = config.id,
@@ -84,16 +88,24 @@ fn run(config: Config) -> anyhow::Result<()> {
         );
         let backend = build_backend(&config).await?;
         let server = Server::new(listeners, config, backend)?;
-        server.run(shutdown_signal()).await?;
+        server.run(shutdown).await?;
         Ok(())
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (it must run inside the
+/// runtime) and returns a future that completes on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
+    async move { wait_for_signal(term, int).await }
+}
+
+async fn wait_for_signal(
+    term: std::io::Result<tokio::signal::unix::Signal>,
+    int: std::io::Result<tokio::signal::unix::Signal>,
+) {
     match (term, int) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
