@@ -374,7 +374,11 @@ pub async fn add_self(
             Err(JoinError::Refused { reply, .. }) if reply.contains("already a member") => {
                 let members = members(j, peer_addr).await?;
                 if members.get(&id).map(String::as_str) == Some(peer_addr) {
-                    info!(node = id, via = addr, "already a member of the cluster");
+                    tracing::warn!(
+                        node = id,
+                        via = addr,
+                        "already a member of the cluster: fine if this node was stopped while joining; if its data directory is new because the old one was lost, every peer refuses it (docs/server.md, \"Lost disk\"): SNOWFLK REMOVE-NODE {id} first, then join again"
+                    );
                     return Ok(());
                 }
                 // The cluster's member list can lag the change that made
