@@ -205,6 +205,9 @@ pub enum LinkError {
     /// An operation took longer than the I/O timeout.
     #[error("{0} timed out")]
     Timeout(&'static str),
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    Closed,
     /// The connection ended in the middle of a frame.
     #[error("disconnected mid-frame ({got} of {len} bytes)")]
     MidFrame {
@@ -596,13 +599,23 @@ where
     C: Serialize + Clone,
     R: Serialize,
 {
-    let mut w = BufWriter::with_capacity(256 << 10, stream);
+    // The acceptor never writes after its ack, so the read half only ever
+    // sees the end of the stream: a peer that died is noticed at once, not
+    // at the next write (a follower seldom writes to another follower).
+    let (mut closed, w) = tokio::io::split(stream);
+    let mut w = BufWriter::with_capacity(256 << 10, w);
+    let mut probe = [0u8; 1];
     let mut batch: Vec<Outbound<C, R>> = Vec::with_capacity(MAX_BATCH);
     let mut generation = config.identities.generation();
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 { return Ok(()) },
             _ = shutdown.changed() => return Ok(()),
+            r = closed.read(&mut probe) => return Err(match r {
+                Ok(0) => LinkError::Closed,
+                Ok(_) => LinkError::Wire(WireError::UnexpectedBytes),
+                Err(source) => LinkError::Io { op: "read", source },
+            }),
         }
         if config.identities.generation() != generation {
             generation = config.identities.generation();
@@ -1193,6 +1206,33 @@ mod membership_tests {
             }
         }
         false
+    }
+
+    /// A peer that goes away is seen as disconnected without anything being
+    /// sent to it (before, the outgoing link looked up until the next write,
+    /// so INFO on a follower showed a dead follower as connected).
+    #[tokio::test]
+    async fn a_peer_that_goes_away_is_disconnected_without_a_write() {
+        let (_stop_a_tx, stop_a) = watch::channel(false);
+        let (stop_b_tx, stop_b) = watch::channel(false);
+        let mut b = node(2, BTreeMap::new(), &stop_b).await;
+        let a = node(1, BTreeMap::from([(2, b.addr.clone())]), &stop_a).await;
+        b.transport
+            .set_peers(&BTreeMap::from([(1, a.addr.clone()), (2, b.addr.clone())]));
+        assert!(delivered(&a, 1, 2, &mut b, Duration::from_secs(10)).await);
+        let connected = |t: &TestTransport| t.status().iter().any(|p| p.id == 2 && p.connected);
+        assert!(connected(&a.transport));
+        // Node 2 stops: its listener and readers end, its sockets close.
+        let _ = stop_b_tx.send(true);
+        drop(b);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while connected(&a.transport) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the link to a stopped peer still looks up"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// A node added to the peer set while running is dialed and accepted;

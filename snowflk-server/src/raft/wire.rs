@@ -79,6 +79,9 @@ pub enum WireError {
     /// The body is not a valid postcard encoding of a frame.
     #[error("undecodable frame: {0}")]
     Decode(#[from] postcard::Error),
+    /// The acceptor wrote after its acknowledgement (it never does).
+    #[error("the acceptor sent bytes after its acknowledgement")]
+    UnexpectedBytes,
     /// A handshake names incarnation 0, which no data directory has.
     #[error("incarnation 0 in the handshake (no data directory has it)")]
     ZeroIncarnation,
