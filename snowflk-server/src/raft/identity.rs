@@ -435,6 +435,13 @@ impl Identities {
     pub fn seen(&self, peer: NodeId) -> Option<u64> {
         self.seen.get(peer)
     }
+
+    /// Whether an incarnation is known for `peer` (from the membership or
+    /// the local record): it then must present one, which protocol
+    /// version 1 cannot.
+    pub fn knows(&self, peer: NodeId) -> bool {
+        self.expected.read().contains_key(&peer) || self.seen.get(peer).is_some()
+    }
 }
 
 #[cfg(test)]

@@ -196,6 +196,12 @@ pub enum LinkError {
         /// The one it presented.
         presented: u64,
     },
+    /// A peer speaks protocol version 1 (no incarnation) although its id
+    /// has presented one before.
+    #[error(
+        "peer {0} speaks peer protocol version 1, which cannot show a data-directory incarnation, but one is known for its id: upgrade that node"
+    )]
+    UnverifiedPeer(NodeId),
     /// The record of peers' incarnations could not be written.
     #[error(transparent)]
     Identity(#[from] IdentityError),
@@ -487,12 +493,90 @@ fn jitter(d: Duration) -> Duration {
 }
 
 /// Dials `peer` and completes the handshake; returns the stream and the
-/// incarnation the peer presented.
+/// incarnation the peer presented (`None`: it speaks protocol version 1,
+/// which has none, and no incarnation is known for it yet).
 async fn dial(
     config: &TransportConfig,
     peer: NodeId,
     addr: &str,
-) -> Result<(BoxedStream, u64), LinkError> {
+) -> Result<(BoxedStream, Option<u64>), LinkError> {
+    let timeout = config.io_timeout;
+    let mut stream = open_stream(config, addr).await?;
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        cluster_id: config.cluster_id,
+        from: config.id,
+        to: peer,
+        incarnation: config.identities.incarnation,
+    };
+    let mut ack = [0u8; ACK_LEN];
+    let version = tokio::time::timeout(timeout, async {
+        stream.write_all(&hello.encode()).await?;
+        // An acceptor of another version answers with its own layout:
+        // read only what every version shares before judging.
+        stream.read_exact(&mut ack[..VERSION_PREFIX_LEN]).await?;
+        let version = wire::announced_version(&ack, ACK_MAGIC)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        if version == PROTOCOL_VERSION {
+            stream.read_exact(&mut ack[VERSION_PREFIX_LEN..]).await?;
+        }
+        Ok::<u16, std::io::Error>(version)
+    })
+    .await
+    .map_err(|_| LinkError::Timeout("handshake"))?
+    .map_err(io("handshake"))?;
+    if version == wire::V1 {
+        // An older build (a rolling upgrade): speak its version on a new
+        // connection, unless this id has shown an incarnation before.
+        if config.identities.knows(peer) {
+            return Err(LinkError::UnverifiedPeer(peer));
+        }
+        let mut stream = open_stream(config, addr).await?;
+        let mut ack = [0u8; wire::V1_ACK_LEN];
+        tokio::time::timeout(timeout, async {
+            stream.write_all(&hello.encode_v1()).await?;
+            stream.read_exact(&mut ack).await.map(|_| ())
+        })
+        .await
+        .map_err(|_| LinkError::Timeout("handshake"))?
+        .map_err(io("handshake"))?;
+        let ack = Ack::decode_v1(&ack)?;
+        if ack.status != AckStatus::Accepted {
+            return Err(LinkError::Refused(ack.status));
+        }
+        info!(
+            node = config.id,
+            peer,
+            "the peer speaks peer protocol version 1 (an older build): its data-directory incarnation is not checked until it is upgraded"
+        );
+        return Ok((stream, None));
+    }
+    if version != PROTOCOL_VERSION {
+        return Err(LinkError::Refused(AckStatus::VersionMismatch));
+    }
+    let ack = Ack::decode(&ack)?;
+    if ack.status != AckStatus::Accepted {
+        return Err(LinkError::Refused(ack.status));
+    }
+    match config.identities.judge(peer, ack.incarnation)? {
+        Verdict::Known => {}
+        Verdict::Recorded => {
+            info!(node = config.id, peer, incarnation = %format!("{:016x}", ack.incarnation), "recorded the peer's data-directory incarnation");
+        }
+        Verdict::Refused { known } => {
+            return Err(LinkError::ReplacedPeer {
+                peer,
+                known,
+                presented: ack.incarnation,
+            });
+        }
+    }
+    Ok((stream, Some(ack.incarnation)))
+}
+
+/// Connects to `addr` from this node's peer-listen host (and runs the TLS
+/// handshake, with mutual TLS on).
+async fn open_stream(config: &TransportConfig, addr: &str) -> Result<BoxedStream, LinkError> {
     let timeout = config.io_timeout;
     let target = tokio::net::lookup_host(addr)
         .await
@@ -518,7 +602,7 @@ async fn dial(
         .map_err(|_| LinkError::Timeout("connect"))?
         .map_err(io("connect"))?;
     stream.set_nodelay(true).map_err(io("set nodelay"))?;
-    let mut stream: BoxedStream = match &config.tls {
+    let stream: BoxedStream = match &config.tls {
         None => Box::new(stream),
         Some(tls) => {
             // The peer's certificate must name the host it is dialed at.
@@ -533,50 +617,7 @@ async fn dial(
             Box::new(tls_stream)
         }
     };
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        cluster_id: config.cluster_id,
-        from: config.id,
-        to: peer,
-        incarnation: config.identities.incarnation,
-    };
-    let mut ack = [0u8; ACK_LEN];
-    let version = tokio::time::timeout(timeout, async {
-        stream.write_all(&hello.encode()).await?;
-        // An acceptor of another version answers with its own layout:
-        // read only what every version shares before judging.
-        stream.read_exact(&mut ack[..VERSION_PREFIX_LEN]).await?;
-        let version = wire::announced_version(&ack, ACK_MAGIC)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        if version == PROTOCOL_VERSION {
-            stream.read_exact(&mut ack[VERSION_PREFIX_LEN..]).await?;
-        }
-        Ok::<u16, std::io::Error>(version)
-    })
-    .await
-    .map_err(|_| LinkError::Timeout("handshake"))?
-    .map_err(io("handshake"))?;
-    if version != PROTOCOL_VERSION {
-        return Err(LinkError::Refused(AckStatus::VersionMismatch));
-    }
-    let ack = Ack::decode(&ack)?;
-    if ack.status != AckStatus::Accepted {
-        return Err(LinkError::Refused(ack.status));
-    }
-    match config.identities.judge(peer, ack.incarnation)? {
-        Verdict::Known => {}
-        Verdict::Recorded => {
-            info!(node = config.id, peer, incarnation = %format!("{:016x}", ack.incarnation), "recorded the peer's data-directory incarnation");
-        }
-        Verdict::Refused { known } => {
-            return Err(LinkError::ReplacedPeer {
-                peer,
-                known,
-                presented: ack.incarnation,
-            });
-        }
-    }
-    Ok((stream, ack.incarnation))
+    Ok(stream)
 }
 
 /// The largest number of queued items written in one go.
@@ -589,7 +630,7 @@ const MAX_BATCH: usize = 512;
 async fn pump<C, R>(
     config: &TransportConfig,
     peer: NodeId,
-    incarnation: u64,
+    incarnation: Option<u64>,
     stream: BoxedStream,
     rx: &mut mpsc::Receiver<Outbound<C, R>>,
     counters: &PeerCounters,
@@ -640,8 +681,20 @@ where
 }
 
 /// Judges a live link's peer again after the membership named new
-/// incarnations: `Err` if it must be dropped.
-fn rejudge(config: &TransportConfig, peer: NodeId, incarnation: u64) -> Result<(), LinkError> {
+/// incarnations: `Err` if it must be dropped. A version-1 link
+/// (`incarnation` `None`) lasts while no incarnation is known for the peer.
+fn rejudge(
+    config: &TransportConfig,
+    peer: NodeId,
+    incarnation: Option<u64>,
+) -> Result<(), LinkError> {
+    let Some(incarnation) = incarnation else {
+        return if config.identities.knows(peer) {
+            Err(LinkError::UnverifiedPeer(peer))
+        } else {
+            Ok(())
+        };
+    };
     match config.identities.judge(peer, incarnation)? {
         Verdict::Known | Verdict::Recorded => Ok(()),
         Verdict::Refused { known } => Err(LinkError::ReplacedPeer {
@@ -887,7 +940,7 @@ async fn accept(
     known: &Known,
     stream: TcpStream,
     addr: SocketAddr,
-) -> Result<(NodeId, u64, BufReader<BoxedStream>), LinkError> {
+) -> Result<(NodeId, Option<u64>, BufReader<BoxedStream>), LinkError> {
     let _ = stream.set_nodelay(true);
     let mut stream: BoxedStream = match &config.tls {
         None => Box::new(stream),
@@ -914,7 +967,8 @@ async fn accept(
     .map_err(|_| LinkError::Timeout("handshake"))?
     .map_err(io("read handshake"))?;
     let version = wire::announced_version(&b, HELLO_MAGIC)?;
-    if version != PROTOCOL_VERSION {
+    let v1 = version == wire::V1;
+    if version != PROTOCOL_VERSION && !v1 {
         // A dialer of another version sends another layout: answer before
         // reading it. An older dialer reads the first 8 bytes of the ack,
         // which every version lays out alike.
@@ -929,18 +983,41 @@ async fn accept(
         );
         return Err(LinkError::Refused(AckStatus::VersionMismatch));
     }
+    // A version-1 hello (an older build, during a rolling upgrade) has no
+    // incarnation and is 8 bytes shorter.
+    let len = if v1 { wire::V1_HELLO_LEN } else { HELLO_LEN };
     tokio::time::timeout(
         config.io_timeout,
-        stream.read_exact(&mut b[VERSION_PREFIX_LEN..]),
+        stream.read_exact(&mut b[VERSION_PREFIX_LEN..len]),
     )
     .await
     .map_err(|_| LinkError::Timeout("handshake"))?
     .map_err(io("read handshake"))?;
-    let hello = Hello::decode(&b)?;
+    let hello = if v1 {
+        Hello::decode_v1(&b)?
+    } else {
+        Hello::decode(&b)?
+    };
     let mut status = wire::judge_hello(&hello, config.cluster_id, config.id, |id| {
         known.read().contains_key(&id)
     });
-    if status == AckStatus::Accepted {
+    if status == AckStatus::Accepted && v1 {
+        if config.identities.knows(hello.from) {
+            tracing::error!(
+                node = config.id,
+                %addr,
+                peer = hello.from,
+                "refused a peer that speaks peer protocol version 1, which cannot show a data-directory incarnation, although one is known for its id: upgrade that node"
+            );
+            status = AckStatus::VersionMismatch;
+        } else {
+            info!(
+                node = config.id,
+                peer = hello.from,
+                "the peer speaks peer protocol version 1 (an older build): its data-directory incarnation is not checked until it is upgraded"
+            );
+        }
+    } else if status == AckStatus::Accepted {
         match config.identities.judge(hello.from, hello.incarnation)? {
             Verdict::Known => {}
             Verdict::Recorded => {
@@ -964,7 +1041,8 @@ async fn accept(
         }
     }
     let ack = ack_with(status);
-    let _ = tokio::time::timeout(config.io_timeout, stream.write_all(&ack.encode())).await;
+    let bytes: &[u8] = if v1 { &ack.encode_v1() } else { &ack.encode() };
+    let _ = tokio::time::timeout(config.io_timeout, stream.write_all(bytes)).await;
     if status != AckStatus::Accepted {
         warn!(
             node = config.id,
@@ -980,7 +1058,7 @@ async fn accept(
     }
     Ok((
         hello.from,
-        hello.incarnation,
+        (!v1).then_some(hello.incarnation),
         BufReader::with_capacity(256 << 10, stream),
     ))
 }
@@ -1032,7 +1110,7 @@ where
 async fn read_frames<C, R>(
     config: &TransportConfig,
     peer: NodeId,
-    incarnation: u64,
+    incarnation: Option<u64>,
     mut reader: BufReader<BoxedStream>,
     sinks: &Sinks<C, R>,
     counters: &PeerCounters,
@@ -1206,6 +1284,129 @@ mod membership_tests {
             }
         }
         false
+    }
+
+    fn v1_hello(from: NodeId, to: NodeId) -> [u8; wire::V1_HELLO_LEN] {
+        Hello {
+            version: wire::V1,
+            cluster_id: 7,
+            from,
+            to,
+            incarnation: 0,
+        }
+        .encode_v1()
+    }
+
+    fn frame_bytes(from: NodeId, to: NodeId) -> Vec<u8> {
+        let Outbound::Raft(m) = heartbeat(from, to) else {
+            unreachable!()
+        };
+        wire::encode_frame(
+            &PeerFrame::<u64, u64>::Raft(vec![m]),
+            wire::DEFAULT_MAX_FRAME,
+        )
+        .unwrap()
+    }
+
+    /// A node of the older build (protocol version 1, no incarnation) that
+    /// dials this one is accepted while no incarnation is known for its id,
+    /// so a rolling upgrade keeps a quorum; once one is known, its link is
+    /// dropped and it is refused.
+    #[tokio::test]
+    async fn a_version_1_dialer_is_accepted_until_an_incarnation_is_known_for_it() {
+        let (_stop_tx, stop) = watch::channel(false);
+        let mut a = node(1, BTreeMap::from([(2, "127.0.0.1:1".to_string())]), &stop).await;
+        let mut old = TcpStream::connect(&a.addr).await.unwrap();
+        old.write_all(&v1_hello(2, 1)).await.unwrap();
+        let mut ack = [0u8; wire::V1_ACK_LEN];
+        old.read_exact(&mut ack).await.unwrap();
+        assert_eq!(
+            Ack::decode_v1(&ack).unwrap().status,
+            AckStatus::Accepted,
+            "{ack:?}"
+        );
+        old.write_all(&frame_bytes(2, 1)).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), a.raft.recv()).await;
+        assert!(
+            matches!(got, Ok(Some(_))),
+            "the version-1 frame was not delivered"
+        );
+
+        // The membership now names an incarnation for node 2: the live
+        // version-1 link ends before delivering another frame.
+        a.transport.set_expected(BTreeMap::from([(2, 0xaa)]));
+        let _ = old.write_all(&frame_bytes(2, 1)).await;
+        let got = tokio::time::timeout(Duration::from_millis(300), a.raft.recv()).await;
+        assert!(
+            got.is_err(),
+            "a frame of an unverifiable peer was delivered"
+        );
+        let mut again = TcpStream::connect(&a.addr).await.unwrap();
+        again.write_all(&v1_hello(2, 1)).await.unwrap();
+        again.read_exact(&mut ack).await.unwrap();
+        assert_eq!(
+            Ack::decode_v1(&ack).unwrap().status,
+            AckStatus::VersionMismatch
+        );
+    }
+
+    /// Dialing a node of the older build: it answers the version-2 hello
+    /// with a version-1 mismatch, and the link is made again in version 1.
+    #[tokio::test]
+    async fn a_version_1_acceptor_is_spoken_to_in_version_1() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let old_addr = listener.local_addr().unwrap().to_string();
+        let (got_tx, mut got_rx) = mpsc::channel::<(u16, Vec<u8>)>(8);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let got_tx = got_tx.clone();
+                tokio::spawn(async move {
+                    // What a version-1 acceptor does: read 32 bytes, judge.
+                    let mut b = [0u8; wire::V1_HELLO_LEN];
+                    if s.read_exact(&mut b).await.is_err() {
+                        return;
+                    }
+                    let version = u16::from_le_bytes([b[4], b[5]]);
+                    let status = if version == 1 { 0u8 } else { 1u8 };
+                    let _ = s
+                        .write_all(&[b'S', b'F', b'K', b'A', 1, 0, status, 0])
+                        .await;
+                    if status != 0 {
+                        return;
+                    }
+                    let mut frame = vec![0u8; 64];
+                    if let Ok(n) = s.read(&mut frame).await {
+                        frame.truncate(n);
+                        let _ = got_tx.send((version, frame)).await;
+                    }
+                });
+            }
+        });
+        let (_stop_tx, stop) = watch::channel(false);
+        let a = node(1, BTreeMap::from([(2, old_addr)]), &stop).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (version, frame) = loop {
+            assert!(tokio::time::Instant::now() < deadline, "nothing arrived");
+            a.transport.send(2, heartbeat(1, 2));
+            if let Ok(Some(x)) =
+                tokio::time::timeout(Duration::from_millis(20), got_rx.recv()).await
+            {
+                break x;
+            }
+        };
+        assert_eq!(version, 1);
+        assert!(!frame.is_empty());
+        // Once an incarnation is known for node 2, version 1 is not spoken.
+        a.transport.set_expected(BTreeMap::from([(2, 0xaa)]));
+        let config = a.transport.config.clone();
+        let err = dial(&config, 2, &a.transport.status()[0].addr)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, LinkError::UnverifiedPeer(2)), "{err}");
     }
 
     /// A peer that goes away is seen as disconnected without anything being

@@ -35,6 +35,14 @@ pub const PROTOCOL_VERSION: u16 = 2;
 pub const HELLO_LEN: usize = 40;
 /// Size of an encoded [`Ack`].
 pub const ACK_LEN: usize = 16;
+/// The older protocol version this build still speaks with peers that
+/// speak nothing newer (a rolling upgrade): no incarnations, so a peer id
+/// that ever presented one is refused on it.
+pub const V1: u16 = 1;
+/// Size of a version-1 [`Hello`] (no incarnation).
+pub const V1_HELLO_LEN: usize = 32;
+/// Size of a version-1 [`Ack`] (no incarnation).
+pub const V1_ACK_LEN: usize = 8;
 /// The bytes of a [`Hello`] or an [`Ack`] that every protocol version lays
 /// out alike: magic, version (u16 LE), and two more bytes. An acknowledgement
 /// of protocol version 1 was exactly this long.
@@ -117,6 +125,36 @@ pub fn announced_version(b: &[u8], magic: [u8; 4]) -> Result<u16, WireError> {
 }
 
 impl Hello {
+    /// Encodes in the version-1 layout: the first [`V1_HELLO_LEN`] bytes of
+    /// [`Self::encode`], with version 1 and no incarnation.
+    pub fn encode_v1(&self) -> [u8; V1_HELLO_LEN] {
+        let mut b = [0u8; V1_HELLO_LEN];
+        b.copy_from_slice(&self.encode()[..V1_HELLO_LEN]);
+        b[4..6].copy_from_slice(&V1.to_le_bytes());
+        b
+    }
+
+    /// Decodes a version-1 hello (the first [`V1_HELLO_LEN`] bytes); its
+    /// `incarnation` is 0: version 1 has none.
+    pub fn decode_v1(b: &[u8]) -> Result<Hello, WireError> {
+        let b = fixed::<V1_HELLO_LEN>(b)?;
+        let magic = [b[0], b[1], b[2], b[3]];
+        if magic != HELLO_MAGIC {
+            return Err(WireError::BadMagic(magic));
+        }
+        let reserved = u16::from_le_bytes([b[6], b[7]]);
+        if reserved != 0 {
+            return Err(WireError::Reserved(reserved));
+        }
+        Ok(Hello {
+            version: u16::from_le_bytes([b[4], b[5]]),
+            cluster_id: u64_at(b, 8),
+            from: u64_at(b, 16),
+            to: u64_at(b, 24),
+            incarnation: 0,
+        })
+    }
+
     /// Encodes as magic, version (u16 LE), reserved (u16, 0), cluster id,
     /// from, to, incarnation (u64 LE each).
     pub fn encode(&self) -> [u8; HELLO_LEN] {
@@ -219,6 +257,32 @@ pub struct Ack {
 }
 
 impl Ack {
+    /// Encodes in the version-1 layout: magic, version 1, status, reserved.
+    pub fn encode_v1(&self) -> [u8; V1_ACK_LEN] {
+        let mut b = [0u8; V1_ACK_LEN];
+        b.copy_from_slice(&self.encode()[..V1_ACK_LEN]);
+        b[4..6].copy_from_slice(&V1.to_le_bytes());
+        b
+    }
+
+    /// Decodes a version-1 ack (the first [`V1_ACK_LEN`] bytes); its
+    /// `incarnation` is 0.
+    pub fn decode_v1(b: &[u8]) -> Result<Ack, WireError> {
+        let b = fixed::<V1_ACK_LEN>(b)?;
+        let magic = [b[0], b[1], b[2], b[3]];
+        if magic != ACK_MAGIC {
+            return Err(WireError::BadMagic(magic));
+        }
+        if b[7] != 0 {
+            return Err(WireError::Reserved(u16::from(b[7])));
+        }
+        Ok(Ack {
+            version: u16::from_le_bytes([b[4], b[5]]),
+            status: AckStatus::from_byte(b[6])?,
+            incarnation: 0,
+        })
+    }
+
     /// Encodes as magic, version (u16 LE), status (u8), reserved (u8, 0),
     /// incarnation (u64 LE).
     pub fn encode(&self) -> [u8; ACK_LEN] {
@@ -260,7 +324,7 @@ pub fn judge_hello(
     me: NodeId,
     is_peer: impl Fn(NodeId) -> bool,
 ) -> AckStatus {
-    if hello.version != PROTOCOL_VERSION {
+    if hello.version != PROTOCOL_VERSION && hello.version != V1 {
         AckStatus::VersionMismatch
     } else if hello.cluster_id != cluster_id {
         AckStatus::ClusterMismatch
@@ -343,6 +407,18 @@ pub fn fuzz_peer_frame(data: &[u8]) {
     }
     let _ = announced_version(data, HELLO_MAGIC);
     let _ = announced_version(data, ACK_MAGIC);
+    if let Ok(h) = Hello::decode_v1(data) {
+        assert_eq!(
+            Hello::decode_v1(&Hello { version: V1, ..h }.encode_v1()),
+            Ok(Hello { version: V1, ..h }),
+            "v1 hello round trip"
+        );
+        let _ = judge_hello(&h, 1, 2, |id| id < 4);
+    }
+    if let Ok(a) = Ack::decode_v1(data) {
+        let v1 = Ack { version: V1, ..a };
+        assert_eq!(Ack::decode_v1(&v1.encode_v1()), Ok(v1), "v1 ack round trip");
+    }
     if let Ok(a) = Ack::decode(data) {
         assert_eq!(Ack::decode(&a.encode()), Ok(a), "ack round trip");
     }
@@ -453,6 +529,29 @@ mod tests {
             announced_version(b"SFKX\x01\x00\x01\x00", ACK_MAGIC),
             Err(WireError::BadMagic(_))
         ));
+    }
+
+    /// The version-1 layouts are the version-2 ones cut short (docs/format.md).
+    #[test]
+    fn version_1_hellos_and_acks_round_trip() {
+        let h = Hello {
+            version: V1,
+            cluster_id: 7,
+            from: 2,
+            to: 3,
+            incarnation: 0,
+        };
+        let b = h.encode_v1();
+        assert_eq!(&b[..8], b"SFKP\x01\x00\x00\x00");
+        assert_eq!(Hello::decode_v1(&b), Ok(h));
+        assert_eq!(judge_hello(&h, 7, 3, |id| id == 2), AckStatus::Accepted);
+        let a = Ack {
+            version: V1,
+            status: AckStatus::VersionMismatch,
+            incarnation: 0,
+        };
+        assert_eq!(a.encode_v1(), *b"SFKA\x01\x00\x01\x00");
+        assert_eq!(Ack::decode_v1(&a.encode_v1()), Ok(a));
     }
 
     #[test]
