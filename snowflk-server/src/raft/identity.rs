@@ -381,7 +381,8 @@ pub struct Identities {
     /// applied member book and the membership entries in the log. It wins
     /// over the local record: every node learns it in log order.
     expected: parking_lot::RwLock<BTreeMap<NodeId, u64>>,
-    /// Bumped whenever `expected` changes, so that live links re-judge.
+    /// Bumped whenever `expected` changes or a first incarnation is
+    /// recorded, so that live links re-judge.
     generation: std::sync::atomic::AtomicU64,
 }
 
@@ -412,7 +413,8 @@ impl Identities {
         }
     }
 
-    /// Changes whenever [`Self::set_expected`] changes something.
+    /// Changes whenever [`Self::set_expected`] changes something or
+    /// [`Self::judge`] records a first incarnation.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -428,7 +430,13 @@ impl Identities {
                 Verdict::Refused { known }
             });
         }
-        self.seen.check(peer, incarnation)
+        let verdict = self.seen.check(peer, incarnation)?;
+        if verdict == Verdict::Recorded {
+            // A version-1 link of this peer can no longer be trusted.
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+        Ok(verdict)
     }
 
     /// The incarnation recorded locally for `peer`, if any.
@@ -518,7 +526,10 @@ mod tests {
     #[test]
     fn the_membership_incarnation_wins_over_the_local_record() {
         let ids = Identities::new(1, PeersSeen::in_memory());
+        let g = ids.generation();
         assert_eq!(ids.judge(4, 0xaa).unwrap(), Verdict::Recorded);
+        assert_ne!(ids.generation(), g, "a version-1 link of node 4 must end");
+        assert!(ids.knows(4));
         assert_eq!(
             ids.judge(4, 0xbb).unwrap(),
             Verdict::Refused { known: 0xaa }
