@@ -169,28 +169,19 @@ impl Hello {
         b
     }
 
-    /// Decodes the first [`HELLO_LEN`] bytes. A different version decodes
-    /// fine (so the acceptor can say why it refuses); bad magic does not.
+    /// Decodes the first [`HELLO_LEN`] bytes: the version-1 fields, then
+    /// the incarnation. A different version decodes fine (so the acceptor
+    /// can say why it refuses); bad magic does not.
     pub fn decode(b: &[u8]) -> Result<Hello, WireError> {
         let b = fixed::<HELLO_LEN>(b)?;
-        let magic = [b[0], b[1], b[2], b[3]];
-        if magic != HELLO_MAGIC {
-            return Err(WireError::BadMagic(magic));
-        }
-        let reserved = u16::from_le_bytes([b[6], b[7]]);
-        if reserved != 0 {
-            return Err(WireError::Reserved(reserved));
-        }
-        let incarnation = u64_at(b, 32);
+        let fields = Hello::decode_v1(b)?;
+        let incarnation = u64_at(b, V1_HELLO_LEN);
         if incarnation == 0 {
             return Err(WireError::ZeroIncarnation);
         }
         Ok(Hello {
-            version: u16::from_le_bytes([b[4], b[5]]),
-            cluster_id: u64_at(b, 8),
-            from: u64_at(b, 16),
-            to: u64_at(b, 24),
             incarnation,
+            ..fields
         })
     }
 }
@@ -294,26 +285,16 @@ impl Ack {
         b
     }
 
-    /// Decodes the first [`ACK_LEN`] bytes.
+    /// Decodes the first [`ACK_LEN`] bytes: the version-1 fields, then the
+    /// incarnation.
     pub fn decode(b: &[u8]) -> Result<Ack, WireError> {
         let b = fixed::<ACK_LEN>(b)?;
-        let magic = [b[0], b[1], b[2], b[3]];
-        if magic != ACK_MAGIC {
-            return Err(WireError::BadMagic(magic));
-        }
-        if b[7] != 0 {
-            return Err(WireError::Reserved(u16::from(b[7])));
-        }
-        let status = AckStatus::from_byte(b[6])?;
-        let incarnation = u64_at(b, 8);
+        let incarnation = u64_at(b, V1_ACK_LEN);
+        let ack = Ack::decode_v1(b)?;
         if incarnation == 0 {
             return Err(WireError::ZeroIncarnation);
         }
-        Ok(Ack {
-            version: u16::from_le_bytes([b[4], b[5]]),
-            status,
-            incarnation,
-        })
+        Ok(Ack { incarnation, ..ack })
     }
 }
 
