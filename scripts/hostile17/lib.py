@@ -3,6 +3,7 @@ import os, re, shutil, signal, socket, subprocess, time, random
 import redis
 
 BIN = os.environ.get("SNOWFLK_BIN", "/tmp/hostile17/bin2/snowflk-server")
+RUNS = os.environ.get("H_RUNS", "/tmp/hostile17/runs")
 TIMING = ["--tick-ms", "10", "--heartbeat-ticks", "5", "--election-ticks", "50"]
 
 
@@ -18,16 +19,18 @@ class Node:
         self.port = free_port(); self.pport = free_port()
         self.proc = None
         self.extra = []
+        self.bin = BIN
 
     @property
     def addr(self): return f"127.0.0.1:{self.port}"
     @property
     def paddr(self): return f"127.0.0.1:{self.pport}"
 
-    def start(self, args):
+    def start(self, args, binary=None):
+        binary = binary or self.bin
         f = open(self.log, "a")
-        f.write(f"\n==== start {time.time():.3f} args={args}\n"); f.flush()
-        self.proc = subprocess.Popen([BIN, "--id", str(self.id), "--data-dir", self.dir,
+        f.write(f"\n==== start {time.time():.3f} bin={binary} args={args}\n"); f.flush()
+        self.proc = subprocess.Popen([binary, "--id", str(self.id), "--data-dir", self.dir,
                                       "--listen", self.addr, "--peer-listen", self.paddr,
                                       "--expire-sweep-ms", "0"] + TIMING + args,
                                      stdout=f, stderr=subprocess.STDOUT)
@@ -81,7 +84,7 @@ class Node:
 
 class Cluster:
     def __init__(self, name, n=3, ids=None):
-        self.root = f"/tmp/hostile17/runs/{name}-{int(time.time()*1000)%10**8}"
+        self.root = f"{RUNS}/{name}-{int(time.time()*1000)%10**8}"
         os.makedirs(self.root, exist_ok=True)
         self.nodes = {}
         for i in (ids or range(1, n + 1)):
@@ -91,7 +94,8 @@ class Cluster:
     def peers(self, ids=None):
         return ",".join(f"{i}={self.nodes[i].paddr}" for i in (ids or self.initial))
 
-    def start(self, i, extra=None):
+    def start(self, i, extra=None, binary=None):
+        if binary: self.nodes[i].bin = binary
         return self.nodes[i].start(["--peers", self.peers()] + (extra or []))
 
     def start_all(self):
