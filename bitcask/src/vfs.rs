@@ -750,6 +750,28 @@ pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
     )
 }
 
+/// Replaces the file at `path` with `bytes` so that a crash or a power loss
+/// leaves either the old file or the whole new one: the bytes go to
+/// `path` + `.tmp`, which is fsynced and renamed over `path`, and then the
+/// directory (created durably if missing) is fsynced so the rename lasts.
+/// For small files a node keeps beside its stores (identity, join state).
+pub fn write_file_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    create_dir_all_durable(dir)?;
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
 /// [`create_dir_all_durable`] over given operations: `exists`, `create`
 /// (one directory) and `sync` (fsync a directory).
 fn create_dirs_with(
@@ -778,6 +800,16 @@ fn create_dirs_with(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_durable_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/IDENTITY");
+        write_file_durably(&path, b"one\n").unwrap();
+        write_file_durably(&path, b"two\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two\n");
+        assert!(!dir.path().join("new/IDENTITY.tmp").exists());
+    }
 
     /// Every directory created is fsynced into its parent, outermost
     /// first; what exists is left alone.

@@ -422,16 +422,15 @@ pub struct Joined {
     pub acknowledged: bool,
 }
 
-/// Writes the `JOINED` file into `data_dir` (through a temporary file,
-/// fsynced): a comment line saying whether the cluster acknowledged the
-/// join, then the members as `ID=HOST:PORT,...`.
+/// Writes the `JOINED` file into `data_dir` durably
+/// ([`bitcask::vfs::write_file_durably`]): a comment line saying whether the
+/// cluster acknowledged the join, then the members as `ID=HOST:PORT,...`.
 pub fn mark_joined(
     data_dir: &Path,
     members: &BTreeMap<u64, String>,
     acknowledged: bool,
 ) -> Result<(), JoinError> {
     let path = data_dir.join(JOINED_MARKER);
-    let tmp = data_dir.join(format!("{JOINED_MARKER}.tmp"));
     let list: Vec<String> = members.iter().map(|(id, a)| format!("{id}={a}")).collect();
     let first = if acknowledged {
         JOINED_LINE
@@ -439,15 +438,7 @@ pub fn mark_joined(
         JOINING_LINE
     };
     let text = format!("{first}\n{}\n", list.join(","));
-    let write = || -> std::io::Result<()> {
-        bitcask::vfs::create_dir_all_durable(data_dir)?;
-        let f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut &f, text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(data_dir)?.sync_all()
-    };
-    write().map_err(|source| JoinError::Marker {
+    bitcask::vfs::write_file_durably(&path, text.as_bytes()).map_err(|source| JoinError::Marker {
         path: path.clone(),
         source,
     })

@@ -32,7 +32,6 @@
 //! `docs/server.md` ("Lost disk") says what to do instead.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -203,19 +202,9 @@ pub fn parse_incarnation(v: &str) -> Result<u64, String> {
     }
 }
 
-/// Writes `text` to `path` through `path.tmp`: written, fsynced, renamed,
-/// and the directory fsynced, so a crash leaves the old file or the new one.
+/// Writes `text` to `path` durably ([`bitcask::vfs::write_file_durably`]).
 fn write_durably(path: &Path, text: &str) -> Result<(), IdentityError> {
-    let tmp = path.with_extension("tmp");
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write = || -> std::io::Result<()> {
-        bitcask::vfs::create_dir_all_durable(dir)?;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
+    let write = || bitcask::vfs::write_file_durably(path, text.as_bytes());
     write().map_err(|source| IdentityError::Io {
         action: "write",
         path: path.to_path_buf(),
@@ -437,11 +426,6 @@ impl Identities {
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
         }
         Ok(verdict)
-    }
-
-    /// The incarnation recorded locally for `peer`, if any.
-    pub fn seen(&self, peer: NodeId) -> Option<u64> {
-        self.seen.get(peer)
     }
 
     /// Whether an incarnation is known for `peer` (from the membership or
