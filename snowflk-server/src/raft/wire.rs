@@ -117,10 +117,7 @@ pub struct Hello {
 /// bytes of a [`Hello`] or an [`Ack`] (`magic` says which).
 pub fn announced_version(b: &[u8], magic: [u8; 4]) -> Result<u16, WireError> {
     let b = fixed::<VERSION_PREFIX_LEN>(b)?;
-    let got = [b[0], b[1], b[2], b[3]];
-    if got != magic {
-        return Err(WireError::BadMagic(got));
-    }
+    expect_magic(b, magic)?;
     Ok(u16::from_le_bytes([b[4], b[5]]))
 }
 
@@ -138,10 +135,7 @@ impl Hello {
     /// `incarnation` is 0: version 1 has none.
     pub fn decode_v1(b: &[u8]) -> Result<Hello, WireError> {
         let b = fixed::<V1_HELLO_LEN>(b)?;
-        let magic = [b[0], b[1], b[2], b[3]];
-        if magic != HELLO_MAGIC {
-            return Err(WireError::BadMagic(magic));
-        }
+        expect_magic(b, HELLO_MAGIC)?;
         let reserved = u16::from_le_bytes([b[6], b[7]]);
         if reserved != 0 {
             return Err(WireError::Reserved(reserved));
@@ -260,10 +254,7 @@ impl Ack {
     /// `incarnation` is 0.
     pub fn decode_v1(b: &[u8]) -> Result<Ack, WireError> {
         let b = fixed::<V1_ACK_LEN>(b)?;
-        let magic = [b[0], b[1], b[2], b[3]];
-        if magic != ACK_MAGIC {
-            return Err(WireError::BadMagic(magic));
-        }
+        expect_magic(b, ACK_MAGIC)?;
         if b[7] != 0 {
             return Err(WireError::Reserved(u16::from(b[7])));
         }
@@ -423,6 +414,16 @@ fn fixed<const N: usize>(b: &[u8]) -> Result<&[u8; N], WireError> {
             needed: N,
             got: b.len(),
         })
+}
+
+/// `BadMagic` unless `b` (at least 4 bytes) starts with `magic`.
+fn expect_magic(b: &[u8], magic: [u8; 4]) -> Result<(), WireError> {
+    let got = [b[0], b[1], b[2], b[3]];
+    if got == magic {
+        Ok(())
+    } else {
+        Err(WireError::BadMagic(got))
+    }
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
