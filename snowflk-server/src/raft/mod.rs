@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`wire`] | the peer protocol's bytes: handshake and length-prefixed frames (`docs/format.md`) |
 //! | [`identity`] | which data directory a node id stands for: this node's incarnation, those seen for peers (a voter with a lost disk is refused) |
+//! | `handshake` | the peer handshake on a connection: dialer and acceptor sides, incarnation checks, the version-1 fallback |
 //! | [`transport`] | TCP links: one outgoing task + bounded queue per peer, the listener, reconnect with backoff |
 //! | [`driver`] | the handle to the one task that owns the Raft node, and its types; the task's loop is in `driver_loop.rs` (asynchronous log writes, group commit, ReadIndex batching) |
 //! | `persist` | the persistence thread: log writes (queued writes merged into one fsync), snapshot staging and records |
@@ -29,6 +30,7 @@ mod apply;
 pub mod backend;
 pub mod driver;
 pub mod forward;
+mod handshake;
 pub mod identity;
 pub mod machine;
 pub mod metrics;

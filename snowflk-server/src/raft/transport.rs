@@ -6,12 +6,15 @@
 //!   forwarded request whose frame is dropped times out at its sender.
 //! - The outgoing task dials the peer only at the address in the peer map,
 //!   from a socket bound to this node's own peer-listen host (port 0), sends
-//!   the [`Hello`], waits for the [`Ack`], and then writes frames: everything
+//!   the [`Hello`](super::wire::Hello), waits for the
+//!   [`Ack`](super::wire::Ack) (the handshake is `handshake.rs`: versions
+//!   and incarnations), and then writes frames: everything
 //!   queued at that moment goes out in one write (consecutive Raft messages
 //!   in one frame). While disconnected it reconnects with exponential backoff
 //!   and discards what is queued (stale Raft traffic is useless; Raft resends).
 //! - The listener accepts connections, checks the handshake (version, cluster
-//!   id, sender in the peer map, addressed to this node), and reads frames
+//!   id, sender in the peer map, addressed to this node, its incarnation),
+//!   and reads frames
 //!   into the driver's and the forwarder's channels. Raft messages must name
 //!   the connection's sender and this node, or they are dropped. The peer
 //!   set follows the cluster's membership ([`Transport::set_peers`]). A peer that
@@ -25,7 +28,7 @@
 //!   the same peer replaces the older one, so connections stay bounded.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -35,18 +38,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncWrite;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use raftlog::{Message, MessageBody, NodeId};
 
-use super::identity::{Identities, IdentityError, Verdict};
-use super::wire::{
-    self, ACK_LEN, ACK_MAGIC, Ack, AckStatus, HELLO_LEN, HELLO_MAGIC, Hello, LEN_PREFIX,
-    PROTOCOL_VERSION, PeerFrame, VERSION_PREFIX_LEN, WireError,
-};
+use super::handshake::{accept, dial, rejudge};
+use super::identity::{Identities, IdentityError};
+use super::wire::{self, AckStatus, LEN_PREFIX, PeerFrame, WireError};
 
 /// Settings of the transport.
 #[derive(Clone, Debug)]
@@ -224,13 +225,13 @@ pub enum LinkError {
     },
 }
 
-fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> LinkError {
+pub(super) fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> LinkError {
     move |source| LinkError::Io { op, source }
 }
 
 /// Counters of the peers this node knows, shared with the listener: a
 /// connection is accepted only from a node in it.
-type Known = Arc<parking_lot::RwLock<BTreeMap<NodeId, Arc<PeerCounters>>>>;
+pub(super) type Known = Arc<parking_lot::RwLock<BTreeMap<NodeId, Arc<PeerCounters>>>>;
 
 /// One peer's outgoing link.
 struct PeerLink<C, R> {
@@ -492,134 +493,6 @@ fn jitter(d: Duration) -> Duration {
     Duration::from_nanos(half + rand::random_range(0..half.max(1)))
 }
 
-/// Dials `peer` and completes the handshake; returns the stream and the
-/// incarnation the peer presented (`None`: it speaks protocol version 1,
-/// which has none, and no incarnation is known for it yet).
-async fn dial(
-    config: &TransportConfig,
-    peer: NodeId,
-    addr: &str,
-) -> Result<(BoxedStream, Option<u64>), LinkError> {
-    let timeout = config.io_timeout;
-    let mut stream = open_stream(config, addr).await?;
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        cluster_id: config.cluster_id,
-        from: config.id,
-        to: peer,
-        incarnation: config.identities.incarnation,
-    };
-    let mut ack = [0u8; ACK_LEN];
-    let version = tokio::time::timeout(timeout, async {
-        stream.write_all(&hello.encode()).await?;
-        // An acceptor of another version answers with its own layout:
-        // read only what every version shares before judging.
-        stream.read_exact(&mut ack[..VERSION_PREFIX_LEN]).await?;
-        let version = wire::announced_version(&ack, ACK_MAGIC)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        if version == PROTOCOL_VERSION {
-            stream.read_exact(&mut ack[VERSION_PREFIX_LEN..]).await?;
-        }
-        Ok::<u16, std::io::Error>(version)
-    })
-    .await
-    .map_err(|_| LinkError::Timeout("handshake"))?
-    .map_err(io("handshake"))?;
-    if version == wire::V1 {
-        // An older build (a rolling upgrade): speak its version on a new
-        // connection, unless this id has shown an incarnation before.
-        if config.identities.knows(peer) {
-            return Err(LinkError::UnverifiedPeer(peer));
-        }
-        let mut stream = open_stream(config, addr).await?;
-        let mut ack = [0u8; wire::V1_ACK_LEN];
-        tokio::time::timeout(timeout, async {
-            stream.write_all(&hello.encode_v1()).await?;
-            stream.read_exact(&mut ack).await.map(|_| ())
-        })
-        .await
-        .map_err(|_| LinkError::Timeout("handshake"))?
-        .map_err(io("handshake"))?;
-        let ack = Ack::decode_v1(&ack)?;
-        if ack.status != AckStatus::Accepted {
-            return Err(LinkError::Refused(ack.status));
-        }
-        info!(
-            node = config.id,
-            peer,
-            "the peer speaks peer protocol version 1 (an older build): its data-directory incarnation is not checked until it is upgraded"
-        );
-        return Ok((stream, None));
-    }
-    if version != PROTOCOL_VERSION {
-        return Err(LinkError::Refused(AckStatus::VersionMismatch));
-    }
-    let ack = Ack::decode(&ack)?;
-    if ack.status != AckStatus::Accepted {
-        return Err(LinkError::Refused(ack.status));
-    }
-    match config.identities.judge(peer, ack.incarnation)? {
-        Verdict::Known => {}
-        Verdict::Recorded => {
-            info!(node = config.id, peer, incarnation = %format!("{:016x}", ack.incarnation), "recorded the peer's data-directory incarnation");
-        }
-        Verdict::Refused { known } => {
-            return Err(LinkError::ReplacedPeer {
-                peer,
-                known,
-                presented: ack.incarnation,
-            });
-        }
-    }
-    Ok((stream, Some(ack.incarnation)))
-}
-
-/// Connects to `addr` from this node's peer-listen host (and runs the TLS
-/// handshake, with mutual TLS on).
-async fn open_stream(config: &TransportConfig, addr: &str) -> Result<BoxedStream, LinkError> {
-    let timeout = config.io_timeout;
-    let target = tokio::net::lookup_host(addr)
-        .await
-        .map_err(io("resolve"))?
-        .find(|a| match config.bind_ip {
-            Some(ip) => a.is_ipv4() == ip.is_ipv4(),
-            None => true,
-        })
-        .ok_or_else(|| LinkError::Unresolved(addr.to_string()))?;
-    let socket = if target.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(io("socket"))?;
-    if let Some(ip) = config.bind_ip {
-        socket
-            .bind(SocketAddr::new(ip, 0))
-            .map_err(io("bind local address"))?;
-    }
-    let stream = tokio::time::timeout(timeout, socket.connect(target))
-        .await
-        .map_err(|_| LinkError::Timeout("connect"))?
-        .map_err(io("connect"))?;
-    stream.set_nodelay(true).map_err(io("set nodelay"))?;
-    let stream: BoxedStream = match &config.tls {
-        None => Box::new(stream),
-        Some(tls) => {
-            // The peer's certificate must name the host it is dialed at.
-            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let name = rustls::pki_types::ServerName::try_from(host.to_string())
-                .map_err(|_| LinkError::Unresolved(addr.to_string()))?;
-            let tls_stream = tokio::time::timeout(timeout, tls.connector().connect(name, stream))
-                .await
-                .map_err(|_| LinkError::Timeout("TLS handshake"))?
-                .map_err(io("TLS handshake"))?;
-            Box::new(tls_stream)
-        }
-    };
-    Ok(stream)
-}
-
 /// The largest number of queued items written in one go.
 const MAX_BATCH: usize = 512;
 
@@ -677,31 +550,6 @@ where
         counters
             .frames_sent
             .fetch_add(frames.len() as u64, Ordering::Relaxed);
-    }
-}
-
-/// Judges a live link's peer again after the membership named new
-/// incarnations: `Err` if it must be dropped. A version-1 link
-/// (`incarnation` `None`) lasts while no incarnation is known for the peer.
-fn rejudge(
-    config: &TransportConfig,
-    peer: NodeId,
-    incarnation: Option<u64>,
-) -> Result<(), LinkError> {
-    let Some(incarnation) = incarnation else {
-        return if config.identities.knows(peer) {
-            Err(LinkError::UnverifiedPeer(peer))
-        } else {
-            Ok(())
-        };
-    };
-    match config.identities.judge(peer, incarnation)? {
-        Verdict::Known | Verdict::Recorded => Ok(()),
-        Verdict::Refused { known } => Err(LinkError::ReplacedPeer {
-            peer,
-            known,
-            presented: incarnation,
-        }),
     }
 }
 
@@ -933,136 +781,6 @@ async fn run_listener<C, R>(
     }
 }
 
-/// Reads and judges the handshake, answers it. On success returns the peer
-/// id and a buffered reader for the frames.
-async fn accept(
-    config: &TransportConfig,
-    known: &Known,
-    stream: TcpStream,
-    addr: SocketAddr,
-) -> Result<(NodeId, Option<u64>, BufReader<BoxedStream>), LinkError> {
-    let _ = stream.set_nodelay(true);
-    let mut stream: BoxedStream = match &config.tls {
-        None => Box::new(stream),
-        Some(tls) => Box::new(
-            tokio::time::timeout(config.io_timeout, tls.acceptor().accept(stream))
-                .await
-                .map_err(|_| LinkError::Timeout("TLS handshake"))?
-                .map_err(io(
-                    "TLS handshake (a peer without a certificate from the cluster CA?)",
-                ))?,
-        ),
-    };
-    let mut b = [0u8; HELLO_LEN];
-    let ack_with = |status| Ack {
-        version: PROTOCOL_VERSION,
-        status,
-        incarnation: config.identities.incarnation,
-    };
-    tokio::time::timeout(
-        config.io_timeout,
-        stream.read_exact(&mut b[..VERSION_PREFIX_LEN]),
-    )
-    .await
-    .map_err(|_| LinkError::Timeout("handshake"))?
-    .map_err(io("read handshake"))?;
-    let version = wire::announced_version(&b, HELLO_MAGIC)?;
-    let v1 = version == wire::V1;
-    if version != PROTOCOL_VERSION && !v1 {
-        // A dialer of another version sends another layout: answer before
-        // reading it. An older dialer reads the first 8 bytes of the ack,
-        // which every version lays out alike.
-        let ack = ack_with(AckStatus::VersionMismatch);
-        let _ = tokio::time::timeout(config.io_timeout, stream.write_all(&ack.encode())).await;
-        warn!(
-            node = config.id,
-            %addr,
-            version,
-            reason = %AckStatus::VersionMismatch,
-            "refused peer connection"
-        );
-        return Err(LinkError::Refused(AckStatus::VersionMismatch));
-    }
-    // A version-1 hello (an older build, during a rolling upgrade) has no
-    // incarnation and is 8 bytes shorter.
-    let len = if v1 { wire::V1_HELLO_LEN } else { HELLO_LEN };
-    tokio::time::timeout(
-        config.io_timeout,
-        stream.read_exact(&mut b[VERSION_PREFIX_LEN..len]),
-    )
-    .await
-    .map_err(|_| LinkError::Timeout("handshake"))?
-    .map_err(io("read handshake"))?;
-    let hello = if v1 {
-        Hello::decode_v1(&b)?
-    } else {
-        Hello::decode(&b)?
-    };
-    let mut status = wire::judge_hello(&hello, config.cluster_id, config.id, |id| {
-        known.read().contains_key(&id)
-    });
-    if status == AckStatus::Accepted && v1 {
-        if config.identities.knows(hello.from) {
-            tracing::error!(
-                node = config.id,
-                %addr,
-                peer = hello.from,
-                "refused a peer that speaks peer protocol version 1, which cannot show a data-directory incarnation, although one is known for its id: upgrade that node"
-            );
-            status = AckStatus::VersionMismatch;
-        } else {
-            info!(
-                node = config.id,
-                peer = hello.from,
-                "the peer speaks peer protocol version 1 (an older build): its data-directory incarnation is not checked until it is upgraded"
-            );
-        }
-    } else if status == AckStatus::Accepted {
-        match config.identities.judge(hello.from, hello.incarnation)? {
-            Verdict::Known => {}
-            Verdict::Recorded => {
-                info!(node = config.id, peer = hello.from, incarnation = %format!("{:016x}", hello.incarnation), "recorded the peer's data-directory incarnation");
-            }
-            Verdict::Refused { known: recorded } => {
-                tracing::error!(
-                    node = config.id,
-                    %addr,
-                    peer = hello.from,
-                    known = %format!("{recorded:016x}"),
-                    presented = %format!("{:016x}", hello.incarnation),
-                    "refused a peer that came back with another data directory: it may have forgotten votes and acknowledged entries. Remove it (SNOWFLK REMOVE-NODE {}), empty its data directory and start it with --join (docs/server.md, \"Lost disk\")",
-                    hello.from
-                );
-                if let Some(c) = known.read().get(&hello.from) {
-                    c.identity_mismatches.fetch_add(1, Ordering::Relaxed);
-                }
-                status = AckStatus::ReplacedNode;
-            }
-        }
-    }
-    let ack = ack_with(status);
-    let bytes: &[u8] = if v1 { &ack.encode_v1() } else { &ack.encode() };
-    let _ = tokio::time::timeout(config.io_timeout, stream.write_all(bytes)).await;
-    if status != AckStatus::Accepted {
-        warn!(
-            node = config.id,
-            %addr,
-            from = hello.from,
-            to = hello.to,
-            version = hello.version,
-            cluster_id = hello.cluster_id,
-            reason = %status,
-            "refused peer connection"
-        );
-        return Err(LinkError::Refused(status));
-    }
-    Ok((
-        hello.from,
-        (!v1).then_some(hello.incarnation),
-        BufReader::with_capacity(256 << 10, stream),
-    ))
-}
-
 /// Reads one frame: `Ok(None)` on a clean end of stream at a frame boundary.
 pub async fn read_frame<T, S>(reader: &mut S, max: u32) -> Result<Option<T>, LinkError>
 where
@@ -1226,6 +944,8 @@ mod split_tests {
 #[cfg(test)]
 mod membership_tests {
     use super::*;
+    use crate::raft::wire::{Ack, Hello};
+    use tokio::net::TcpStream;
 
     type TestTransport = Transport<u64, u64>;
 
