@@ -387,27 +387,31 @@ fn a_busy_metrics_port_is_named_as_such() {
 #[test]
 fn a_busy_tls_port_fails_before_the_data_directory_opens() {
     let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("d");
+    // The certificate files do not exist.
+    let start_with_tls_on = |addr: &str| {
+        common::run_to_exit(
+            work.path(),
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--peer-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--tls-listen",
+                addr,
+                "--tls-cert-file",
+                "missing.pem",
+                "--tls-key-file",
+                "missing.key",
+            ],
+        )
+    };
+    // A busy port: found first, before the certificates are read.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = taken.local_addr().unwrap().to_string();
-    let data = work.path().join("d");
-    // The certificate files need not exist: the port is bound first.
-    let (status, stderr) = common::run_to_exit(
-        work.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--peer-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--tls-listen",
-            &busy,
-            "--tls-cert-file",
-            "missing.pem",
-            "--tls-key-file",
-            "missing.key",
-        ],
-    );
+    let (status, stderr) = start_with_tls_on(&busy);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains(&busy), "{stderr}");
     assert!(!data.exists(), "the data directory was created");
@@ -417,23 +421,7 @@ fn a_busy_tls_port_fails_before_the_data_directory_opens() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let (status, stderr) = common::run_to_exit(
-        work.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--peer-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--tls-listen",
-            &free,
-            "--tls-cert-file",
-            "missing.pem",
-            "--tls-key-file",
-            "missing.key",
-        ],
-    );
+    let (status, stderr) = start_with_tls_on(&free);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("missing.pem"), "{stderr}");
     assert!(!data.exists(), "the data directory was created");
