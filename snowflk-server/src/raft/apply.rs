@@ -25,10 +25,16 @@ pub(super) struct Waiter<O> {
 }
 
 pub(super) enum ApplyJob<C, O> {
-    /// Proposals just placed, each waiting for its entry.
+    /// Proposals just placed, each waiting for its entry (sent alone only
+    /// when no entries go with them: see [`ApplyJob::Entries`]).
     Register(Vec<Waiter<O>>),
-    /// Committed entries, in order.
-    Entries(Vec<Entry<C>>),
+    /// Proposals placed since the last job, registered first, then committed
+    /// entries, in order. A leader's waiters ride with the next committed
+    /// batch so that the apply thread wakes once per batch, not twice.
+    Entries {
+        waiters: Vec<Waiter<O>>,
+        entries: Vec<Entry<C>>,
+    },
     /// Replace the state with the received image in `dir` (at `meta.index`).
     Install { meta: SnapshotMeta, dir: PathBuf },
     /// Take a snapshot of what is applied now (the core has none to send a
@@ -101,6 +107,22 @@ impl Snapshotting {
     }
 }
 
+/// The apply thread's proposals waiting for their entries, by index.
+type Waiting<O> = BTreeMap<Index, (u64, oneshot::Sender<ProposeResult<O>>)>;
+
+/// Adds proposals to those waiting; one placed again at an index (a new
+/// leader term) replaces the older, whose outcome is then unknown.
+fn register<O>(waiting: &mut Waiting<O>, inflight: &AtomicUsize, waiters: Vec<Waiter<O>>) {
+    for Waiter { index, term, reply } in waiters {
+        if let Some((_, old)) = waiting.insert(index, (term, reply)) {
+            inflight.fetch_sub(1, Ordering::Relaxed);
+            let _ = old.send(Err(DriverError::Unknown(
+                "superseded by a later proposal at the same index".into(),
+            )));
+        }
+    }
+}
+
 /// Waiting proposals beyond this many trigger a sweep of abandoned ones.
 pub(super) const SWEEP_PENDING: usize = 4096;
 
@@ -112,11 +134,10 @@ pub(super) fn spawn_apply_thread<S: StateMachine>(
     metrics: super::metrics::RaftMetrics,
 ) -> Worker<ApplyJob<S::Command, S::Output>> {
     let (tx, rx) = std::sync::mpsc::channel::<ApplyJob<S::Command, S::Output>>();
-    type Waiting<O> = (u64, oneshot::Sender<ProposeResult<O>>);
     let thread = std::thread::Builder::new()
         .name("raft-apply".into())
         .spawn(move || {
-            let mut waiting: BTreeMap<Index, Waiting<S::Output>> = BTreeMap::new();
+            let mut waiting: Waiting<S::Output> = BTreeMap::new();
             let mut next_sweep = SWEEP_PENDING;
             // Index and term of the last applied entry (a snapshot's position).
             let mut last_applied: (Index, u64) = (sm.applied_index(), 0);
@@ -127,16 +148,10 @@ pub(super) fn spawn_apply_thread<S: StateMachine>(
                 for job in jobs {
                     match job {
                         ApplyJob::Register(waiters) => {
-                            for Waiter { index, term, reply } in waiters {
-                                if let Some((_, old)) = waiting.insert(index, (term, reply)) {
-                                    inflight.fetch_sub(1, Ordering::Relaxed);
-                                    let _ = old.send(Err(DriverError::Unknown(
-                                        "superseded by a later proposal at the same index".into(),
-                                    )));
-                                }
-                            }
+                            register(&mut waiting, &inflight, waiters);
                         }
-                        ApplyJob::Entries(entries) => {
+                        ApplyJob::Entries { waiters, entries } => {
+                            register(&mut waiting, &inflight, waiters);
                             let outputs = match sm.apply(&entries) {
                                 Ok(o) => o,
                                 Err(e) => {

@@ -373,6 +373,7 @@ impl<S: StateMachine> DriverHandle<S> {
             status: status_tx,
             pending_commands: Vec::new(),
             pending_replies: Vec::new(),
+            unregistered: Vec::new(),
             waiting_reads: Vec::new(),
             reads: HashMap::new(),
             next_read_ctx: 1,

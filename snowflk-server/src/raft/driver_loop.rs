@@ -19,6 +19,9 @@ pub(super) struct Driver<S: StateMachine, K> {
     /// Proposals drained this iteration, proposed together.
     pub(super) pending_commands: Vec<S::Command>,
     pub(super) pending_replies: Vec<oneshot::Sender<ProposeResult<S::Output>>>,
+    /// Proposals placed but not yet handed to the apply thread (see
+    /// [`Self::register_waiters`]).
+    pub(super) unregistered: Vec<Waiter<S::Output>>,
     /// Reads drained this iteration, sharing one read index.
     pub(super) waiting_reads: Vec<ReadWaiter>,
     /// Read batches waiting for their confirmation round, by context.
@@ -89,6 +92,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                     if let Err(e) = self.release_durable_now() {
                         break Err(e);
                     }
+                    self.send_waiters();
                     self.raft.tick();
                     ticks += 1;
                     if ticks.is_multiple_of(64) {
@@ -177,15 +181,26 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         }
     }
 
-    /// Hands the apply thread the replies of proposals just placed, to answer
-    /// once their entries apply; counts them as in flight meanwhile. One job
-    /// for the whole batch: one wake-up of the apply thread, not one per write.
-    fn register_waiters(&self, waiters: Vec<Waiter<S::Output>>) {
-        let n = waiters.len();
-        if n == 0 {
+    /// Keeps the replies of proposals just placed, to answer once their
+    /// entries apply; counts them as in flight meanwhile. They go to the
+    /// apply thread with the next committed entries it is sent (or alone, at
+    /// the next tick or before any other job), so that a leader's apply
+    /// thread wakes once per batch: their own entries can only be committed
+    /// after them, so they are always registered before they apply.
+    fn register_waiters(&mut self, waiters: Vec<Waiter<S::Output>>) {
+        self.inflight.fetch_add(waiters.len(), Ordering::Relaxed);
+        self.unregistered.extend(waiters);
+    }
+
+    /// Sends the waiters kept by [`Self::register_waiters`] on their own,
+    /// ahead of a job that carries none (a snapshot, a tick with no entries,
+    /// shutdown), so the apply thread can answer or sweep them.
+    fn send_waiters(&mut self) {
+        if self.unregistered.is_empty() {
             return;
         }
-        self.inflight.fetch_add(n, Ordering::Relaxed);
+        let waiters = std::mem::take(&mut self.unregistered);
+        let n = waiters.len();
         let sent = self
             .apply
             .as_ref()
@@ -444,11 +459,12 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         }
         let rest = self.unapplied.split_off(durable);
         let entries = std::mem::replace(&mut self.unapplied, rest);
-        if self
-            .apply
-            .as_ref()
-            .is_some_and(|a| a.send(ApplyJob::Entries(entries)))
-        {
+        if self.apply.as_ref().is_some_and(|a| {
+            a.send(ApplyJob::Entries {
+                waiters: std::mem::take(&mut self.unregistered),
+                entries,
+            })
+        }) {
             Ok(())
         } else {
             Err(FatalError::Thread("apply"))
@@ -504,6 +520,9 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
                 term = meta.term,
                 "snapshot received from the leader; installing"
             );
+            // Waiters the image may cover must be known before it replaces
+            // the state, to learn that their outcome is unknown.
+            self.send_waiters();
             let sent = self
                 .apply
                 .as_ref()
@@ -534,6 +553,7 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
             node = self.raft.id(),
             "a joining node needs a snapshot; taking one now"
         );
+        self.send_waiters();
         if let Some(a) = &self.apply {
             a.send(ApplyJob::SnapshotNow);
         }
@@ -722,6 +742,8 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         {
             warn!(node = self.raft.id(), error = %e, "applying the last durable entries at shutdown failed");
         }
+        // Whoever still waits is answered by the apply thread as it ends.
+        self.send_waiters();
         if let Some(a) = self.apply.take() {
             a.finish().await;
         }
