@@ -346,3 +346,187 @@ async fn a_leader_commits_on_followers_but_applies_only_what_its_own_log_holds()
         h.shutdown().await.unwrap();
     }
 }
+
+/// Delivers messages between in-process drivers, except to or from the
+/// nodes in the cut set.
+struct CutWires(
+    Arc<parking_lot::Mutex<Inboxes>>,
+    Arc<parking_lot::Mutex<std::collections::BTreeSet<NodeId>>>,
+);
+
+impl MessageSink<u64> for CutWires {
+    fn send(&self, m: Message<u64>) {
+        {
+            let cut = self.1.lock();
+            if cut.contains(&m.to) || cut.contains(&m.from) {
+                return;
+            }
+        }
+        if let Some(tx) = self.0.lock().get(&m.to) {
+            let _ = tx.try_send(vec![m]);
+        }
+    }
+}
+
+type Handles = BTreeMap<NodeId, Arc<DriverHandle<Echo>>>;
+
+/// Three drivers on [`CutWires`]; node 1 ticks every `first_tick`, the
+/// others every 2 ms.
+fn cuttable_cluster(
+    first_tick: Duration,
+    max_pending_writes: usize,
+) -> (
+    Handles,
+    Arc<parking_lot::Mutex<std::collections::BTreeSet<NodeId>>>,
+) {
+    let wires = Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
+    let cut = Arc::new(parking_lot::Mutex::new(std::collections::BTreeSet::new()));
+    let mut handles = BTreeMap::new();
+    for id in 1..=3u64 {
+        let (tx, inbound) = mpsc::channel(1 << 16);
+        wires.lock().insert(id, tx);
+        let tick = if id == 1 {
+            first_tick
+        } else {
+            Duration::from_millis(2)
+        };
+        let mut config = test_config(raftlog::Config::new(id, [1, 2, 3]), tick, id);
+        config.max_pending_writes = max_pending_writes;
+        let sink = CutWires(wires.clone(), cut.clone());
+        let h = DriverHandle::start(config, MemLogStore::new(), Arc::new(Echo), inbound, sink);
+        handles.insert(id, Arc::new(h.unwrap()));
+    }
+    (handles, cut)
+}
+
+/// Waits until `target` leads with everything committed (asking whoever
+/// leads to hand over).
+async fn make_leader(handles: &Handles, target: NodeId) {
+    let node = handles[&target].clone();
+    let mut st = node.watch_status();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let s = node.status().raft;
+            if s.role == Role::Leader && s.commit >= s.last_index && s.commit > 0 {
+                break;
+            }
+            for (&id, h) in handles {
+                if id != target && h.status().raft.role == Role::Leader {
+                    let _ = h.transfer(target).await;
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), st.changed()).await;
+        }
+    })
+    .await
+    .expect("the node never became leader");
+}
+
+/// Waits until node 2 or 3 leads in a term after `term` with `index`
+/// committed; returns its id.
+async fn new_leader_past(handles: &Handles, term: u64, index: Index) -> NodeId {
+    let mut two = handles[&2].watch_status();
+    let mut three = handles[&3].watch_status();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            for id in [2, 3] {
+                let s = handles[&id].status().raft;
+                if s.role == Role::Leader && s.term > term && s.commit >= index {
+                    return id;
+                }
+            }
+            tokio::select! {
+                _ = two.changed() => {}
+                _ = three.changed() => {}
+            }
+        }
+    })
+    .await
+    .expect("no new leader committed past the cut-off write")
+}
+
+/// Cuts node 1 (the leader) off with one write placed, lets nodes 2 and 3
+/// elect a leader whose entries replace it, runs `writes` writes there and
+/// heals: returns the cut-off write's answer.
+async fn write_on_a_cut_off_leader(
+    handles: &Handles,
+    cut: &parking_lot::Mutex<std::collections::BTreeSet<NodeId>>,
+    writes: u64,
+) -> Result<u64, DriverError> {
+    let one = handles[&1].clone();
+    let before = one.status().raft;
+    cut.lock().insert(1);
+    let proposal = {
+        let one = one.clone();
+        tokio::spawn(async move { one.propose(42).await })
+    };
+    let within = Duration::from_secs(20);
+    let mut st = one.watch_status();
+    tokio::time::timeout(
+        within,
+        st.wait_for(|s| s.raft.last_index > before.last_index),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let index = one.status().raft.last_index;
+    let leader = new_leader_past(handles, before.term, index).await;
+    let more: Vec<_> = (0..writes)
+        .map(|i| {
+            let h = handles[&leader].clone();
+            tokio::spawn(async move { h.propose(1000 + i).await })
+        })
+        .collect();
+    for w in more {
+        let r = tokio::time::timeout(within, w)
+            .await
+            .expect("a write on the new leader was never answered");
+        assert!(r.unwrap().is_ok());
+    }
+    assert!(!proposal.is_finished(), "answered while cut off");
+    cut.lock().clear();
+    let r = tokio::time::timeout(within, proposal)
+        .await
+        .expect("the cut-off write was never answered")
+        .unwrap();
+    // The entry that replaced it is applied on node 1 (the answer comes
+    // from that apply; the applied index is published after the batch).
+    tokio::time::timeout(within, one.wait_applied(index))
+        .await
+        .expect("node 1 never applied the replacing entry")
+        .unwrap();
+    r
+}
+
+/// A leader's waiting proposals reach the apply thread with later entries
+/// or at a tick (see `register_waiters`). A write on a leader cut off is
+/// replaced by the next leader's entry at its index: it is answered
+/// unknown, never Ok, and its slot is given back (with one pending write
+/// allowed, a leaked slot would refuse every later write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_leaders_write_is_unknown_and_its_slot_is_freed() {
+    let (handles, cut) = cuttable_cluster(Duration::from_millis(2), 1);
+    make_leader(&handles, 1).await;
+    let r = write_on_a_cut_off_leader(&handles, &cut, 1).await;
+    assert!(matches!(r, Err(DriverError::Unknown(_))), "got {r:?}");
+    make_leader(&handles, 1).await;
+    assert_eq!(handles[&1].propose(43).await, Ok(43));
+    assert_eq!(handles[&1].propose(44).await, Ok(44));
+    for h in handles.values() {
+        h.shutdown().await.unwrap();
+    }
+}
+
+/// As above, with node 1 never ticking after it leads: its waiting write
+/// can only reach the apply thread inside the job that carries the entries
+/// replacing it (a full follower chunk of the new leader's writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_write_rides_with_the_entries_that_replace_it() {
+    let (handles, cut) = cuttable_cluster(Duration::from_secs(3600), 8192);
+    make_leader(&handles, 1).await;
+    let r = write_on_a_cut_off_leader(&handles, &cut, 400).await;
+    assert!(matches!(r, Err(DriverError::Unknown(_))), "got {r:?}");
+    for h in handles.values() {
+        h.shutdown().await.unwrap();
+    }
+}
