@@ -719,10 +719,12 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
     }
 
     async fn stop(mut self, result: Result<(), FatalError>) -> Result<(), FatalError> {
-        // Requests not yet proposed were certainly not proposed.
+        // Requests still queued were certainly not proposed, and are not
+        // now: a membership change taken here would propose the writes
+        // drained before it, which no longer reach the log.
         self.requests.close();
         while let Ok(req) = self.requests.try_recv() {
-            self.take(req);
+            refuse_at_stop(req);
         }
         for r in self.pending_replies.drain(..) {
             let _ = r.send(Err(DriverError::TryAgain("the node is stopping".into())));
@@ -757,6 +759,25 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
         self.publish(true);
         info!(node = self.raft.id(), "raft driver stopped");
         result
+    }
+}
+
+/// Answers a request found queued when the driver stops.
+fn refuse_at_stop<C, O>(req: Request<C, O>) {
+    let stopping = || DriverError::TryAgain("the node is stopping".into());
+    match req {
+        Request::Propose { reply, .. } => {
+            let _ = reply.send(Err(stopping()));
+        }
+        Request::ConfChange { reply, .. } => {
+            let _ = reply.send(Err(stopping()));
+        }
+        Request::ReadIndex { reply } => {
+            let _ = reply.send(Err(DriverError::Stopped));
+        }
+        Request::Transfer { reply, .. } => {
+            let _ = reply.send(Err(DriverError::Stopped));
+        }
     }
 }
 

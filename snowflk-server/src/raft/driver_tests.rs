@@ -530,3 +530,41 @@ async fn a_waiting_write_rides_with_the_entries_that_replace_it() {
         h.shutdown().await.unwrap();
     }
 }
+
+/// Requests still queued when the driver stops were certainly not proposed:
+/// they are refused as such, never answered "outcome unknown". A
+/// membership change among them used to propose the writes queued before
+/// it, which then never reached the log and were answered unknown.
+#[tokio::test(flavor = "current_thread")]
+async fn requests_queued_at_shutdown_are_refused_as_never_proposed() {
+    use std::future::Future;
+    use std::task::Poll;
+    let config = test_config(raftlog::Config::new(1, [1]), Duration::from_millis(1), 7);
+    let (_peers, inbound) = mpsc::channel(1);
+    let h =
+        DriverHandle::start(config, MemLogStore::new(), Arc::new(Echo), inbound, NoPeers).unwrap();
+    let mut st = h.watch_status();
+    st.wait_for(|s| s.raft.role == Role::Leader).await.unwrap();
+    let mut write = std::pin::pin!(h.propose(5));
+    let mut change = std::pin::pin!(h.conf_change(ConfChange {
+        kind: raftlog::ConfChangeKind::AddLearner,
+        node: 2,
+        context: Vec::new(),
+    }));
+    // Queue both requests without yielding to the driver task (this
+    // runtime has one thread), then signal the shutdown: when the driver
+    // task next runs, it stops with both requests queued.
+    std::future::poll_fn(|cx| {
+        assert!(write.as_mut().poll(cx).is_pending());
+        assert!(change.as_mut().poll(cx).is_pending());
+        Poll::Ready(())
+    })
+    .await;
+    h.shutdown().await.unwrap();
+    for (what, r) in [("write", write.await), ("change", change.await)] {
+        assert!(
+            matches!(r, Err(DriverError::TryAgain(_))),
+            "the queued {what} got {r:?}"
+        );
+    }
+}
