@@ -764,13 +764,9 @@ impl<S: StateMachine, K: MessageSink<S::Command>> Driver<S, K> {
 
 /// Answers a request found queued when the driver stops.
 fn refuse_at_stop<C, O>(req: Request<C, O>) {
-    let stopping = || DriverError::TryAgain("the node is stopping".into());
     match req {
-        Request::Propose { reply, .. } => {
-            let _ = reply.send(Err(stopping()));
-        }
-        Request::ConfChange { reply, .. } => {
-            let _ = reply.send(Err(stopping()));
+        Request::Propose { reply, .. } | Request::ConfChange { reply, .. } => {
+            let _ = reply.send(Err(DriverError::TryAgain("the node is stopping".into())));
         }
         Request::ReadIndex { reply } => {
             let _ = reply.send(Err(DriverError::Stopped));
