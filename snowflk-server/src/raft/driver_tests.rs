@@ -246,13 +246,23 @@ async fn proposals_go_on_while_a_log_write_waits_and_queued_writes_merge() {
     h.shutdown().await.unwrap();
 }
 
-/// Delivers messages between in-process drivers by their `to`.
+/// Delivers messages between in-process drivers by their `to`, except to or
+/// from the nodes in the cut set.
 type Inboxes = BTreeMap<NodeId, mpsc::Sender<Vec<Message<u64>>>>;
 
-struct Wires(Arc<parking_lot::Mutex<Inboxes>>);
+/// Nodes whose messages, to or from them, a [`Wires`] drops.
+type CutSet = Arc<parking_lot::Mutex<std::collections::BTreeSet<NodeId>>>;
+
+struct Wires(Arc<parking_lot::Mutex<Inboxes>>, CutSet);
 
 impl MessageSink<u64> for Wires {
     fn send(&self, m: Message<u64>) {
+        {
+            let cut = self.1.lock();
+            if cut.contains(&m.to) || cut.contains(&m.from) {
+                return;
+            }
+        }
         if let Some(tx) = self.0.lock().get(&m.to) {
             let _ = tx.try_send(vec![m]);
         }
@@ -279,7 +289,7 @@ async fn a_leader_commits_on_followers_but_applies_only_what_its_own_log_holds()
             Duration::from_millis(2),
             id,
         );
-        let sink = Wires(wires.clone());
+        let sink = Wires(wires.clone(), CutSet::default());
         let h = match gated_store.take().filter(|_| id == 1) {
             Some(store) => DriverHandle::start(config, store, Arc::new(Echo), inbound, sink),
             None => DriverHandle::start(config, MemLogStore::new(), Arc::new(Echo), inbound, sink),
@@ -347,40 +357,13 @@ async fn a_leader_commits_on_followers_but_applies_only_what_its_own_log_holds()
     }
 }
 
-/// Delivers messages between in-process drivers, except to or from the
-/// nodes in the cut set.
-struct CutWires(
-    Arc<parking_lot::Mutex<Inboxes>>,
-    Arc<parking_lot::Mutex<std::collections::BTreeSet<NodeId>>>,
-);
-
-impl MessageSink<u64> for CutWires {
-    fn send(&self, m: Message<u64>) {
-        {
-            let cut = self.1.lock();
-            if cut.contains(&m.to) || cut.contains(&m.from) {
-                return;
-            }
-        }
-        if let Some(tx) = self.0.lock().get(&m.to) {
-            let _ = tx.try_send(vec![m]);
-        }
-    }
-}
-
 type Handles = BTreeMap<NodeId, Arc<DriverHandle<Echo>>>;
 
-/// Three drivers on [`CutWires`]; node 1 ticks every `first_tick`, the
+/// Three drivers on [`Wires`]; node 1 ticks every `first_tick`, the
 /// others every 2 ms.
-fn cuttable_cluster(
-    first_tick: Duration,
-    max_pending_writes: usize,
-) -> (
-    Handles,
-    Arc<parking_lot::Mutex<std::collections::BTreeSet<NodeId>>>,
-) {
+fn cuttable_cluster(first_tick: Duration, max_pending_writes: usize) -> (Handles, CutSet) {
     let wires = Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
-    let cut = Arc::new(parking_lot::Mutex::new(std::collections::BTreeSet::new()));
+    let cut = CutSet::default();
     let mut handles = BTreeMap::new();
     for id in 1..=3u64 {
         let (tx, inbound) = mpsc::channel(1 << 16);
@@ -392,7 +375,7 @@ fn cuttable_cluster(
         };
         let mut config = test_config(raftlog::Config::new(id, [1, 2, 3]), tick, id);
         config.max_pending_writes = max_pending_writes;
-        let sink = CutWires(wires.clone(), cut.clone());
+        let sink = Wires(wires.clone(), cut.clone());
         let h = DriverHandle::start(config, MemLogStore::new(), Arc::new(Echo), inbound, sink);
         handles.insert(id, Arc::new(h.unwrap()));
     }
@@ -450,7 +433,7 @@ async fn new_leader_past(handles: &Handles, term: u64, index: Index) -> NodeId {
 /// heals: returns the cut-off write's answer.
 async fn write_on_a_cut_off_leader(
     handles: &Handles,
-    cut: &parking_lot::Mutex<std::collections::BTreeSet<NodeId>>,
+    cut: &CutSet,
     writes: u64,
 ) -> Result<u64, DriverError> {
     let one = handles[&1].clone();
