@@ -246,13 +246,14 @@ async fn proposals_go_on_while_a_log_write_waits_and_queued_writes_merge() {
     h.shutdown().await.unwrap();
 }
 
-/// Delivers messages between in-process drivers by their `to`, except to or
-/// from the nodes in the cut set.
+/// Each in-process driver's inbound channel, by node id.
 type Inboxes = BTreeMap<NodeId, mpsc::Sender<Vec<Message<u64>>>>;
 
 /// Nodes whose messages, to or from them, a [`Wires`] drops.
 type CutSet = Arc<parking_lot::Mutex<std::collections::BTreeSet<NodeId>>>;
 
+/// Delivers messages between in-process drivers by their `to`, except to or
+/// from the nodes in the cut set.
 struct Wires(Arc<parking_lot::Mutex<Inboxes>>, CutSet);
 
 impl MessageSink<u64> for Wires {
